@@ -1,0 +1,1 @@
+"""calsync: keep Microsoft 365 calendars in step with a system of record."""

@@ -1,0 +1,186 @@
+"""Graph requests as values, and the path router every Graph route registers with.
+
+A Graph request is parsed once (from HTTP, or from a `$batch` item) into a `GraphRequest`; handlers are
+plain synchronous functions `(ctx, req, **path_params) -> GraphResponse` that read and change the World
+and raise `GraphError`. Keeping handlers free of HTTP lets `$batch` run them exactly as direct requests.
+
+Paths are matched on segments after `/v1.0/`. `me` is rewritten to `users/{signed-in user}` before
+matching, as Graph treats them alike. Patterns use `{name}` for one segment; literal segments match
+case-insensitively (Graph's segments are case-insensitive; ids are not).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from graphemu.errors import GraphError
+
+if TYPE_CHECKING:
+    from graphemu.config import EmulatorConfig
+    from graphemu.world import World
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an app (roles) or a user through an app (scopes)."""
+
+    tenant_id: str
+    client_id: str
+    roles: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
+    user_id: str | None = None
+
+    @property
+    def delegated(self) -> bool:
+        return self.user_id is not None
+
+
+@dataclass
+class GraphRequest:
+    """One Graph call. `path` has no version prefix and no query; `query` keys keep their spelling."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: Any
+    principal: Principal
+    request_id: str
+    client_request_id: str
+    raw_url: str = ""  # the URL as the client sent it (relative for batch items)
+
+    def param(self, name: str) -> str | None:
+        """A query parameter by case-insensitive name (`$top`, `startDateTime`, ...)."""
+        lowered = name.lower()
+        for key, value in self.query.items():
+            if key.lower() == lowered:
+                return value
+        return None
+
+    def prefer(self) -> dict[str, str]:
+        """The Prefer header as {name: value} (values unquoted), e.g. outlook.timezone, odata.maxpagesize."""
+        result: dict[str, str] = {}
+        for part in self.headers.get("prefer", "").split(","):
+            name, _, value = part.strip().partition("=")
+            if name:
+                result[name.strip().lower()] = value.strip().strip('"')
+        return result
+
+
+@dataclass
+class GraphResponse:
+    """A handler's answer. `body` None means no content."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What handlers get besides the request: the world, the configuration and URL helpers."""
+
+    world: World
+    config: EmulatorConfig
+
+    def url(self, path: str, query: Mapping[str, str] | None = None) -> str:
+        """An absolute Graph URL for nextLink/deltaLink values, with the query encoded."""
+        url = f"{self.config.base_url.rstrip('/')}/v1.0/{path.lstrip('/')}"
+        if query:
+            url += "?" + "&".join(f"{quote(k, safe='$')}={quote(str(v), safe='')}" for k, v in query.items())
+        return url
+
+    def context_url(self, fragment: str) -> str:
+        """An @odata.context value: `{base}/v1.0/$metadata#{fragment}`."""
+        return f"{self.config.base_url.rstrip('/')}/v1.0/$metadata#{fragment}"
+
+
+Handler = Callable[..., GraphResponse]
+_PARAM = re.compile(r"^\{(\w+)\}$")
+
+
+@dataclass
+class _Route:
+    method: str
+    parts: tuple[str, ...]
+    handler: Handler
+    permission: str | None
+
+
+class Router:
+    """Method + segment-pattern routing. The first route registered for a match wins."""
+
+    def __init__(self) -> None:
+        self._routes: list[_Route] = []
+
+    def route(self, method: str, pattern: str, *, permission: str | None = None) -> Callable[[Handler], Handler]:
+        """Register a handler. `permission` names what the caller needs (checked by the pipeline), e.g.
+        "Calendars.Read" (satisfied by Calendars.ReadWrite too) or "Calendars.ReadWrite"."""
+
+        def decorate(handler: Handler) -> Handler:
+            parts = tuple(p.lower() if not _PARAM.match(p) else p for p in pattern.strip("/").split("/"))
+            self._routes.append(_Route(method.upper(), parts, handler, permission))
+            return handler
+
+        return decorate
+
+    def include(self, other: Router) -> None:
+        self._routes.extend(other._routes)
+
+    def match(self, method: str, segments: list[str]) -> tuple[_Route, dict[str, str]]:
+        """Find the route for a request; raises GraphError 404/405 like Graph does for unknown paths."""
+        path_matched = False
+        for route in self._routes:
+            params = _match(route.parts, segments)
+            if params is None:
+                continue
+            path_matched = True
+            if route.method == method:
+                return route, params
+        if path_matched:
+            raise GraphError(405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed.")
+        raise GraphError(
+            400,
+            "BadRequest",
+            f"Resource not found for the segment '{segments[-1] if segments else ''}'.",
+        )
+
+
+def _match(parts: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
+    if len(parts) != len(segments):
+        return None
+    params: dict[str, str] = {}
+    for part, segment in zip(parts, segments, strict=True):
+        param = _PARAM.match(part)
+        if param:
+            params[param.group(1)] = segment
+        elif part != segment.lower():
+            return None
+    return params
+
+
+def split_path(path: str, principal: Principal) -> list[str]:
+    """Segments of a Graph path with `me` expanded; `users('x')` key syntax becomes `users/x`."""
+    from urllib.parse import unquote
+
+    segments = [unquote(s) for s in path.strip("/").split("/") if s]
+    expanded: list[str] = []
+    for segment in segments:
+        key = re.match(r"^(\w+)\('(.+)'\)$", segment)
+        if key:
+            expanded.extend([key.group(1), key.group(2)])
+        else:
+            expanded.append(segment)
+    if expanded and expanded[0].lower() == "me":
+        if principal.user_id is None:
+            raise GraphError(
+                400,
+                "BadRequest",
+                "/me request is only valid with delegated authentication flow.",
+            )
+        expanded = ["users", principal.user_id, *expanded[1:]]
+    return expanded
