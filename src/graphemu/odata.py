@@ -3,7 +3,8 @@
 Why: Graph list endpoints accept these options and a sync client relies on a handful of them
 (extended-property filters and expands, date windows, ordering, trimming payloads with ``$select``).
 Everything here is pure and stdlib-only so the HTTP layer decides status codes; parse failures raise
-:class:`ODataError`. The ``$filter`` compiler lives in :mod:`graphemu.odata_filter`.
+:class:`ODataError`. The ``$filter`` compiler lives in :mod:`graphemu.odata_filter`, shared pieces in
+:mod:`graphemu.odata_core`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from graphemu.odata_filter import (
+from graphemu.odata_core import (
     MAX_DEPTH,
     MAX_FILTER_LENGTH,
     Filter,
@@ -21,11 +22,11 @@ from graphemu.odata_filter import (
     Token,
     extended_property_key,
     parse_datetime,
-    parse_filter,
     path_get,
     tokenize,
     unquote,
 )
+from graphemu.odata_filter import parse_filter
 
 __all__ = [
     "ExpandExtendedProps",
@@ -71,7 +72,7 @@ def _sort_key(value: Any) -> tuple[Any, ...]:
         return (2, value)
     if isinstance(value, str):
         when = parse_datetime(value)
-        return (3, when) if when is not None else (4, value.casefold(), value)
+        return (3, when) if when is not None else (4, value.casefold())
     return (5, repr(value))
 
 
@@ -192,7 +193,10 @@ def parse_expand(text: str) -> ExpandExtendedProps | None:
     fm = _EXPAND_FILTER_RE.fullmatch(m.group(2))
     if fm is None:
         raise _select_error(m.group(2).strip(), "$expand")
-    tokens = tokenize(fm.group(1))
+    try:
+        tokens = tokenize(fm.group(1))
+    except ODataError as exc:
+        raise ODataError(exc.message, option="$expand") from None
     ids, end = _expand_ids(tokens, 0, 0)
     if tokens[end][0] != "end":
         raise _select_error(tokens[end][1], "$expand")

@@ -9,238 +9,27 @@ Public names are re-exported from :mod:`graphemu.odata`; import them from there.
 
 from __future__ import annotations
 
-import operator
-import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-MAX_FILTER_LENGTH = 4096
-MAX_DEPTH = 32
-
-
-class ODataError(ValueError):
-    """Invalid query option; ``.message`` reads like Graph's ("Invalid filter clause: ...").
-
-    Graph answers 400 (BadRequest, or ErrorInvalidUrlQueryFilter for ``$filter``); ``.option`` names the
-    offending query option so the caller can choose the code.
-    """
-
-    def __init__(self, message: str, option: str = "$filter") -> None:
-        super().__init__(message)
-        self.message = message
-        self.option = option
-
-
-Filter = Callable[[Mapping[str, Any], Mapping[str, str]], bool]
-
-
-def path_get(item: Mapping[str, Any], path: str) -> Any:
-    """Follow a '/'-separated property path through nested dicts; None when any step is missing.
-
-    An exact key wins; otherwise the key is matched case-insensitively, because Graph accepts
-    ``Subject`` or ``ep/Id`` for ``subject`` / ``id``.
-    """
-    current: Any = item
-    for segment in path.split("/"):
-        if not segment or not isinstance(current, Mapping):
-            return None
-        if segment in current:
-            current = current[segment]
-            continue
-        low = segment.lower()
-        current = next((v for k, v in current.items() if isinstance(k, str) and k.lower() == low), None)
-    return current
-
-
-_DT_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?(Z|z|[+-]\d{2}:?\d{2})?"
+from graphemu.odata_core import (
+    CASTS,
+    CMP_OPS,
+    KEYWORDS,
+    MAX_DEPTH,
+    MAX_FILTER_LENGTH,
+    STRING_FUNCS,
+    Filter,
+    ODataError,
+    PropId,
+    Token,
+    compare,
+    parse_datetime,
+    path_get,
+    syntax_error,
+    tokenize,
+    unquote,
 )
-
-
-def parse_datetime(text: str) -> datetime | None:
-    """Parse an ISO 8601 / Graph ``dateTime`` string to an aware datetime; None if it is not one.
-
-    Graph writes 7 fractional digits and no offset (``2017-04-15T11:00:00.0000000``), meaning UTC unless
-    ``Prefer: outlook.timezone`` says otherwise, so a missing offset is taken as UTC and digits beyond
-    microseconds are dropped.
-    """
-    m = _DT_RE.fullmatch(text)
-    if m is None:
-        return None
-    year, month, day, hour, minute, second, frac, offset = m.groups()
-    try:
-        tz: timezone = UTC
-        if offset is not None and offset not in ("Z", "z"):
-            digits = offset[1:].replace(":", "")
-            delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-            tz = timezone(-delta if offset[0] == "-" else delta)
-        micro = int((frac or "0")[:6].ljust(6, "0"))
-        return datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micro, tz
-        )
-    except ValueError:
-        return None
-
-
-_GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
-_EP_NAMED_RE = re.compile(r"(\w+)\s+\{?(" + _GUID + r")\}?\s+(Name|Id)\s+(.+)", re.IGNORECASE | re.DOTALL)
-_EP_TAG_RE = re.compile(r"(\w+)\s+0x([0-9A-Fa-f]+)", re.IGNORECASE)
-
-
-def extended_property_key(prop_id: str) -> tuple[str, ...]:
-    """Canonical, hashable key of an extended-property id for matching stored ids against queries.
-
-    Graph documents the Name part as case-sensitive; the type prefix, the GUID, the ``Name``/``Id``
-    keyword and hex numbers are compared case-insensitively. Unrecognised ids compare verbatim.
-    """
-    text = prop_id.strip()
-    m = _EP_NAMED_RE.fullmatch(text)
-    if m is not None:
-        ptype, guid, kind, rest = m.groups()
-        if kind.lower() == "name":
-            return ("name", ptype.lower(), guid.lower(), rest)
-        try:
-            return ("id", ptype.lower(), guid.lower(), str(int(rest.strip(), 0)))
-        except ValueError:
-            return ("id", ptype.lower(), guid.lower(), rest.lower())
-    m = _EP_TAG_RE.fullmatch(text)
-    if m is not None:
-        return ("tag", m.group(1).lower(), str(int(m.group(2), 16)))
-    return ("raw", text)
-
-
-class _PropId(str):
-    """Marks ``ep/id`` values so comparisons use :func:`extended_property_key` instead of casefolding."""
-
-    __slots__ = ()
-
-
-_TOKEN_RE = re.compile(
-    r"""(?P<ws>\s+)
-    |(?P<str>'(?:[^']|'')*+')
-    |(?P<dt>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|z|[+-]\d{2}:\d{2})?)?)(?![\w.:-])
-    |(?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(?![\w.])
-    |(?P<name>[A-Za-z_$@][\w.$@]*(?:/[A-Za-z_$@][\w.$@]*)*)
-    |(?P<punct>[(),:])""",
-    re.VERBOSE,
-)
-Token = tuple[str, str, int]  # (kind, text, position)
-_KEYWORDS = frozenset({"and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "in"})
-_CMP_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": operator.eq, "ne": operator.ne, "gt": operator.gt,
-    "ge": operator.ge, "lt": operator.lt, "le": operator.le,
-}  # fmt: skip
-_STRING_FUNCS: dict[str, Callable[[str, str], bool]] = {
-    "startswith": str.startswith, "endswith": str.endswith, "contains": str.__contains__,
-}  # fmt: skip
-
-
-def _syntax(detail: str) -> ODataError:
-    return ODataError(f"Invalid filter clause: {detail}")
-
-
-def tokenize(text: str) -> list[Token]:
-    """Split query text into tokens ending with an ``end`` token; raise ODataError on stray characters."""
-    tokens: list[Token] = []
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN_RE.match(text, pos)
-        if m is None:
-            what = (
-                "unterminated string literal" if text[pos] == "'" else f"unexpected character {text[pos]!r}"
-            )
-            raise _syntax(f"{what} at position {pos}.")
-        if m.lastgroup != "ws":
-            tokens.append((m.lastgroup or "", m.group(), pos))
-        pos = m.end()
-    tokens.append(("end", "", len(text)))
-    return tokens
-
-
-def unquote(token_text: str) -> str:
-    """Value of a quoted OData string token (``'it''s'`` -> ``it's``)."""
-    return token_text[1:-1].replace("''", "'")
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return parse_datetime(value) if isinstance(value, str) else None
-
-
-def _comparable(a: Any, b: Any) -> tuple[Any, Any] | None:
-    """Coerce two non-null operands to values Python can compare, or None when the types differ."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return (a, b) if isinstance(a, bool) and isinstance(b, bool) else None
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a, b
-    if isinstance(a, datetime) or isinstance(b, datetime) or (isinstance(a, str) and isinstance(b, str)):
-        da, db = _as_datetime(a), _as_datetime(b)
-        if da is not None and db is not None:
-            return da, db
-    if isinstance(a, str) and isinstance(b, str):
-        if isinstance(a, _PropId) or isinstance(b, _PropId):
-            return extended_property_key(a), extended_property_key(b)
-        return a.casefold(), b.casefold()
-    return None
-
-
-def _compare(op: str, a: Any, b: Any) -> bool:
-    """OData comparison: null equals only null, ordering with null or mismatched types is false."""
-    if a is None or b is None:
-        return (a is None and b is None) if op == "eq" else (op == "ne" and (a is not None or b is not None))
-    pair = _comparable(a, b)
-    if pair is None:
-        return op == "ne"
-    try:
-        return bool(_CMP_OPS[op](pair[0], pair[1]))
-    except (TypeError, ValueError, OverflowError):
-        return op == "ne"
-
-
-def _to_int(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        return int(v) if v.is_integer() else None
-    try:
-        return int(v.strip()) if isinstance(v, str) else None
-    except ValueError:
-        return None
-
-
-def _to_float(v: Any) -> float | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int | float):
-        return float(v)
-    try:
-        return float(v) if isinstance(v, str) else None
-    except (ValueError, OverflowError):
-        return None
-
-
-def _to_str(v: Any) -> str | None:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v) if isinstance(v, str | int | float) else None
-
-
-def _to_bool(v: Any) -> bool | None:
-    if isinstance(v, bool):
-        return v
-    low = v.strip().lower() if isinstance(v, str) else None
-    return True if low == "true" else False if low == "false" else None
-
-
-_CASTS: dict[str, Callable[[Any], Any]] = {
-    **dict.fromkeys(("edm.byte", "edm.sbyte", "edm.int16", "edm.int32", "edm.int64"), _to_int),
-    **dict.fromkeys(("edm.double", "edm.single", "edm.decimal"), _to_float),
-    "edm.string": _to_str, "edm.boolean": _to_bool, "edm.datetimeoffset": _as_datetime,
-}  # fmt: skip
 
 
 class _Ctx:
@@ -285,7 +74,7 @@ class _Parser:
 
     def fail(self, tok: Token, expected: str) -> ODataError:
         found = f"'{tok[1]}'" if tok[0] != "end" else "end of expression"
-        return _syntax(f"syntax error at position {tok[2]}: expected {expected}, found {found}.")
+        return syntax_error(f"syntax error at position {tok[2]}: expected {expected}, found {found}.")
 
     def expect(self, punct: str) -> None:
         tok = self.take()
@@ -295,7 +84,7 @@ class _Parser:
     def nest(self, delta: int) -> None:
         self.depth += delta
         if self.depth > MAX_DEPTH:
-            raise _syntax(f"the expression is nested more than {MAX_DEPTH} levels deep.")
+            raise syntax_error(f"the expression is nested more than {MAX_DEPTH} levels deep.")
 
     def parse(self) -> _Node:
         node = self.or_expr()
@@ -337,10 +126,10 @@ class _Parser:
         start = self.peek()
         left, boolean = self.operand()
         op = self.word()
-        if op in _CMP_OPS:
+        if op in CMP_OPS:
             self.take()
             right, _ = self.operand()
-            return lambda ctx: _compare(op, left(ctx), right(ctx))
+            return lambda ctx: compare(op, left(ctx), right(ctx))
         if op == "in":
             self.take()
             self.expect("(")
@@ -349,7 +138,7 @@ class _Parser:
                 self.take()
                 options.append(self.operand()[0])
             self.expect(")")
-            return lambda ctx: any(_compare("eq", left(ctx), o(ctx)) for o in options)
+            return lambda ctx: any(compare("eq", left(ctx), o(ctx)) for o in options)
         if not boolean:
             raise self.fail(start, "a boolean expression")
         return lambda ctx: left(ctx) is True
@@ -369,9 +158,9 @@ class _Parser:
         if kind == "dt":
             when = parse_datetime(text)
             if when is None:
-                raise _syntax(f"invalid date/time literal '{text}' at position {tok[2]}.")
+                raise syntax_error(f"invalid date/time literal '{text}' at position {tok[2]}.")
             return _const(when), False
-        if kind != "name" or text.lower() in _KEYWORDS:
+        if kind != "name" or text.lower() in KEYWORDS:
             raise self.fail(tok, "a property, literal or function")
         low = text.lower()
         if low in ("true", "false", "null"):
@@ -382,7 +171,7 @@ class _Parser:
                 return self.lambda_expr(head, last.lower()), True
             if not head:
                 return self.call(low)
-            raise _syntax(f"'{text}' is not a function or lambda operator.")
+            raise syntax_error(f"'{text}' is not a function or lambda operator.")
         return self.path(text), True
 
     def path(self, text: str) -> _Node:
@@ -394,12 +183,12 @@ class _Parser:
         return lambda ctx: path_get(ctx.item, text)
 
     def lambda_expr(self, collection: str, kind: str) -> _Node:
-        """``path/any(v: expr)``, ``path/all(v: expr)`` and ``path/any()``; extended properties are a collection."""
+        """``path/any(v: expr)``, ``path/all(v: expr)``, ``path/any()``; extended properties act as a list."""
         self.expect("(")
         if collection.lower() == "singlevalueextendedproperties" and collection not in self.vars:
 
             def elements(ctx: _Ctx) -> Iterable[Any]:
-                return ({"id": _PropId(k), "value": v} for k, v in ctx.ext.items())
+                return ({"id": PropId(k), "value": v} for k, v in ctx.ext.items())
 
         else:
             source = self.path(collection)
@@ -413,7 +202,7 @@ class _Parser:
             return lambda ctx: any(True for _ in elements(ctx))
         var_tok = self.take()
         var = var_tok[1]
-        if var_tok[0] != "name" or "/" in var or var.lower() in _KEYWORDS:
+        if var_tok[0] != "name" or "/" in var or var.lower() in KEYWORDS:
             raise self.fail(var_tok, "a lambda variable name")
         self.expect(":")
         outer = self.vars
@@ -428,15 +217,15 @@ class _Parser:
 
     def call(self, name: str) -> tuple[_Node, bool]:
         """``startswith``/``endswith``/``contains`` (case-insensitive) and ``cast(value, Edm.Type)``."""
-        if name not in _STRING_FUNCS and name != "cast":
-            raise _syntax(f"An unknown function with name '{name}' was found.")
+        if name not in STRING_FUNCS and name != "cast":
+            raise syntax_error(f"An unknown function with name '{name}' was found.")
         self.expect("(")
         self.nest(1)
         first, _ = self.operand()
         self.expect(",")
         if name == "cast":
             type_tok = self.take()
-            convert = _CASTS.get(type_tok[1].lower()) if type_tok[0] == "name" else None
+            convert = CASTS.get(type_tok[1].lower()) if type_tok[0] == "name" else None
             if convert is None:
                 raise self.fail(type_tok, "a supported Edm type such as Edm.Int32")
             self.expect(")")
@@ -445,7 +234,7 @@ class _Parser:
         second, _ = self.operand()
         self.expect(")")
         self.nest(-1)
-        func = _STRING_FUNCS[name]
+        func = STRING_FUNCS[name]
 
         def string_test(ctx: _Ctx) -> bool:
             a, b = first(ctx), second(ctx)
@@ -466,9 +255,9 @@ def parse_filter(text: str) -> Filter:
     property is true only if its value is ``true``. Evaluation never raises; mismatched types are unequal.
     """
     if len(text) > MAX_FILTER_LENGTH:
-        raise _syntax(f"the expression is longer than {MAX_FILTER_LENGTH} characters.")
+        raise syntax_error(f"the expression is longer than {MAX_FILTER_LENGTH} characters.")
     if not text.strip():
-        raise _syntax("the expression is empty.")
+        raise syntax_error("the expression is empty.")
     node = _Parser(text).parse()
 
     def predicate(item: Mapping[str, Any], extended_props: Mapping[str, str]) -> bool:

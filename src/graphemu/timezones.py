@@ -7,8 +7,8 @@ sends "Greenwich Mean Time" must fail here as it would against Exchange. Both na
 the IANA names the keys of ``tz_win`` (the list the Graph page reproduces), and ``UTC`` is always valid.
 
 Choices (Graph's own behaviour is not documented for these):
-- Names match case-insensitively (Exchange resolves Windows ids like .NET ``FindSystemTimeZoneById``,
-  which ignores case); the canonical spelling is what :func:`canonical_name` and :func:`to_output` echo.
+- Names match case-insensitively (unconfirmed for Graph; .NET ``FindSystemTimeZoneById`` ignores case and
+  being lenient costs nothing); :func:`canonical_name` and :func:`to_output` echo the canonical spelling.
   Surrounding whitespace is not stripped, so ``" UTC"`` is rejected.
 - A Windows name resolves to the zone CLDR gives for territory 001 ("W. Europe Standard Time" ->
   Europe/Berlin), so its rules, including history, are that city's.

@@ -55,8 +55,7 @@ def test_rejected_names(name: str) -> None:
         resolve(name)
     assert info.value.name == name
     assert str(info.value) == (
-        "A valid TimeZone value must be specified. "
-        f"The following TimeZone value is not supported: '{name}'."
+        f"A valid TimeZone value must be specified. The following TimeZone value is not supported: '{name}'."
     )
     assert isinstance(info.value, ValueError)
 

@@ -42,7 +42,7 @@ def _server_context(files: TlsFiles) -> ssl.SSLContext:
 
 @contextmanager
 def _one_shot_tls_server(files: TlsFiles) -> Iterator[tuple[int, list[BaseException]]]:
-    """Accept one connection on 127.0.0.1, handshake, send b'ok'; errors are collected, not raised in the thread."""
+    """Accept one connection on 127.0.0.1, handshake, send b'ok'; errors are collected, not raised."""
     ctx = _server_context(files)
     errors: list[BaseException] = []
     listener = socket.create_server(("127.0.0.1", 0))
@@ -78,7 +78,12 @@ def test_creates_files_with_private_keys_0600(tmp_path: Path) -> None:
     directory = tmp_path / "tls"
     files = ensure_tls(directory)
     assert files == TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
-    assert sorted(p.name for p in directory.iterdir()) == ["ca-key.pem", "ca.pem", "server-key.pem", "server.pem"]
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "ca-key.pem",
+        "ca.pem",
+        "server-key.pem",
+        "server.pem",
+    ]
     assert _mode(directory / "ca-key.pem") == 0o600
     assert _mode(files.server_key) == 0o600
     assert _mode(files.ca_cert) == 0o644
@@ -94,9 +99,11 @@ def test_certificate_contents(tmp_path: Path) -> None:
     server.verify_directly_issued_by(ca)
 
     constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints)
-    assert constraints.critical and constraints.value.ca
+    assert constraints.critical
+    assert constraints.value.ca
     usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
-    assert usage.key_cert_sign and usage.crl_sign
+    assert usage.key_cert_sign
+    assert usage.crl_sign
     assert ca.not_valid_after_utc - ca.not_valid_before_utc >= dt.timedelta(days=3650)
 
     san = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
