@@ -6,8 +6,8 @@ stdlib + zoneinfo), so handlers and tests call it freely.
 Sources: docs/graph-facts.md §2.1; graph/calendar-event-schema.v1.0.json (recurrencePattern,
 recurrenceRange, their enums); [MS-OXOCAL] 2.2.1.44.1, the recurrence blob Exchange keeps behind Graph:
 FirstDOW exists for every pattern type, the day/month/index fields only for the types that use them,
-hence normalisation resets unused fields. Known divergence: Outlook clamps dayOfMonth 31 (or 29 February)
-to a short month's last day (CDO RecurrencePattern.DayOfMonth docs); this module skips such months.
+hence normalisation resets unused fields. dayOfMonth 31 (or 29 February) falls on a short month's last
+day, as Outlook tells its users and the CDO RecurrencePattern.DayOfMonth docs describe.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ NO_DATE = "0001-01-01"  # what Graph returns for an unset Edm.Date in a range
 MAX_END_DATE = date(4500, 9, 1)
 
 _PATTERN_KEYS = frozenset(
-    {"type", "interval", "month", "dayOfMonth", "daysOfWeek", "firstDayOfWeek"} | {"index"}
+    {"type", "interval", "month", "dayOfMonth", "daysOfWeek", "firstDayOfWeek", "index"}
 )
 _RANGE_KEYS = frozenset({"type", "startDate", "endDate", "recurrenceTimeZone", "numberOfOccurrences"})
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -227,9 +227,10 @@ def _period(pattern: dict[str, Any], days: frozenset[int], start: date, k: int) 
     first = date(year, month, 1)
     length = calendar.monthrange(year, month)[1]
     if kind.startswith("absolute"):
-        # A month without that day (31 April, 29 February 2023) is skipped; see the module docstring.
-        dom = pattern["dayOfMonth"]
-        return first, [first.replace(day=dom)] if dom <= length else []
+        # A month without that day falls on its last day, as Outlook says when such a series is made:
+        # "Some months have fewer than 31 days. For these months, the occurrence will fall on the last
+        # day of the month." (29 February yearly falls on 28 February in common years, likewise.)
+        return first, [first.replace(day=min(pattern["dayOfMonth"], length))]
     # relative: the index-th day in the month whose weekday is listed ("first weekday", "last friday").
     matches = [d for d in (first + timedelta(days=i) for i in range(length)) if _dow(d) in days]
     index = pattern["index"]
@@ -288,7 +289,7 @@ def expand(
     time of `first_start` (in `tz`) is used, so a weekly 09:00 Europe/Berlin meeting stays at 09:00 in
     winter and summer. `tz` is the recurrence time zone, and the endDate (inclusive) is a date in it.
     daily: every `interval` days; weekly: the listed days of every `interval`-th week, weeks starting on
-    firstDayOfWeek; absoluteMonthly/Yearly: dayOfMonth (of `month`), months or years lacking it skipped;
+    firstDayOfWeek; absoluteMonthly/Yearly: dayOfMonth (of `month`), clamped to the month's last day;
     relativeMonthly/Yearly: the index-th listed weekday of the month. numbered counts from the series start,
     including occurrences before the window; noEnd is unbounded.
 
@@ -312,7 +313,7 @@ def expand(
     start = date.fromisoformat(rng["startDate"])
     end = date.fromisoformat(rng["endDate"]) if rng["type"] == "endDate" else date.max
     limit = rng["numberOfOccurrences"] if rng["type"] == "numbered" else None
-    wall = first_start.astimezone(tz).time()
+    wall = first_start.astimezone(tz).time().replace(fold=0)  # combine() would carry fold=1 to every date
     # Local-date bounds one day wider than needed: no UTC offset moves a wall time by a whole day.
     try:
         lo = (window_start - duration).astimezone(tz).date() - timedelta(days=1)
