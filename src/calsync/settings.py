@@ -1,0 +1,137 @@
+"""Typed settings, read once at the edge (CLI, web) from calsync.toml and CALSYNC_* variables.
+
+Precedence: explicit overrides > CALSYNC_* environment variables > calsync.toml > defaults. Secrets are
+never required inline: a client secret comes from CALSYNC_CLIENT_SECRET or `client_secret_file`, a
+PKCS#12 password from CALSYNC_PKCS12_PASSWORD or `pkcs12_password_file`. Every problem in the file is
+reported at once with its key (pydantic collects them; `SettingsError.problems` lists them).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+DEFAULT_CONFIG = Path("calsync.toml")
+
+
+class SettingsError(ValueError):
+    """The configuration is unusable; `problems` holds one line per problem, each naming its key."""
+
+    def __init__(self, problems: list[str], source: str) -> None:
+        super().__init__(f"{source}: " + "; ".join(problems))
+        self.problems = problems
+        self.source = source
+
+
+class Settings(BaseModel):
+    """All of calsync's configuration. Field names are the TOML keys and, upper-cased with a CALSYNC_
+    prefix, the environment variables (e.g. `tenant_id` / CALSYNC_TENANT_ID)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: str | None = None
+    client_id: str | None = None
+    permissions: Literal["application", "delegated"] = "application"
+    # Credentials (one of them): a secret, a PEM certificate + key, or a PKCS#12 file.
+    client_secret: SecretStr | None = Field(default=None, repr=False)
+    client_secret_file: Path | None = None
+    certificate_file: Path | None = None
+    private_key_file: Path | None = None
+    private_key_password: SecretStr | None = Field(default=None, repr=False)
+    pkcs12_file: Path | None = None
+    pkcs12_password: SecretStr | None = Field(default=None, repr=False)
+    pkcs12_password_file: Path | None = None
+    # Where Microsoft is (or graphemu): national clouds and the emulator change these.
+    authority_host: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    ca_file: Path | None = None  # a CA bundle to trust (graphemu's ca.pem), honoured over REQUESTS_CA_BUNDLE
+    # Delegated permissions.
+    redirect_uri: str = "http://localhost:8400/auth/callback"
+    delegated_scopes: list[str] = Field(default_factory=lambda: ["Calendars.ReadWrite"])
+    # Limits.
+    mailbox_concurrency: int = Field(default=4, ge=1, le=4)
+    requests_per_second: float = Field(default=100.0, gt=0)
+    # State.
+    database_url: str = "sqlite:///calsync.db"
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Settings:
+        given = [
+            name
+            for name, present in (
+                ("client_secret", self.client_secret is not None or self.client_secret_file is not None),
+                ("certificate_file", self.certificate_file is not None),
+                ("pkcs12_file", self.pkcs12_file is not None),
+            )
+            if present
+        ]
+        if len(given) > 1:
+            raise ValueError(f"give one credential, not {', '.join(given)}")
+        if self.certificate_file is not None and self.private_key_file is None:
+            raise ValueError("certificate_file needs private_key_file")
+        return self
+
+    @property
+    def authority(self) -> str:
+        """The tenant-specific authority URL (app-only flows must not use /common)."""
+        return f"{self.authority_host.rstrip('/')}/{self.tenant_id}"
+
+    def secret_value(self) -> str | None:
+        """The client secret from the variable or the file (read now, never kept in logs)."""
+        if self.client_secret is not None:
+            return self.client_secret.get_secret_value()
+        if self.client_secret_file is not None:
+            return self.client_secret_file.read_text(encoding="utf-8").strip()
+        return None
+
+    def pkcs12_password_value(self) -> bytes | None:
+        if self.pkcs12_password is not None:
+            return self.pkcs12_password.get_secret_value().encode()
+        if self.pkcs12_password_file is not None:
+            return self.pkcs12_password_file.read_bytes().strip()
+        return None
+
+    def require(self, *names: str) -> None:
+        """Raise SettingsError naming every missing required key (e.g. tenant_id, client_id)."""
+        missing = [n for n in names if getattr(self, n) in (None, "")]
+        if missing:
+            raise SettingsError(
+                [f"{n}: missing (set it in calsync.toml or CALSYNC_{n.upper()})" for n in missing], "settings"
+            )
+
+
+def load_settings(path: Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read calsync.toml (if present, or the given path, which must exist) and CALSYNC_* variables."""
+    env = dict(os.environ if env is None else env)
+    data: dict[str, Any] = {}
+    source = str(path or DEFAULT_CONFIG)
+    config_path = path or (Path(env["CALSYNC_CONFIG"]) if "CALSYNC_CONFIG" in env else DEFAULT_CONFIG)
+    if path is not None or config_path.exists():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SettingsError([f"cannot read: {exc.strerror}"], str(config_path)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError([f"not valid TOML: {exc}"], str(config_path)) from None
+        data = dict(data.get("calsync", data))
+        source = str(config_path)
+    for name in Settings.model_fields:
+        value = env.get(f"CALSYNC_{name.upper()}")
+        if value is not None:
+            data[name] = [v.strip() for v in value.split(",")] if name == "delegated_scopes" else value
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(p) for p in error["loc"]) or "(file)"
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(
+                f"{key}: {message}" if error["type"] != "extra_forbidden" else f"{key}: unknown key"
+            )
+        raise SettingsError(problems, source) from None

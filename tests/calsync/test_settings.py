@@ -1,0 +1,74 @@
+"""Settings: calsync.toml plus CALSYNC_* variables, every problem reported at once with its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from calsync.settings import SettingsError, load_settings
+
+
+def test_file_and_environment_are_merged_with_environment_winning(tmp_path: Path) -> None:
+    """A variable overrides the same key in calsync.toml."""
+    config = tmp_path / "calsync.toml"
+    config.write_text('tenant_id = "from-file"\nclient_id = "cid"\n')
+    settings = load_settings(config, env={"CALSYNC_TENANT_ID": "from-env"})
+    assert settings.tenant_id == "from-env"
+    assert settings.client_id == "cid"
+    assert settings.authority == "https://login.microsoftonline.com/from-env"
+
+
+def test_every_problem_is_reported_with_its_key(tmp_path: Path) -> None:
+    """Unknown keys and bad values are all listed, not just the first."""
+    config = tmp_path / "calsync.toml"
+    config.write_text('tenant = "x"\nmailbox_concurrency = 9\npermissions = "both"\n')
+    with pytest.raises(SettingsError) as info:
+        load_settings(config, env={})
+    text = "\n".join(info.value.problems)
+    assert "tenant: unknown key" in text
+    assert "mailbox_concurrency" in text
+    assert "permissions" in text
+    assert len(info.value.problems) == 3
+
+
+def test_secret_is_hidden_in_repr_and_read_from_file(tmp_path: Path) -> None:
+    """A client secret never shows in repr; a secret file is read on demand."""
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("s3cr3t-value\n")
+    settings = load_settings(None, env={"CALSYNC_CLIENT_SECRET_FILE": str(secret_file)})
+    assert settings.secret_value() == "s3cr3t-value"
+    env_settings = load_settings(None, env={"CALSYNC_CLIENT_SECRET": "hidden-value"})
+    assert "hidden-value" not in repr(env_settings)
+    assert env_settings.secret_value() == "hidden-value"
+
+
+def test_two_credentials_are_refused(tmp_path: Path) -> None:
+    """Giving a secret and a certificate at once is a configuration error."""
+    with pytest.raises(SettingsError, match="one credential"):
+        load_settings(
+            None,
+            env={
+                "CALSYNC_CLIENT_SECRET": "x",
+                "CALSYNC_CERTIFICATE_FILE": "c.pem",
+                "CALSYNC_PRIVATE_KEY_FILE": "k",
+            },
+        )
+
+
+def test_bad_toml_names_the_file(tmp_path: Path) -> None:
+    """A syntax error in calsync.toml is reported with the file name."""
+    config = tmp_path / "calsync.toml"
+    config.write_text("tenant_id = \n")
+    with pytest.raises(SettingsError) as info:
+        load_settings(config, env={})
+    assert info.value.source == str(config)
+
+
+def test_require_lists_missing_keys() -> None:
+    """require() names every missing key and the variable that sets it."""
+    settings = load_settings(None, env={})
+    with pytest.raises(SettingsError) as info:
+        settings.require("tenant_id", "client_id")
+    assert any("CALSYNC_TENANT_ID" in p for p in info.value.problems)
+    assert len(info.value.problems) == 2
