@@ -1,0 +1,31 @@
+"""Pure values of calsync's main job: what a mailbox's calendar should contain.
+
+Vocabulary (docs/architecture.md): a **source key** identifies a desired event within its source and
+mailbox; a **desired event** is what the source says should be in the calendar; the **window** is the time
+range kept in sync; the **content hash** says whether two versions differ in anything calsync syncs.
+"""
+
+from __future__ import annotations
+
+from calsync.domain.events import (
+    SENSITIVITIES,
+    SHOW_AS,
+    DesiredEvent,
+    SourceKey,
+    content_hash,
+    normalise,
+)
+from calsync.domain.window import Window
+from calsync.domain.zones import UnknownTimeZone, windows_zone
+
+__all__ = [
+    "SENSITIVITIES",
+    "SHOW_AS",
+    "DesiredEvent",
+    "SourceKey",
+    "UnknownTimeZone",
+    "Window",
+    "content_hash",
+    "normalise",
+    "windows_zone",
+]
