@@ -1,0 +1,1 @@
+"""calsync.adapters (see docs/architecture.md)."""

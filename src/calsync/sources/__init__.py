@@ -1,0 +1,1 @@
+"""calsync.sources (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""calsync.store (see docs/architecture.md)."""
