@@ -1,0 +1,1 @@
+"""calsync.graph: the async Microsoft Graph client (being written)."""
