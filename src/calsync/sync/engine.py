@@ -1,0 +1,248 @@
+"""The engine: read both sides, plan, check the rails, then run the plan through the ports.
+
+Ordering guarantees (architecture.md invariants 2, 3, 6):
+- A create's intent (mapping state `creating` with its transaction id) is committed before the write;
+  the result is committed after it. A crash in between leaves an intent that the next run resolves:
+  the event is either observed by its tag (adopted) or created again with the *same* transaction id.
+- An indeterminate outcome is resolved by looking the event up by its tag, never by a second blind create.
+- One action's failure stays local: it is counted on its mapping, and after `max_failures` runs the item
+  is quarantined with its reason; the other actions go on.
+- A source that is unavailable, a calendar that cannot be listed, or a tripped rail writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Literal
+
+from calsync.domain import DesiredEvent, SourceKey, Window
+from calsync.sync.planner import PlanInput, Policy, plan, transaction_id
+from calsync.sync.ports import (
+    Action,
+    ActionResult,
+    Adopt,
+    CalendarTarget,
+    Create,
+    Delete,
+    Mapping,
+    Quarantined,
+    RunReport,
+    Skip,
+    StateStore,
+    TargetError,
+    Update,
+)
+from calsync.sync.safety import Limits, SafetyStop, check
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSnapshot:
+    """What the source said for one mailbox this run."""
+
+    status: Literal["ok", "unavailable"]
+    events: tuple[DesiredEvent, ...] = ()
+    protected_prefixes: frozenset[str] = frozenset()  # items with problems: never delete their copies
+    problems: tuple[str, ...] = ()
+    error_code: str | None = None
+
+
+@dataclass
+class Engine:
+    """Runs one mailbox at a time (the runtime guarantees one run per mailbox)."""
+
+    target: CalendarTarget
+    store: StateStore
+    tenant_id: str
+    policy: Policy = field(default_factory=Policy)
+    limits: Limits = field(default_factory=Limits)
+    max_failures: int = 5
+    chunk_size: int = 100
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    async def plan(self, mailbox: str, source: SourceSnapshot, window: Window) -> list[Action]:
+        """The plan for a mailbox without running it (`calsync plan`, `sync --dry-run`)."""
+        observed = await self.target.list_managed(mailbox, window)
+        return plan(
+            PlanInput(
+                tenant_id=self.tenant_id,
+                mailbox=mailbox,
+                window=window,
+                desired=source.events,
+                observed=tuple(observed),
+                mappings=self.store.mappings(mailbox),
+                quarantined=frozenset(self.store.quarantined(mailbox)),
+                protected_prefixes=source.protected_prefixes,
+                policy=self.policy,
+            )
+        )
+
+    async def run(
+        self,
+        mailbox: str,
+        source: SourceSnapshot,
+        window: Window,
+        *,
+        dry_run: bool = False,
+        force: bool = False,
+    ) -> tuple[RunReport, list[Action]]:
+        """Sync one mailbox; returns the report (also recorded unless dry_run) and the plan."""
+        report = RunReport(mailbox=mailbox, started=self.clock(), problems=list(source.problems))
+        actions: list[Action] = []
+        try:
+            if source.status != "ok":
+                raise SafetyStop(
+                    source.error_code or "SourceUnavailable",
+                    "the source could not be loaded; nothing was changed",
+                )
+            actions = await self.plan(mailbox, source, window)
+            mappings = self.store.mappings(mailbox)
+            previous = sum(1 for m in mappings.values() if m.state == "synced")
+            in_window = sum(1 for e in source.events if window.contains(e.start, e.end))
+            check(actions, desired_count=in_window, previous_count=previous, force=force, limits=self.limits)
+            if not dry_run:
+                await self._execute(mailbox, actions, mappings, report)
+            else:
+                _count_plan(actions, report)
+        except SafetyStop as stop:
+            report.status = "skipped" if source.status != "ok" else "stopped"
+            report.error_code, report.message = stop.code, stop.message
+        except TargetError as exc:
+            report.status = "failed"
+            report.error_code, report.message = exc.code, str(exc)
+        report.finished = self.clock()
+        if report.status == "ok" and report.failed:
+            report.status = "partial"
+        if not dry_run:
+            self.store.record_run(report)
+        return report, actions
+
+    async def _execute(
+        self, mailbox: str, actions: Sequence[Action], mappings: dict[SourceKey, Mapping], report: RunReport
+    ) -> None:
+        writes: list[Create | Update | Delete] = []
+        for action in actions:
+            if isinstance(action, Adopt):
+                self._adopt(mailbox, action, mappings.get(action.observed.source_key))
+                report.adopted += 1
+            elif isinstance(action, Skip):
+                self._skip(mailbox, action, mappings.get(action.source_key), report)
+            else:
+                writes.append(action)
+        for action in writes:  # intent before effect
+            if isinstance(action, Create):
+                key = action.desired.source_key
+                old = mappings.get(key)
+                self.store.put_mapping(
+                    Mapping(
+                        mailbox=mailbox,
+                        source_key=key,
+                        state="creating",
+                        transaction_id=action.transaction_id,
+                        generation=_generation(old, action.transaction_id, self.tenant_id, mailbox, key),
+                        content_hash=old.content_hash if old else None,
+                        failures=old.failures if old else 0,
+                    )
+                )
+        for start in range(0, len(writes), self.chunk_size):
+            chunk = writes[start : start + self.chunk_size]
+            results = await self.target.apply(mailbox, chunk)
+            for result in results:
+                await self._record(mailbox, result, report)
+
+    def _adopt(self, mailbox: str, action: Adopt, old: Mapping | None) -> None:
+        obs = action.observed
+        self.store.put_mapping(
+            Mapping(
+                mailbox=mailbox,
+                source_key=obs.source_key,
+                state="synced",
+                transaction_id=old.transaction_id
+                if old
+                else transaction_id(self.tenant_id, mailbox, obs.source_key, 0),
+                generation=old.generation if old else 0,
+                remote_id=obs.remote_id,
+                change_key=obs.change_key,
+                content_hash=action.content_hash or None,
+                failures=old.failures if old else 0,
+            )
+        )
+
+    def _skip(self, mailbox: str, action: Skip, old: Mapping | None, report: RunReport) -> None:
+        if action.reason == "user_deleted_respected" and old is not None and old.state != "user_deleted":
+            self.store.put_mapping(replace(old, state="user_deleted"))
+        if action.reason == "quarantined":
+            report.quarantined += 1
+        else:
+            report.unchanged += 1
+
+    async def _record(self, mailbox: str, result: ActionResult, report: RunReport) -> None:
+        action = result.action
+        key = action.desired.source_key if isinstance(action, Create | Update) else action.source_key
+        current = self.store.mappings(mailbox).get(key)
+        if result.status == "indeterminate" and isinstance(action, Create):
+            found = await self.target.find_by_key(mailbox, key)
+            if found:  # the create did happen: adopt it
+                result = ActionResult(action, "ok", found[0].remote_id, found[0].change_key)
+        if result.status in ("ok", "gone") and isinstance(action, Delete):
+            self.store.delete_mapping(mailbox, key)
+            report.deleted += 1
+        elif result.status == "ok" and isinstance(action, Create | Update) and current is not None:
+            self.store.put_mapping(
+                replace(
+                    current,
+                    state="synced",
+                    remote_id=result.remote_id or current.remote_id,
+                    change_key=result.change_key,
+                    content_hash=action.content_hash,
+                    failures=0,
+                )
+            )
+            if isinstance(action, Create):
+                report.created += 1
+            else:
+                report.updated += 1
+            self.store.release_quarantine(mailbox, key)
+        elif result.status == "gone" and isinstance(action, Update):
+            report.failed += 1  # deleted under us; the next run re-creates it per policy
+        else:
+            report.failed += 1
+            failures = (current.failures if current else 0) + 1
+            if current is not None:
+                self.store.put_mapping(replace(current, failures=failures))
+            report.problems.append(
+                f"{key}: {result.error_code or result.status}: {result.message or ''}".strip()
+            )
+            if failures >= self.max_failures and not result.retryable:
+                self.store.put_quarantine(
+                    Quarantined(
+                        mailbox, key, result.error_code or result.status, result.message or "", failures
+                    )
+                )
+                report.quarantined += 1
+
+
+def _generation(old: Mapping | None, txid: str, tenant_id: str, mailbox: str, key: SourceKey) -> int:
+    """The generation whose transaction id the planner used (it bumps it after a user delete)."""
+    base = old.generation if old else 0
+    for generation in (base, base + 1):
+        if transaction_id(tenant_id, mailbox, key, generation) == txid:
+            return generation
+    return base
+
+
+def _count_plan(actions: Sequence[Action], report: RunReport) -> None:
+    for action in actions:
+        if isinstance(action, Create):
+            report.created += 1
+        elif isinstance(action, Update):
+            report.updated += 1
+        elif isinstance(action, Delete):
+            report.deleted += 1
+        elif isinstance(action, Adopt):
+            report.adopted += 1
+        elif action.reason == "quarantined":
+            report.quarantined += 1
+        else:
+            report.unchanged += 1
