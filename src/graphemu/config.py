@@ -51,13 +51,25 @@ class EmulatorConfig:
     duplicate_transaction_id: Literal["return-original", "conflict"] = "return-original"
     unknown_user_error: Literal["ErrorInvalidUser", "ResourceNotFound"] = "ErrorInvalidUser"
     enforce_if_match: bool = True
-    refresh_token_mode: Literal["entra", "strict-rotation"] = "entra"
+    refresh_token_mode: Literal["entra", "strict-rotation"] = "entra"  # noqa: S105 - a mode, not a secret
     # Subscriptions
     subscription_max_minutes: int = 10_080
     notification_batch: bool = False
     notification_duplicate_rate: float = 0.0
     notification_reorder: bool = False
     notification_verify_tls: bool | str = True  # a CA file path, True or False
+    allow_http_notification_url: bool = False  # Graph requires https; tests and the demo may allow http
+    subscriptions_per_mailbox: int = 1000  # Outlook: 1,000 active subscriptions per mailbox, all apps
+    notification_timeout_seconds: float = 3.0  # a notification POST slower than this counts as failed
+    notification_validation_timeout_seconds: float = 10.0  # the validation handshake's limit
+    notification_reauth_grace_seconds: float = (
+        600.0  # delivery pauses this long after reauthorizationRequired
+    )
+    # $batch: the response order is not guaranteed; shuffle to catch clients that rely on it.
+    batch_shuffle_responses: bool = False
+    # calendarView/delta: out-of-window @removed noise (graph-facts §5), and the status of a dead token.
+    delta_out_of_window_removed_noise: bool = True
+    delta_invalid_token_status: int = 410
     # Token lifetimes
     access_token_seconds: int = 3599
     refresh_token_inactive_days: int = 90

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from graphemu.graph import subscriptions
 from graphemu.graph.router import Context
 from graphemu.pipeline import Pipeline
 from graphemu.seed import SeedError, world_from_seed
@@ -171,4 +172,5 @@ def build(ctx: Context, pipeline: Pipeline) -> list[BaseRoute]:
         Route("/_emu/clock/advance", clock, methods=["POST"]),
         Route("/_emu/tokens", tokens, methods=["POST"]),
         Route("/_emu/delta/invalidate", delta_invalidate, methods=["POST"]),
+        *subscriptions.control_routes(ctx),
     ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,14 +24,18 @@ from graphemu.errors import GraphError
 from graphemu.graph.access import require_permission, resolve_mailbox
 from graphemu.graph.router import Context, GraphRequest, GraphResponse, Router, split_path
 
-RETRY_GRACE_SECONDS = 0.05  # a request already on the wire when the 429 left is not a violation
+RETRY_GRACE_SECONDS = 0.05
+TRANSIENT_412 = (
+    "The send or update operation could not be performed because the change key passed in the request "
+    "does not match the current change key for the item."
+)  # a request already on the wire when the 429 left is not a violation
 
 
-class ConnectionDropped(Exception):  # noqa: N818 - named after what the client observes
+class ConnectionDropped(Exception):
     """Raised after a write was applied, to make the transport reset the connection."""
 
 
-class SimulatedTimeout(Exception):  # noqa: N818
+class SimulatedTimeout(Exception):
     """Raised after a write was applied, to make the transport time out (hang, then close)."""
 
 
@@ -99,7 +104,9 @@ class Pipeline:
         until = state.blocked_until.get(url_key)
         if until is not None and now < until - RETRY_GRACE_SECONDS:
             world.counters.retry_after_violations += 1
-            return self._throttle(req, state, entry, until - now, "Application is over its MailboxConcurrency limit.")
+            return self._throttle(
+                req, state, entry, until - now, "Application is over its MailboxConcurrency limit."
+            )
         # Rolling 10-minute window.
         while state.window and state.window[0] <= now - config.mailbox_window_seconds:
             state.window.popleft()
@@ -111,10 +118,16 @@ class Pipeline:
         if state.in_flight >= config.mailbox_concurrency:
             world.counters.throttled_mailbox_concurrency += 1
             return self._throttle(
-                req, state, entry, config.throttle_retry_after, "Application is over its MailboxConcurrency limit."
+                req,
+                state,
+                entry,
+                config.throttle_retry_after,
+                "Application is over its MailboxConcurrency limit.",
             )
         state.in_flight += 1
-        world.counters.max_in_flight_per_mailbox = max(world.counters.max_in_flight_per_mailbox, state.in_flight)
+        world.counters.max_in_flight_per_mailbox = max(
+            world.counters.max_in_flight_per_mailbox, state.in_flight
+        )
         try:
             return await self._run(req, segments, state, entry)
         finally:
@@ -135,15 +148,19 @@ class Pipeline:
             await asyncio.sleep(delay / 1000)
         try:
             route, params = self.router.match(req.method, segments)
+            kwargs: dict[str, Any] = dict(params)
             if route.permission:
                 require_permission(req.principal, route.permission)
-            if route.permission and route.permission.startswith("Calendars") and "user" in params:
-                params["mailbox"] = resolve_mailbox(self.ctx, req.principal, params.pop("user"))
-            if req.method == "PATCH" and faults.transient_412_rate and self.rng.random() < faults.transient_412_rate:
-                raise GraphError(412, "ErrorIrresolvableConflict", "The send or update operation could not be "
-                                 "performed because the change key passed in the request does not match the "
-                                 "current change key for the item.")
-            response = route.handler(self.ctx, req, **params)
+            if route.permission and route.permission.startswith("Calendars") and "user" in kwargs:
+                kwargs["mailbox"] = resolve_mailbox(self.ctx, req.principal, kwargs.pop("user"))
+            if (
+                req.method == "PATCH"
+                and faults.transient_412_rate
+                and self.rng.random() < faults.transient_412_rate
+            ):
+                raise GraphError(412, "ErrorIrresolvableConflict", TRANSIENT_412)
+            result = route.handler(self.ctx, req, **kwargs)
+            response = await result if inspect.isawaitable(result) else result
         except GraphError as exc:
             return self._error(req, exc, entry)
         entry.status = response.status
@@ -170,7 +187,9 @@ class Pipeline:
         retry_after = max(retry_after, 0.001)
         state.blocked_until[(req.method, req.path.lower())] = self.ctx.world.clock.monotonic() + retry_after
         entry.outcome = "throttled"
-        exc = GraphError(429, "ApplicationThrottled", message, headers={"Retry-After": _fmt_seconds(retry_after)})
+        exc = GraphError(
+            429, "ApplicationThrottled", message, headers={"Retry-After": _fmt_seconds(retry_after)}
+        )
         return self._error(req, exc, entry)
 
     def _fault(self, req: GraphRequest, state: _MailboxState, entry: LogEntry, status: int) -> GraphResponse:

@@ -1,8 +1,10 @@
 """Graph requests as values, and the path router every Graph route registers with.
 
 A Graph request is parsed once (from HTTP, or from a `$batch` item) into a `GraphRequest`; handlers are
-plain synchronous functions `(ctx, req, **path_params) -> GraphResponse` that read and change the World
-and raise `GraphError`. Keeping handlers free of HTTP lets `$batch` run them exactly as direct requests.
+plain functions `(ctx, req, **path_params) -> GraphResponse` that read and change the World and raise
+`GraphError`. Keeping handlers free of HTTP lets `$batch` run them exactly as direct requests. Handlers are
+synchronous unless they must wait on the network (subscription creation calls the notification URL), in
+which case they may be `async def`; the pipeline awaits them.
 
 Paths are matched on segments after `/v1.0/`. `me` is rewritten to `users/{signed-in user}` before
 matching, as Graph treats them alike. Patterns use `{name}` for one segment; literal segments match
@@ -12,9 +14,9 @@ case-insensitively (Graph's segments are case-insensitive; ids are not).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from graphemu.errors import GraphError
@@ -99,7 +101,8 @@ class Context:
         return f"{self.config.base_url.rstrip('/')}/v1.0/$metadata#{fragment}"
 
 
-Handler = Callable[..., GraphResponse]
+Handler = Callable[..., GraphResponse | Awaitable[GraphResponse]]
+_H = TypeVar("_H", bound=Callable[..., Any])
 _PARAM = re.compile(r"^\{(\w+)\}$")
 
 
@@ -117,11 +120,11 @@ class Router:
     def __init__(self) -> None:
         self._routes: list[_Route] = []
 
-    def route(self, method: str, pattern: str, *, permission: str | None = None) -> Callable[[Handler], Handler]:
+    def route(self, method: str, pattern: str, *, permission: str | None = None) -> Callable[[_H], _H]:
         """Register a handler. `permission` names what the caller needs (checked by the pipeline), e.g.
         "Calendars.Read" (satisfied by Calendars.ReadWrite too) or "Calendars.ReadWrite"."""
 
-        def decorate(handler: Handler) -> Handler:
+        def decorate(handler: _H) -> _H:
             parts = tuple(p.lower() if not _PARAM.match(p) else p for p in pattern.strip("/").split("/"))
             self._routes.append(_Route(method.upper(), parts, handler, permission))
             return handler
