@@ -41,7 +41,9 @@ def create_app(world: World | None = None, config: EmulatorConfig | None = None)
 
     async def aad_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, AadError)
-        return JSONResponse(exc.body(world.clock.now()), status_code=exc.status, headers={"Cache-Control": "no-store"})
+        return JSONResponse(
+            exc.body(world.clock.now()), status_code=exc.status, headers={"Cache-Control": "no-store"}
+        )
 
     app = Starlette(routes=routes, exception_handlers={AadError: aad_error})
     app.state.world = world

@@ -67,6 +67,8 @@ class EmulatorConfig:
     )
     # $batch: the response order is not guaranteed; shuffle to catch clients that rely on it.
     batch_shuffle_responses: bool = False
+    batch_reject_mixed_sequencing: bool = True  # "Batch should be either fully sequential or fully parallel."
+    batch_parallelism: int = 4  # items of one batch run at most this many at once per mailbox
     # calendarView/delta: out-of-window @removed noise (graph-facts §5), and the status of a dead token.
     delta_out_of_window_removed_noise: bool = True
     delta_invalid_token_status: int = 410

@@ -47,6 +47,12 @@ _LIMIT_FIELDS = {
     "refreshTokenMode": "refresh_token_mode",
     "accessTokenSeconds": "access_token_seconds",
     "defaultPageSize": "default_page_size",
+    "allowHttpNotificationUrl": "allow_http_notification_url",
+    "subscriptionsPerMailbox": "subscriptions_per_mailbox",
+    "deltaOutOfWindowRemovedNoise": "delta_out_of_window_removed_noise",
+    "deltaInvalidTokenStatus": "delta_invalid_token_status",
+    "batchShuffleResponses": "batch_shuffle_responses",
+    "batchRejectMixedSequencing": "batch_reject_mixed_sequencing",
 }
 
 

@@ -1,9 +1,10 @@
 """Errors shaped exactly like the real services' (graph-facts §1.1 and §9).
 
     EmulatorError
-    ├── GraphError   -> {"error": {"code", "message", "innerError": {"date", "request-id", "client-request-id"}}}
-    └── AadError     -> {"error", "error_description", "error_codes", "timestamp", "trace_id", "correlation_id",
-                         "error_uri"[, "suberror"]}
+    ├── GraphError -> {"error": {"code", "message",
+    │                             "innerError": {"date", "request-id", "client-request-id"}}}
+    └── AadError   -> {"error", "error_description", "error_codes", "timestamp", "trace_id",
+                       "correlation_id", "error_uri"[, "suberror"]}
 
 Handlers raise these; the pipeline turns them into responses, so no handler builds an error body.
 """
@@ -76,22 +77,22 @@ def invalid_token(message: str) -> GraphError:
 
 # Short descriptions of the AADSTS codes graphemu emits, in the service's wording where known.
 AADSTS_TEXT: dict[int, str] = {
-    7000215: "Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
-    "value, not the client secret ID, for a secret added to app '{client_id}'.",
+    7000215: "Invalid client secret provided. Ensure the secret being sent in the request is the client "
+    "secret value, not the client secret ID, for a secret added to app '{client_id}'.",
     7000222: "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to "
     "create new keys for your app.",
     7000218: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
     700016: "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can "
     "happen if the application has not been installed by the administrator of the tenant or consented to by "
     "any user in the tenant. You may have sent your authentication request to the wrong tenant.",
-    700027: "Client assertion contains an invalid signature. [Reason - The key was not found.]",
-    700024: "Client assertion is not within its valid time range.",
+    700027: "Client assertion contains an invalid signature. [Reason - {reason}]",
+    700024: "Client assertion is not within its valid time range. Current time: {now}, assertion valid from "
+    "{nbf}, expiry time of assertion {exp}.",
     50027: "JWT token is invalid or malformed.",
     50012: "Authentication failed.",
     90002: "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing "
     "into the correct cloud.",
-    70011: "The provided request must include a 'scope' input parameter. The provided value for the input "
-    "parameter 'scope' is not valid.",
+    70011: "The provided value for the input parameter 'scope' isn't valid. The scope {scope} isn't valid.",
     700022: "The provided value for the input parameter scope is not valid because it contains more than one "
     "resource.",
     65001: "The user or administrator has not consented to use the application with ID '{client_id}'. Send "
@@ -101,17 +102,49 @@ AADSTS_TEXT: dict[int, str] = {
     70008: "The provided authorization code or refresh token has expired due to inactivity or has been "
     "revoked. Send a new interactive authorization request for this user and resource.",
     700082: "The refresh token has expired due to inactivity. The token was issued on {issued} and was "
-    "inactive for 90.00:00:00.",
+    "inactive for {inactive}.",
     54005: "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an "
     "existing refresh token.",
     501481: "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
     50011: "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs "
     "configured for the application '{client_id}'.",
     900144: "The request body must contain the following parameter: '{parameter}'.",
-    9001023: "The grant type isn't supported over the /common or /consumers endpoints.",
+    9001023: "The grant type isn't supported over the /common or /consumers endpoints. Please use the "
+    "/organizations or tenant-specific endpoint.",
     70000: "The provided value for the 'code' parameter is not valid.",
     50126: "Error validating credentials due to invalid username or password.",
     7000112: "Application '{client_id}' is disabled.",
+    # Identity platform (graphemu.identity).
+    500011: "The resource principal named {name} was not found in the tenant named {tenant}. This can "
+    "happen if the application has not been installed by the administrator of the tenant or consented to by "
+    "any user in the tenant. You might have sent your authentication request to the wrong tenant.",
+    1002012: "The provided value for scope {scope} is not valid. Client credential flows must have a scope "
+    "value with /.default suffixed to the resource identifier (application ID URI).",
+    70003: "The app requested an unsupported grant type.",
+    9002332: "Application '{client_id}' is configured for use by Microsoft Entra users only. Please do not "
+    "use the /consumers endpoint to serve this request.",
+    500112: "The reply address '{redirect_uri}' does not match the reply address '{expected}' provided when "
+    "requesting Authorization code.",
+    9002313: "Invalid request. Request is malformed or invalid.",
+    50057: "The user account is disabled.",
+    50058: "A silent sign-in request was sent but no user is signed in.",
+    50173: "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user "
+    "might have changed or reset their password.",
+    700025: "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+    50048: "Subject mismatches Issuer claim in the client assertion.",
+    700021: "Client assertion application identifier doesn't match 'client_id' parameter.",
+    900561: "The endpoint only accepts {verbs} requests. Received a {verb} request.",
+    50049: "Unknown or invalid instance.",
+    50050: "The request is malformed.",
+    70005: "The app returned an unsupported response type.",
+    70007: "The app returned an unsupported value of response_mode when requesting a token.",
+    90100: "The parameter '{parameter}' is empty or not valid.",
+    501491: "Invalid size of Code_Challenge parameter.",
+    500113: "No reply address is registered for the application.",
+    900971: "No reply address provided.",
+    90023: "The authentication service request isn't valid.",
+    90130: "The application isn't supported over the /common or /consumers endpoints. Use the /organizations "
+    "or tenant-specific endpoint instead.",
 }
 
 

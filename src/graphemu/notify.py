@@ -158,7 +158,7 @@ class Notifier:
         """After a reauthorizationRequired challenge, delivery pauses once the grace period passes."""
         if sub.reauthorization_required_at is None:
             return False
-        grace = float(getattr(self.ctx.config, "notification_reauth_grace_seconds", 600.0))
+        grace = self.ctx.config.notification_reauth_grace_seconds
         return self.ctx.world.clock.time() >= sub.reauthorization_required_at + grace
 
     def _change_item(self, sub: Subscription, change: Change) -> dict[str, Any]:
@@ -279,7 +279,7 @@ class Notifier:
         payload = {"value": [p.item for p in batch]}
         status: int | None = None
         error: str | None = None
-        timeout = float(getattr(self.ctx.config, "notification_timeout_seconds", POST_TIMEOUT_SECONDS))
+        timeout = self.ctx.config.notification_timeout_seconds
         try:
             response = await asyncio.wait_for(
                 self.client().post(
@@ -378,9 +378,7 @@ async def validate_endpoint(ctx: Context, url: str, request_id: str) -> None:
     token = VALIDATION_TEXT.format(request_id)
     encoded = re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote_plus(token))
     target = f"{url}{'&' if '?' in url else '?'}validationToken={encoded}"
-    timeout = float(
-        getattr(ctx.config, "notification_validation_timeout_seconds", VALIDATION_TIMEOUT_SECONDS)
-    )
+    timeout = ctx.config.notification_validation_timeout_seconds
     try:
         response = await asyncio.wait_for(
             note.client().post(

@@ -43,7 +43,8 @@ class SimulatedTimeout(Exception):
 class _MailboxState:
     in_flight: int = 0
     window: collections.deque[float] = field(default_factory=collections.deque)
-    blocked_until: dict[tuple[str, str], float] = field(default_factory=dict)
+    # (method, path) -> (when the 429 was sent, until when its Retry-After runs)
+    blocked_until: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,8 +87,12 @@ class Pipeline:
             return user.id if user else segments[1].lower()
         return f"tenant:{req.principal.tenant_id}"
 
-    async def execute(self, req: GraphRequest, *, in_batch: bool = False) -> GraphResponse:
-        """Run one request through every step; GraphErrors become error responses here."""
+    async def execute(
+        self, req: GraphRequest, *, in_batch: bool = False, sent_at: float | None = None
+    ) -> GraphResponse:
+        """Run one request through every step; GraphErrors become error responses here. `sent_at` is when the
+        client sent it (a `$batch` item: when its batch arrived), so that items of a batch that was already
+        on its way when a 429 left are not counted as Retry-After violations."""
         world, config = self.ctx.world, self.ctx.config
         world.counters.requests += 1
         entry = self._log(req, in_batch)
@@ -101,9 +106,11 @@ class Pipeline:
         entry.mailbox = mailbox
         now = world.clock.monotonic()
         url_key = (req.method, req.path.lower())
-        until = state.blocked_until.get(url_key)
-        if until is not None and now < until - RETRY_GRACE_SECONDS:
-            world.counters.retry_after_violations += 1
+        blocked = state.blocked_until.get(url_key)
+        if blocked is not None and now < blocked[1] - RETRY_GRACE_SECONDS:
+            issued, until = blocked
+            if (sent_at if sent_at is not None else now) > issued + RETRY_GRACE_SECONDS:
+                world.counters.retry_after_violations += 1
             return self._throttle(
                 req, state, entry, until - now, "Application is over its MailboxConcurrency limit."
             )
@@ -185,7 +192,8 @@ class Pipeline:
         self, req: GraphRequest, state: _MailboxState, entry: LogEntry, retry_after: float, message: str
     ) -> GraphResponse:
         retry_after = max(retry_after, 0.001)
-        state.blocked_until[(req.method, req.path.lower())] = self.ctx.world.clock.monotonic() + retry_after
+        now = self.ctx.world.clock.monotonic()
+        state.blocked_until[(req.method, req.path.lower())] = (now, now + retry_after)
         entry.outcome = "throttled"
         exc = GraphError(
             429, "ApplicationThrottled", message, headers={"Retry-After": _fmt_seconds(retry_after)}

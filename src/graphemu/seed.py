@@ -75,7 +75,9 @@ def certificate_from_pem(pem: bytes, expires: datetime | None = None) -> ClientC
     )
 
 
-def world_from_seed(data: dict[str, Any], world: World | None = None, *, base_dir: Path | None = None) -> World:
+def world_from_seed(
+    data: dict[str, Any], world: World | None = None, *, base_dir: Path | None = None
+) -> World:
     """Add the seed's objects to `world` (a new one when None). Every problem is reported at once."""
     world = world or World()
     problems: list[str] = []
@@ -150,41 +152,8 @@ def world_from_seed(data: dict[str, Any], world: World | None = None, *, base_di
                 group.members.append(ref)
 
     for i, a in enumerate(data.get("apps", [])):
-        where = f"apps[{i}]"
-        if "clientId" not in a:
-            problems.append(f"{where}: 'clientId' is required")
-            continue
-        app = AppRegistration(
-            client_id=a["clientId"],
-            tenant_id=tenant_of(a, where),
-            display_name=a.get("displayName", "calsync"),
-            application_permissions=set(a.get("applicationPermissions", [])),
-            admin_consented_scopes=set(a.get("adminConsentedScopes", [])),
-            redirect_uris=list(a.get("redirectUris", [])),
-            public_client=a.get("publicClient", False),
-        )
-        for j, s in enumerate(a.get("secrets", [])):
-            value = _secret_value(s, base_dir)
-            if value is None:
-                problems.append(f"{where}.secrets[{j}]: give 'value', 'valueEnv' (set) or 'valueFile'")
-                continue
-            app.secrets.append(
-                ClientSecret(value=value, key_id=s.get("keyId") or str(uuid.uuid4()), expires=_date(s.get("expires")))
-            )
-        for j, c in enumerate(a.get("certificates", [])):
-            try:
-                pem = c["pem"].encode() if "pem" in c else (base_dir / c["file"]).read_bytes()
-                app.certificates.append(certificate_from_pem(pem, _date(c.get("expires"))))
-            except (KeyError, OSError, ValueError) as exc:
-                problems.append(f"{where}.certificates[{j}]: {exc}")
-        for who, scopes in a.get("userConsents", {}).items():
-            user = world.find_user(who)
-            if user is None:
-                problems.append(f"{where}.userConsents: unknown user {who!r}")
-            else:
-                app.user_consents[user.id] = set(scopes)
-        world.add_app(app)
-
+        tenant_id = tenant_of(a, f"apps[{i}]") if "clientId" in a else ""
+        _add_app(world, a, f"apps[{i}]", tenant_id=tenant_id, problems=problems, base_dir=base_dir)
     for i, p in enumerate(data.get("accessPolicies", [])):
         ref = _ref(world, p.get("group", ""))
         if ref is None or ref not in world.groups:
@@ -194,6 +163,47 @@ def world_from_seed(data: dict[str, Any], world: World | None = None, *, base_di
     if problems:
         raise SeedError(problems)
     return world
+
+
+def _add_app(
+    world: World, a: dict[str, Any], where: str, *, tenant_id: str, problems: list[str], base_dir: Path
+) -> None:
+    """One app registration with its secrets, certificates and user consents."""
+    if "clientId" not in a:
+        problems.append(f"{where}: 'clientId' is required")
+        return
+    app = AppRegistration(
+        client_id=a["clientId"],
+        tenant_id=tenant_id,
+        display_name=a.get("displayName", "calsync"),
+        application_permissions=set(a.get("applicationPermissions", [])),
+        admin_consented_scopes=set(a.get("adminConsentedScopes", [])),
+        redirect_uris=list(a.get("redirectUris", [])),
+        public_client=a.get("publicClient", False),
+    )
+    for j, s in enumerate(a.get("secrets", [])):
+        value = _secret_value(s, base_dir)
+        if value is None:
+            problems.append(f"{where}.secrets[{j}]: give 'value', 'valueEnv' (set) or 'valueFile'")
+            continue
+        app.secrets.append(
+            ClientSecret(
+                value=value, key_id=s.get("keyId") or str(uuid.uuid4()), expires=_date(s.get("expires"))
+            )
+        )
+    for j, c in enumerate(a.get("certificates", [])):
+        try:
+            pem = c["pem"].encode() if "pem" in c else (base_dir / c["file"]).read_bytes()
+            app.certificates.append(certificate_from_pem(pem, _date(c.get("expires"))))
+        except (KeyError, OSError, ValueError) as exc:
+            problems.append(f"{where}.certificates[{j}]: {exc}")
+    for who, scopes in a.get("userConsents", {}).items():
+        consenting = world.find_user(who)
+        if consenting is None:
+            problems.append(f"{where}.userConsents: unknown user {who!r}")
+        else:
+            app.user_consents[consenting.id] = set(scopes)
+    world.add_app(app)
 
 
 def _ref(world: World, key: str) -> str | None:
@@ -214,9 +224,9 @@ def _secret_value(spec: dict[str, Any], base_dir: Path) -> str | None:
     if "value" in spec:
         return str(spec["value"])
     if "valueEnv" in spec:
-        return os.environ.get(spec["valueEnv"])
+        return os.environ.get(str(spec["valueEnv"]))
     if "valueFile" in spec:
-        return (base_dir / spec["valueFile"]).read_text(encoding="utf-8").strip()
+        return (base_dir / str(spec["valueFile"])).read_text(encoding="utf-8").strip()
     return None
 
 

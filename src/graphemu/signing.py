@@ -55,7 +55,9 @@ class SigningKey:
         }
 
     def sign(self, claims: dict[str, Any]) -> str:
-        return jwt.encode(claims, self.private_key, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
+        return jwt.encode(
+            claims, self.private_key, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"}
+        )
 
     def verify(self, token: str, *, audience: str | None = None, now: float | None = None) -> dict[str, Any]:
         """Check signature and expiry against the emulator clock (`now`). Raises jwt.InvalidTokenError."""
@@ -64,7 +66,12 @@ class SigningKey:
             self.private_key.public_key(),
             algorithms=["RS256"],
             audience=audience,
-            options={"verify_exp": False, "verify_nbf": False, "verify_aud": audience is not None},
+            options={
+                "verify_exp": False,  # checked below against the emulator clock, which tests can move
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": audience is not None,
+            },
         )
         if now is not None:
             if float(claims.get("exp", 0)) <= now:
@@ -85,7 +92,7 @@ def access_token_claims(
     user_id: str | None = None,
     upn: str | None = None,
 ) -> dict[str, Any]:
-    """Claims of a Graph access token: app-only carries `roles`, delegated carries `scp` (ED access-token claims)."""
+    """Claims of a Graph access token: app-only carries `roles`, delegated `scp` (ED access-token claims)."""
     claims: dict[str, Any] = {
         "aud": GRAPH_RESOURCE,
         "iss": f"https://sts.windows.net/{tenant_id}/",

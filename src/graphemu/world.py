@@ -57,7 +57,9 @@ class AppRegistration:
     display_name: str = "calsync"
     secrets: list[ClientSecret] = field(default_factory=list)
     certificates: list[ClientCertificate] = field(default_factory=list)
-    application_permissions: set[str] = field(default_factory=set)  # granted app roles, e.g. Calendars.ReadWrite
+    application_permissions: set[str] = field(
+        default_factory=set
+    )  # granted app roles, e.g. Calendars.ReadWrite
     admin_consented_scopes: set[str] = field(default_factory=set)  # delegated scopes consented tenant-wide
     user_consents: dict[str, set[str]] = field(default_factory=dict)  # user id -> consented delegated scopes
     redirect_uris: list[str] = field(default_factory=list)
@@ -98,7 +100,7 @@ class Group:
 
 @dataclass
 class AccessPolicy:
-    """New-ApplicationAccessPolicy: RestrictAccess limits the app to the group; DenyAccess excludes the group."""
+    """New-ApplicationAccessPolicy: RestrictAccess limits the app to the group; DenyAccess excludes it."""
 
     client_id: str
     group_id: str

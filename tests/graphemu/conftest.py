@@ -21,20 +21,36 @@ SEED: dict[str, Any] = {
         {"id": OTHER_TENANT, "domain": "fabrikam.onmicrosoft.com", "displayName": "Fabrikam"},
     ],
     "users": [
-        {"userPrincipalName": "adele@contoso.onmicrosoft.com", "displayName": "Adele Vance", "holidayCalendar": True},
+        {
+            "userPrincipalName": "adele@contoso.onmicrosoft.com",
+            "displayName": "Adele Vance",
+            "holidayCalendar": True,
+        },
         {"userPrincipalName": "alex@contoso.onmicrosoft.com", "displayName": "Alex Wilber"},
         {"userPrincipalName": "megan@contoso.onmicrosoft.com", "displayName": "Megan Bowen"},
-        {"userPrincipalName": "nomail@contoso.onmicrosoft.com", "displayName": "No Mailbox", "hasMailbox": False},
+        {
+            "userPrincipalName": "nomail@contoso.onmicrosoft.com",
+            "displayName": "No Mailbox",
+            "hasMailbox": False,
+        },
         {"userPrincipalName": "outsider@contoso.onmicrosoft.com", "displayName": "Outside Policy"},
         {"userPrincipalName": "eve@fabrikam.onmicrosoft.com", "tenantId": OTHER_TENANT},
     ],
     "groups": [
-        {"displayName": "Staff", "mail": "staff@contoso.onmicrosoft.com", "members": ["megan@contoso.onmicrosoft.com"]},
+        {
+            "displayName": "Staff",
+            "mail": "staff@contoso.onmicrosoft.com",
+            "members": ["megan@contoso.onmicrosoft.com"],
+        },
         {
             "displayName": "Calendar sync",
             "mail": "calsync-scope@contoso.onmicrosoft.com",
-            "members": ["adele@contoso.onmicrosoft.com", "alex@contoso.onmicrosoft.com", "Staff",
-                        "nomail@contoso.onmicrosoft.com"],
+            "members": [
+                "adele@contoso.onmicrosoft.com",
+                "alex@contoso.onmicrosoft.com",
+                "Staff",
+                "nomail@contoso.onmicrosoft.com",
+            ],
         },
     ],
     "apps": [
@@ -99,5 +115,7 @@ async def graph(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def control(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client for the control API."""
-    async with httpx.AsyncClient(transport=EmulatorTransport(app), base_url="https://graph.microsoft.com") as client:
+    async with httpx.AsyncClient(
+        transport=EmulatorTransport(app), base_url="https://graph.microsoft.com"
+    ) as client:
         yield client

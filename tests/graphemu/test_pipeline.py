@@ -20,7 +20,7 @@ async def test_missing_token_is_401_with_www_authenticate(app) -> None:
     assert error["innerError"]["client-request-id"] == "abc"
     assert response.headers["client-request-id"] == "abc"
     assert response.headers["request-id"] == error["innerError"]["request-id"]
-    assert "client_id=\"00000003-0000-0000-c000-000000000000\"" in response.headers["www-authenticate"]
+    assert 'client_id="00000003-0000-0000-c000-000000000000"' in response.headers["www-authenticate"]
 
 
 async def test_expired_token_is_401(app) -> None:

@@ -57,7 +57,9 @@ def principal_from_header(ctx: Context, authorization: str | None) -> Principal:
             scopes=frozenset(str(claims.get("scp", "")).split()),
             user_id=claims["oid"],
         )
-    return Principal(tenant_id=claims["tid"], client_id=claims["appid"], roles=frozenset(claims.get("roles", [])))
+    return Principal(
+        tenant_id=claims["tid"], client_id=claims["appid"], roles=frozenset(claims.get("roles", []))
+    )
 
 
 def require_permission(principal: Principal, permission: str) -> None:

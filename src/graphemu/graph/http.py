@@ -21,7 +21,9 @@ from graphemu.graph.router import GraphRequest, GraphResponse, Principal
 if TYPE_CHECKING:
     from graphemu.pipeline import Pipeline
 
-JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+JSON_TYPE = (
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+)
 _ANONYMOUS = Principal(tenant_id="", client_id="")
 
 
@@ -56,7 +58,9 @@ async def graph_endpoint(request: Request) -> Response:
         principal = principal_from_header(pipeline.ctx, request.headers.get("authorization"))
         body = await _read_json(request)
     except GraphError as exc:
-        fake = GraphRequest(request.method, path, {}, headers, None, _ANONYMOUS, request_id, client_request_id)
+        fake = GraphRequest(
+            request.method, path, {}, headers, None, _ANONYMOUS, request_id, client_request_id
+        )
         return render(pipeline._error(fake, exc, pipeline._log(fake, False)), request_id, client_request_id)
     req = GraphRequest(
         method=request.method,
@@ -87,5 +91,9 @@ async def _read_json(request: Request) -> Any:
     try:
         return json.loads(raw)
     except ValueError:
-        raise GraphError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type "
-                         "header is set and payload is of valid JSON format.") from None
+        raise GraphError(
+            400,
+            "BadRequest",
+            "Unable to read JSON request payload. Please ensure Content-Type "
+            "header is set and payload is of valid JSON format.",
+        ) from None

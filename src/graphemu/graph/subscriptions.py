@@ -88,7 +88,7 @@ def _url(value: Any, name: str, ctx: Context) -> str:
     if not isinstance(value, str) or not value:
         raise _invalid(f"{name} is a required property for subscription creation.")
     parts = urlsplit(value)
-    allowed = ("https", "http") if getattr(ctx.config, "allow_http_notification_url", False) else ("https",)
+    allowed = ("https", "http") if ctx.config.allow_http_notification_url else ("https",)
     if parts.scheme.lower() == "http" and "http" not in allowed:
         prefix = "NotificationUrl" if name == "notificationUrl" else "LifecycleNotificationUrl"
         raise _invalid(f"{prefix} scheme='http' is not supported.")
@@ -209,7 +209,7 @@ async def create_subscription(ctx: Context, req: GraphRequest) -> GraphResponse:
     mailbox, calendar_id = _resource(ctx, req, fields.get("resource"))
     note = notify.notifier(ctx)
     now = ctx.world.clock.now()
-    limit = int(getattr(ctx.config, "subscriptions_per_mailbox", 1000))
+    limit = ctx.config.subscriptions_per_mailbox
     if len(note.store.active_for_owner(mailbox.id, now)) >= limit:
         raise _extension("Create", 403, f"The mailbox has reached its limit of {limit} active subscriptions.")
     await validate_endpoint(ctx, notification_url, req.request_id)

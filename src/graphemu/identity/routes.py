@@ -1,11 +1,66 @@
-"""Identity platform routes (placeholder until implemented)."""
+"""The Microsoft identity platform v2.0 as graphemu serves it (graph-facts §1).
+
+    GET  /common/discovery/instance                     instance discovery (MSAL with validation on)
+    GET  /{tenant}/v2.0/.well-known/openid-configuration OpenID discovery (v1 form without /v2.0)
+    GET  /{tenant}/discovery/v2.0/keys                   JWKS of the token-signing key
+    POST /{tenant}/oauth2/v2.0/token                     client_credentials, authorization_code, refresh_token
+    GET|POST /{tenant}/oauth2/v2.0/authorize             sign-in and consent page, prompt=none
+    GET|POST /{tenant}/adminconsent, /{tenant}/v2.0/adminconsent   admin consent pages
+
+Control helpers (only with `config.control_api`):
+
+    POST /_emu/revoke-refresh-tokens  {"user": upn or id}: revoke the user's refresh tokens
+                                      (like revokeSignInSessions); answers {"revoked": n}
+    POST /_emu/requested-permissions  {"clientId", "applicationPermissions": [...],
+                                       "delegatedPermissions": [...]}: what admin consent grants
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from graphemu.graph.router import Context
+from graphemu.identity import authorize, consent, discovery, grants, token
 
 
 def build(ctx: Context) -> list[BaseRoute]:
-    return []
+    """Every identity route bound to `ctx`, plus its control helpers when the control API is on."""
+    routes: list[BaseRoute] = [
+        *discovery.routes(ctx),
+        *token.routes(ctx),
+        *authorize.routes(ctx),
+        *consent.routes(ctx),
+    ]
+    if ctx.config.control_api:
+        routes.extend(_control(ctx))
+    return routes
+
+
+def _control(ctx: Context) -> list[BaseRoute]:
+    world = ctx.world
+
+    async def revoke(request: Request) -> Response:
+        body = await request.json()
+        user = world.find_user(str(body.get("user", "")))
+        if user is None:
+            return JSONResponse({"error": "unknown user"}, status_code=404)
+        return JSONResponse({"revoked": grants.revoke_user(world, user.id)})
+
+    async def requested(request: Request) -> Response:
+        body = await request.json()
+        client_id = str(body.get("clientId", ""))
+        if client_id not in world.apps:
+            return JSONResponse({"error": "unknown clientId"}, status_code=400)
+        entry = {
+            "application": list(body.get("applicationPermissions", [])),
+            "delegated": list(body.get("delegatedPermissions", [])),
+        }
+        world.extra.setdefault("requested_permissions", {})[client_id] = entry
+        return JSONResponse(entry)
+
+    return [
+        Route("/_emu/revoke-refresh-tokens", revoke, methods=["POST"]),
+        Route("/_emu/requested-permissions", requested, methods=["POST"]),
+    ]

@@ -1,0 +1,156 @@
+"""The state store's tables, in SQLAlchemy Core.
+
+The tables hold observations, not work (architecture.md): what calsync last wrote to each mailbox
+(`mappings`), what it refused to retry (`quarantine`), what each run did (`runs`), how each source and
+each calendar's change feed were last read (`source_state`, `delta_links`), and who may run a mailbox now
+(`leases`). Deleting the database loses no calendar data: the next sync adopts managed events by their tag.
+
+The schema is created and changed only by the Alembic migrations in `calsync/store/migrations`; the tests
+check that the migrated schema equals these tables. `NAMING_CONVENTION` gives every constraint and index a
+deterministic name, which Alembic's batch mode needs to alter tables on SQLite (it recreates the table, so
+it must be able to name what it copies) and which keeps the names identical on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+from calsync.store.records import MAPPING_STATES, RUN_STATUSES
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK expression as plain SQL text, so the migration can state exactly the same text."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """An aware datetime, stored in UTC and always read back aware (UTC).
+
+    SQLite has no time-zone type: SQLAlchemy would silently drop the offset of an aware value and read a
+    naive one back. Converting to UTC on the way in makes the stored text sort in time order on SQLite
+    (the lease and last-run queries compare it) and makes both backends return equal values.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("calsync stores only timezone-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def copy(self, **kw: Any) -> UtcDateTime:
+        return UtcDateTime()
+
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+mappings = sa.Table(
+    "mappings",
+    metadata,
+    sa.Column("mailbox", sa.String, nullable=False),
+    sa.Column("source_key", sa.String, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("transaction_id", sa.String, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("remote_id", sa.String, nullable=True),
+    sa.Column("change_key", sa.String, nullable=True),
+    sa.Column("content_hash", sa.String, nullable=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    # The primary key is the unique (mailbox, source_key); its index also serves every per-mailbox query
+    # (a leading-column prefix), so a separate index on (mailbox) would only slow down writes.
+    sa.PrimaryKeyConstraint("mailbox", "source_key"),
+    sa.CheckConstraint(_one_of("state", MAPPING_STATES), name="state"),
+    sa.CheckConstraint("generation >= 0 AND failures >= 0", name="counters"),
+    # Change notifications and delta pages name events by remote id.
+    sa.Index(None, "mailbox", "remote_id"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("mailbox", sa.String, nullable=False),
+    sa.Column("started", UtcDateTime, nullable=False),
+    sa.Column("finished", UtcDateTime, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created", sa.Integer, nullable=False),
+    sa.Column("updated", sa.Integer, nullable=False),
+    sa.Column("deleted", sa.Integer, nullable=False),
+    sa.Column("adopted", sa.Integer, nullable=False),
+    sa.Column("unchanged", sa.Integer, nullable=False),
+    sa.Column("failed", sa.Integer, nullable=False),
+    sa.Column("quarantined", sa.Integer, nullable=False),
+    sa.Column("error_code", sa.String, nullable=True),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("problems", sa.JSON, nullable=False),
+    # A run is identified by (mailbox, started): recording it again (at its start, then at its end)
+    # replaces the row. The index also finds the latest run per mailbox.
+    sa.UniqueConstraint("mailbox", "started"),
+    sa.CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("mailbox", sa.String, nullable=False),
+    sa.Column("source_key", sa.String, nullable=False),
+    sa.Column("code", sa.String, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("since", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("mailbox", "source_key"),
+)
+
+source_state = sa.Table(
+    "source_state",
+    metadata,
+    # A hash of the source's URL or a configured source id, never the URL itself: feed URLs often carry
+    # an access token in the query string (see calsync.store.records.source_state_key).
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("etag", sa.String, nullable=True),
+    sa.Column("last_modified", sa.String, nullable=True),  # the HTTP header, echoed back verbatim
+    sa.Column("last_ok_at", UtcDateTime, nullable=True),
+    sa.Column("last_item_count", sa.Integer, nullable=True),  # for the shrink guard
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+delta_links = sa.Table(
+    "delta_links",
+    metadata,
+    sa.Column("mailbox", sa.String, nullable=False),
+    sa.Column("calendar_id", sa.String, nullable=False),
+    sa.Column("delta_link", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("mailbox", "calendar_id"),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("mailbox", sa.String, primary_key=True),
+    sa.Column("owner", sa.String, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,402 @@
+"""`SqlStateStore`: the state store on SQLite or PostgreSQL, through SQLAlchemy Core.
+
+Every public method is one short transaction that has committed when it returns, so a crash between two
+calls loses nothing acknowledged (the engine records intent before a create and the result after it).
+Every write is a single statement or starts with one, and inserts use `INSERT … ON CONFLICT`, which both
+SQLite and PostgreSQL support, so no method reads and then writes on a stale snapshot.
+
+Per-mailbox queries are index searches (the primary keys and indexes all lead with `mailbox`), so their
+cost is the mailbox's own rows, not the table's (tests/calsync/store/test_scale.py checks the plan).
+The schema must exist: run `calsync.store.upgrade(url)` first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from calsync.domain import SourceKey
+from calsync.store import records as rules
+from calsync.store import schema
+from calsync.store.engine import begin_write
+from calsync.store.records import Clock, RuntimeStateStore, SourceState, utc_now
+from calsync.sync.ports import Mapping, MappingState, Quarantined, RunReport, StateStore
+
+_COUNTS = ("created", "updated", "deleted", "adopted", "unchanged", "failed", "quarantined")
+
+
+class SqlStateStore:
+    """The state store (calsync.sync.ports.StateStore and calsync.store.RuntimeStateStore) over SQL.
+
+    Args:
+        engine: from `calsync.store.make_engine`, on a migrated database.
+        clock: the current time (aware); leases and `updated_at` columns use it. Workers sharing a
+            database must have synchronised clocks (NTP) for leases to mean the same to all of them.
+    """
+
+    def __init__(self, engine: Engine, *, clock: Clock = utc_now) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        rules.check_aware("clock()", now)
+        return now
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        return self._engine.connect()
+
+    def _write(self) -> AbstractContextManager[Connection]:
+        return begin_write(self._engine)
+
+    def _insert(self, conn: Connection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+        """An INSERT that supports ON CONFLICT on this connection's backend."""
+        return (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(table)
+
+    def _upsert(
+        self,
+        conn: Connection,
+        table: sa.Table,
+        rows: Sequence[dict[str, Any]],
+        *,
+        keys: Sequence[str],
+        update: Sequence[str],
+    ) -> None:
+        """INSERT … ON CONFLICT (keys) DO UPDATE SET the `update` columns from the new row."""
+        stmt = self._insert(conn, table)
+        excluded = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={name: excluded[name] for name in update}
+        )
+        if len(rows) == 1:
+            conn.execute(stmt, rows[0])
+        else:
+            conn.execute(stmt, list(rows))
+
+    # -- mappings ----------------------------------------------------------------------------------
+
+    def mappings(self, mailbox: str) -> dict[SourceKey, Mapping]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(schema.mappings).where(schema.mappings.c.mailbox == mailbox))
+            return {SourceKey(row.source_key): _mapping(row) for row in rows}
+
+    def mapping_by_remote_id(self, mailbox: str, remote_id: str) -> Mapping | None:
+        """The mapping of a remote id; if several claim it (a bug elsewhere), the first by source key."""
+        query = (
+            sa.select(schema.mappings)
+            .where(schema.mappings.c.mailbox == mailbox, schema.mappings.c.remote_id == remote_id)
+            .order_by(schema.mappings.c.source_key)
+            .limit(1)
+        )
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _mapping(row)
+
+    def put_mapping(self, mapping: Mapping) -> None:
+        self.put_mappings([mapping])
+
+    def put_mappings(self, mappings: Iterable[Mapping]) -> None:
+        # Last one wins within a batch, as with successive put_mapping calls; PostgreSQL would refuse
+        # one INSERT … ON CONFLICT that touches the same row twice.
+        batch = {(m.mailbox, m.source_key): m for m in mappings}
+        for mapping in batch.values():
+            rules.check_mapping(mapping)
+        if not batch:
+            return
+        now = self._now()
+        rows = [_mapping_row(m, now) for m in batch.values()]
+        with self._write() as conn:
+            self._upsert(conn, schema.mappings, rows, keys=("mailbox", "source_key"), update=_MAPPING_UPDATE)
+
+    def delete_mapping(self, mailbox: str, source_key: SourceKey) -> None:
+        with self._write() as conn:
+            conn.execute(
+                sa.delete(schema.mappings).where(
+                    schema.mappings.c.mailbox == mailbox, schema.mappings.c.source_key == source_key
+                )
+            )
+
+    # -- quarantine --------------------------------------------------------------------------------
+
+    def quarantined(self, mailbox: str) -> dict[SourceKey, Quarantined]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(schema.quarantine).where(schema.quarantine.c.mailbox == mailbox))
+            return {
+                SourceKey(row.source_key): Quarantined(
+                    mailbox=row.mailbox,
+                    source_key=SourceKey(row.source_key),
+                    code=row.code,
+                    message=row.message,
+                    failures=row.failures,
+                )
+                for row in rows
+            }
+
+    def put_quarantine(self, item: Quarantined) -> None:
+        """Quarantine an item, or update its reason and count; `since` keeps the first quarantine time."""
+        rules.check_quarantined(item)
+        row = {
+            "mailbox": item.mailbox,
+            "source_key": item.source_key,
+            "code": rules.clean_text(item.code),
+            "message": rules.clean_text(item.message),
+            "failures": item.failures,
+            "since": self._now(),
+        }
+        with self._write() as conn:
+            self._upsert(
+                conn,
+                schema.quarantine,
+                [row],
+                keys=("mailbox", "source_key"),
+                update=("code", "message", "failures"),
+            )
+
+    def release_quarantine(self, mailbox: str, source_key: SourceKey) -> None:
+        with self._write() as conn:
+            conn.execute(
+                sa.delete(schema.quarantine).where(
+                    schema.quarantine.c.mailbox == mailbox, schema.quarantine.c.source_key == source_key
+                )
+            )
+
+    # -- runs --------------------------------------------------------------------------------------
+
+    def record_run(self, report: RunReport) -> None:
+        """Record a run; recording the same (mailbox, started) again replaces it."""
+        rules.check_run(report)
+        row: dict[str, Any] = {
+            "mailbox": report.mailbox,
+            "started": report.started,
+            "finished": report.finished,
+            "status": report.status,
+            "error_code": rules.clean_text(report.error_code),
+            "message": rules.clean_text(report.message),
+            "problems": rules.clean_problems(report.problems),
+        }
+        row.update({name: getattr(report, name) for name in _COUNTS})
+        update = [name for name in row if name not in {"mailbox", "started"}]
+        with self._write() as conn:
+            self._upsert(conn, schema.runs, [row], keys=("mailbox", "started"), update=update)
+
+    def last_runs(self) -> list[RunReport]:
+        latest = (
+            sa.select(schema.runs.c.mailbox, sa.func.max(schema.runs.c.started).label("started"))
+            .group_by(schema.runs.c.mailbox)
+            .subquery()
+        )
+        query = (
+            sa.select(schema.runs)
+            .join(
+                latest,
+                sa.and_(schema.runs.c.mailbox == latest.c.mailbox, schema.runs.c.started == latest.c.started),
+            )
+            .order_by(schema.runs.c.mailbox)
+        )
+        with self._read() as conn:
+            return [_report(row) for row in conn.execute(query)]
+
+    def runs(self, mailbox: str, limit: int = 20) -> list[RunReport]:
+        rules.check_count("limit", limit)
+        query = (
+            sa.select(schema.runs)
+            .where(schema.runs.c.mailbox == mailbox)
+            .order_by(schema.runs.c.started.desc())
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [_report(row) for row in conn.execute(query)]
+
+    # -- source fetch state ------------------------------------------------------------------------
+
+    def source_state(self, key: str) -> SourceState | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(schema.source_state).where(schema.source_state.c.key == key)).first()
+        if row is None:
+            return None
+        return SourceState(
+            key=row.key,
+            etag=row.etag,
+            last_modified=row.last_modified,
+            last_ok_at=row.last_ok_at,
+            last_item_count=row.last_item_count,
+            last_error=row.last_error,
+        )
+
+    def put_source_state(self, state: SourceState) -> None:
+        rules.check_source_state(state)
+        row = {
+            "key": state.key,
+            "etag": rules.clean_text(state.etag),
+            "last_modified": rules.clean_text(state.last_modified),
+            "last_ok_at": state.last_ok_at,
+            "last_item_count": state.last_item_count,
+            "last_error": rules.clean_text(state.last_error),
+            "updated_at": self._now(),
+        }
+        with self._write() as conn:
+            self._upsert(
+                conn, schema.source_state, [row], keys=("key",), update=[n for n in row if n != "key"]
+            )
+
+    # -- delta links -------------------------------------------------------------------------------
+
+    def delta_link(self, mailbox: str, calendar_id: str) -> str | None:
+        query = sa.select(schema.delta_links.c.delta_link).where(
+            schema.delta_links.c.mailbox == mailbox, schema.delta_links.c.calendar_id == calendar_id
+        )
+        with self._read() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
+    def put_delta_link(self, mailbox: str, calendar_id: str, delta_link: str) -> None:
+        rules.check_key("mailbox", mailbox)
+        rules.check_key("calendar_id", calendar_id)
+        rules.check_key("delta_link", delta_link)
+        row = {
+            "mailbox": mailbox,
+            "calendar_id": calendar_id,
+            "delta_link": delta_link,
+            "updated_at": self._now(),
+        }
+        with self._write() as conn:
+            self._upsert(
+                conn,
+                schema.delta_links,
+                [row],
+                keys=("mailbox", "calendar_id"),
+                update=("delta_link", "updated_at"),
+            )
+
+    def drop_delta_link(self, mailbox: str, calendar_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                sa.delete(schema.delta_links).where(
+                    schema.delta_links.c.mailbox == mailbox, schema.delta_links.c.calendar_id == calendar_id
+                )
+            )
+
+    # -- leases ------------------------------------------------------------------------------------
+
+    def acquire_lease(self, mailbox: str, owner: str, ttl_seconds: float) -> bool:
+        """Take the mailbox's lease, renew it if `owner` holds it, or take it over if it has expired.
+
+        A lease is valid while now < expires_at. Atomic on both backends: the UPDATE only matches an
+        expired lease or the owner's own (on PostgreSQL a concurrent UPDATE waits for the row lock and
+        re-checks the condition), and the INSERT of a new lease does nothing if another worker inserted
+        first (ON CONFLICT DO NOTHING), so exactly one of several concurrent callers gets True.
+        """
+        rules.check_lease(mailbox, owner, ttl_seconds)
+        now = self._now()
+        until = now + timedelta(seconds=ttl_seconds)
+        with self._write() as conn:
+            # RETURNING, not rowcount: drivers need not report a row count for INSERT (psycopg gives -1).
+            taken = conn.execute(
+                sa.update(schema.leases)
+                .where(
+                    schema.leases.c.mailbox == mailbox,
+                    sa.or_(schema.leases.c.expires_at <= now, schema.leases.c.owner == owner),
+                )
+                .values(owner=owner, expires_at=until)
+                .returning(schema.leases.c.mailbox)
+            ).first()
+            if taken is not None:
+                return True
+            inserted = conn.execute(
+                self._insert(conn, schema.leases)
+                .values(mailbox=mailbox, owner=owner, expires_at=until)
+                .on_conflict_do_nothing(index_elements=["mailbox"])
+                .returning(schema.leases.c.mailbox)
+            ).first()
+            return inserted is not None
+
+    def release_lease(self, mailbox: str, owner: str) -> bool:
+        with self._write() as conn:
+            result = conn.execute(
+                sa.delete(schema.leases).where(
+                    schema.leases.c.mailbox == mailbox, schema.leases.c.owner == owner
+                )
+            )
+            return result.rowcount == 1
+
+    def lease_owner(self, mailbox: str) -> str | None:
+        query = sa.select(schema.leases.c.owner).where(
+            schema.leases.c.mailbox == mailbox, schema.leases.c.expires_at > self._now()
+        )
+        with self._read() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
+    # -- mailboxes ---------------------------------------------------------------------------------
+
+    def mailboxes(self) -> list[str]:
+        query = sa.union(*(sa.select(table.c.mailbox) for table in _PER_MAILBOX))
+        with self._read() as conn:
+            return sorted(conn.execute(query).scalars())
+
+    def purge_mailbox(self, mailbox: str) -> None:
+        with self._write() as conn:
+            for table in _PER_MAILBOX:
+                conn.execute(sa.delete(table).where(table.c.mailbox == mailbox))
+
+
+_PER_MAILBOX = (schema.mappings, schema.quarantine, schema.runs, schema.delta_links)
+_MAPPING_UPDATE = tuple(c.name for c in schema.mappings.columns if c.name not in {"mailbox", "source_key"})
+
+
+def _mapping_row(mapping: Mapping, now: datetime) -> dict[str, Any]:
+    return {
+        "mailbox": mapping.mailbox,
+        "source_key": mapping.source_key,
+        "state": mapping.state,
+        "transaction_id": mapping.transaction_id,
+        "generation": mapping.generation,
+        "remote_id": mapping.remote_id,
+        "change_key": mapping.change_key,
+        "content_hash": mapping.content_hash,
+        "failures": mapping.failures,
+        "updated_at": now,
+    }
+
+
+def _mapping(row: sa.Row[Any]) -> Mapping:
+    return Mapping(
+        mailbox=row.mailbox,
+        source_key=SourceKey(row.source_key),
+        state=cast(MappingState, row.state),  # the CHECK constraint allows only MappingState values
+        transaction_id=row.transaction_id,
+        generation=row.generation,
+        remote_id=row.remote_id,
+        change_key=row.change_key,
+        content_hash=row.content_hash,
+        failures=row.failures,
+    )
+
+
+def _report(row: sa.Row[Any]) -> RunReport:
+    return RunReport(
+        mailbox=row.mailbox,
+        started=row.started,
+        finished=row.finished,
+        status=row.status,
+        error_code=row.error_code,
+        message=row.message,
+        problems=list(row.problems),
+        **{name: getattr(row, name) for name in _COUNTS},
+    )
+
+
+if TYPE_CHECKING:  # mypy proves the class implements both interfaces, signatures and all
+
+    def _implements(store: SqlStateStore) -> tuple[StateStore, RuntimeStateStore]:
+        return store, store

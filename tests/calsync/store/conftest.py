@@ -1,0 +1,151 @@
+"""Store backends for the one contract suite: memory, SQLite (a temp file) and PostgreSQL (opt-in).
+
+PostgreSQL runs when CALSYNC_TEST_POSTGRES_URL is set (`.ci/run` sets it). Each test session works in its
+own freshly created schema (search_path set through libpq's `options`), dropped at the end, so runs never
+see each other's rows and the database needs no cleanup.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL, Engine
+
+from calsync.store import (
+    MemoryStateStore,
+    RuntimeStateStore,
+    SqlStateStore,
+    database_url,
+    make_engine,
+    upgrade,
+)
+from calsync.store.schema import metadata
+
+PG_ENV = "CALSYNC_TEST_POSTGRES_URL"
+PG_SKIP = "set CALSYNC_TEST_POSTGRES_URL to run against PostgreSQL"
+
+
+class FakeClock:
+    """A clock the tests move by hand (lease expiry without sleeping)."""
+
+    def __init__(self, start: datetime = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Backend:
+    """One kind of store; `open()` gives another handle on the same data, as another worker would."""
+
+    name: str
+    clock: FakeClock
+    url: URL | None = None
+    memory: MemoryStateStore | None = None
+    engines: list[Engine] = field(default_factory=list)
+
+    def open(self) -> RuntimeStateStore:
+        if self.memory is not None:
+            return self.memory
+        assert self.url is not None
+        engine = make_engine(self.url)
+        self.engines.append(engine)
+        return SqlStateStore(engine, clock=self.clock)
+
+    def close(self) -> None:
+        for engine in self.engines:
+            engine.dispose()
+
+
+def with_search_path(url: URL, schema: str) -> URL:
+    return url.update_query_dict({"options": f"-csearch_path={schema}"})
+
+
+@pytest.fixture(scope="session")
+def postgres_base_url() -> URL:
+    raw = os.environ.get(PG_ENV)
+    if not raw:
+        pytest.skip(PG_SKIP)
+    return database_url(raw)
+
+
+@pytest.fixture(scope="session")
+def pg_schema_factory(postgres_base_url: URL) -> Iterator[Callable[[], URL]]:
+    """Makes fresh, empty schemas (URLs whose search_path is the schema) and drops them all at the end."""
+    admin = make_engine(postgres_base_url)
+    created: list[str] = []
+
+    def new_schema() -> URL:
+        name = f"calsync_test_{uuid.uuid4().hex[:12]}"
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+        created.append(name)
+        return with_search_path(postgres_base_url, name)
+
+    yield new_schema
+    with admin.begin() as conn:
+        for name in created:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_empty_url(pg_schema_factory: Callable[[], URL]) -> URL:
+    """A new empty schema, for migration tests."""
+    return pg_schema_factory()
+
+
+@pytest.fixture(scope="session")
+def pg_migrated_url(pg_schema_factory: Callable[[], URL]) -> URL:
+    url = pg_schema_factory()
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is the slow part)."""
+    path = tmp_path_factory.mktemp("template") / "state.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "memory":
+        backend = Backend("memory", clock, memory=MemoryStateStore(clock=clock))
+    elif request.param == "sqlite":
+        path = tmp_path / "state.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        backend = Backend("sqlite", clock, url=database_url(f"sqlite:///{path}"))
+    else:
+        url: URL = request.getfixturevalue("pg_migrated_url")
+        backend = Backend("postgres", clock, url=url)
+        engine = make_engine(url)
+        with engine.begin() as conn:  # every test starts from empty tables (DELETE: faster than TRUNCATE)
+            for table in metadata.sorted_tables:
+                conn.execute(table.delete())
+        engine.dispose()
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def store(backend: Backend) -> RuntimeStateStore:
+    return backend.open()

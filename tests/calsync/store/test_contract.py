@@ -1,0 +1,426 @@
+"""The state-store contract, run against every backend: memory, SQLite and (opt-in) PostgreSQL.
+
+A behaviour belongs here if the engine, runtime or CLI may rely on it; backend-specific checks (pragmas,
+migrations, crash recovery, index use) live in the other test modules.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from calsync.domain import SourceKey
+from calsync.store import RuntimeStateStore, SourceState, source_state_key
+from calsync.sync.ports import Mapping, Quarantined, RunReport
+from tests.calsync.store.conftest import Backend, FakeClock
+
+MB = "adele@contoso.onmicrosoft.com"
+OTHER = "megan@contoso.onmicrosoft.com"
+T0 = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+
+
+def mapping(key: str = "ics:lecture-1", mailbox: str = MB, **changes: object) -> Mapping:
+    base = Mapping(
+        mailbox=mailbox,
+        source_key=SourceKey(key),
+        state="synced",
+        transaction_id=f"tx-{key}",
+        generation=0,
+        remote_id=f"AAMk-{key}",
+        change_key="ck-1",
+        content_hash="0" * 32,
+        failures=0,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def report(mailbox: str = MB, started: datetime = T0, **changes: object) -> RunReport:
+    return replace(RunReport(mailbox=mailbox, started=started), **changes)  # type: ignore[arg-type]
+
+
+# -- mappings -------------------------------------------------------------------------------------
+
+
+def test_a_new_store_is_empty(store: RuntimeStateStore) -> None:
+    """Nothing is known about any mailbox before anything is written."""
+    assert store.mappings(MB) == {}
+    assert store.quarantined(MB) == {}
+    assert store.last_runs() == []
+    assert store.mailboxes() == []
+
+
+def test_put_mapping_then_read_it_back(store: RuntimeStateStore) -> None:
+    """A stored mapping comes back equal, keyed by its source key."""
+    m = mapping()
+    store.put_mapping(m)
+    assert store.mappings(MB) == {m.source_key: m}
+
+
+def test_put_mapping_replaces_every_field(store: RuntimeStateStore) -> None:
+    """Putting the same (mailbox, source key) again replaces the row, including fields set back to None."""
+    store.put_mapping(mapping(state="creating", remote_id=None, change_key=None, content_hash=None))
+    done = mapping(state="synced", generation=3, failures=2, remote_id="AAMk-x", change_key="ck-9")
+    store.put_mapping(done)
+    assert store.mappings(MB) == {done.source_key: done}
+    cleared = replace(done, state="user_deleted", remote_id=None, change_key=None, content_hash=None)
+    store.put_mapping(cleared)
+    assert store.mappings(MB) == {done.source_key: cleared}
+
+
+def test_mappings_are_per_mailbox(store: RuntimeStateStore) -> None:
+    """The same source key in two mailboxes is two mappings."""
+    mine, theirs = mapping(), mapping(mailbox=OTHER, remote_id="AAMk-theirs")
+    store.put_mapping(mine)
+    store.put_mapping(theirs)
+    assert store.mappings(MB) == {mine.source_key: mine}
+    assert store.mappings(OTHER) == {theirs.source_key: theirs}
+
+
+def test_source_keys_are_compared_exactly(store: RuntimeStateStore) -> None:
+    """Keys differing only in case, accents or trailing space are different keys."""
+    keys = ["uid-a", "UID-A", "uid-a ", "uid-\u00e9", "uid-e\u0301", "\U0001f4c5"]
+    for key in keys:
+        store.put_mapping(mapping(key))
+    assert sorted(store.mappings(MB)) == sorted(keys)
+
+
+def test_delete_mapping(store: RuntimeStateStore) -> None:
+    """Deleting removes only that key; deleting a missing key is a no-op."""
+    store.put_mapping(mapping("a"))
+    store.put_mapping(mapping("b"))
+    store.delete_mapping(MB, SourceKey("a"))
+    store.delete_mapping(MB, SourceKey("missing"))
+    store.delete_mapping(OTHER, SourceKey("b"))
+    assert list(store.mappings(MB)) == ["b"]
+
+
+def test_put_mappings_is_one_batch_and_the_last_one_wins(store: RuntimeStateStore) -> None:
+    """A batch with the same key twice keeps the later value, like two put_mapping calls."""
+    store.put_mappings([mapping("a", change_key="1"), mapping("b"), mapping("a", change_key="2")])
+    stored = store.mappings(MB)
+    assert set(stored) == {"a", "b"}
+    assert stored[SourceKey("a")].change_key == "2"
+    store.put_mappings([])
+    assert len(store.mappings(MB)) == 2
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"state": "bogus"},
+        {"generation": -1},
+        {"failures": -1},
+        {"source_key": SourceKey("")},
+        {"source_key": SourceKey("nul\x00key")},
+        {"source_key": SourceKey("lone\ud800surrogate")},
+        {"mailbox": ""},
+        {"transaction_id": ""},
+        {"remote_id": "bad\x00id"},
+    ],
+)
+def test_invalid_mappings_are_refused_and_nothing_is_written(
+    store: RuntimeStateStore, bad: dict[str, object]
+) -> None:
+    """Every backend refuses what PostgreSQL or the schema would refuse, with ValueError, atomically."""
+    with pytest.raises(ValueError):
+        store.put_mappings([mapping("good"), replace(mapping("x"), **bad)])  # type: ignore[arg-type]
+    assert store.mappings(MB) == {}
+
+
+def test_mapping_by_remote_id(store: RuntimeStateStore) -> None:
+    """A remote id (from a change notification or delta page) finds its mapping within the mailbox."""
+    store.put_mapping(mapping("a", remote_id="AAMk-1"))
+    store.put_mapping(mapping("b", remote_id="AAMk-2"))
+    store.put_mapping(mapping("c", mailbox=OTHER, remote_id="AAMk-1"))
+    found = store.mapping_by_remote_id(MB, "AAMk-1")
+    assert found is not None
+    assert found.source_key == "a"
+    assert store.mapping_by_remote_id(MB, "AAMk-404") is None
+
+
+def test_writes_are_committed_on_return(backend: Backend) -> None:
+    """Another handle (another worker, or the same one after a restart) sees each write at once."""
+    writer, reader = backend.open(), backend.open()
+    writer.put_mapping(mapping())
+    assert reader.mappings(MB) == {SourceKey("ics:lecture-1"): mapping()}
+    writer.delete_mapping(MB, SourceKey("ics:lecture-1"))
+    assert reader.mappings(MB) == {}
+
+
+# -- quarantine -----------------------------------------------------------------------------------
+
+
+def test_quarantine_put_update_release(store: RuntimeStateStore) -> None:
+    """An item is quarantined, its count and reason updated, then released; other mailboxes unaffected."""
+    item = Quarantined(MB, SourceKey("bad"), "TimeZoneNotSupported", "400 from Graph", failures=5)
+    store.put_quarantine(item)
+    store.put_quarantine(Quarantined(OTHER, SourceKey("bad"), "x", "y", failures=1))
+    assert store.quarantined(MB) == {SourceKey("bad"): item}
+    again = replace(item, failures=6, message="still 400")
+    store.put_quarantine(again)
+    assert store.quarantined(MB) == {SourceKey("bad"): again}
+    store.release_quarantine(MB, SourceKey("bad"))
+    store.release_quarantine(MB, SourceKey("never-quarantined"))
+    assert store.quarantined(MB) == {}
+    assert list(store.quarantined(OTHER)) == ["bad"]
+
+
+def test_quarantine_messages_with_nul_are_cleaned_not_refused(store: RuntimeStateStore) -> None:
+    """Recording why an item failed must not fail because the message quotes a NUL from the bad input."""
+    store.put_quarantine(Quarantined(MB, SourceKey("k"), "bad_input", "saw \x00 here", failures=1))
+    assert store.quarantined(MB)[SourceKey("k")].message == "saw \ufffd here"
+
+
+# -- runs -----------------------------------------------------------------------------------------
+
+
+def test_record_run_round_trips(store: RuntimeStateStore) -> None:
+    """Every field of a run report comes back; datetimes as aware UTC."""
+    cet = timezone(timedelta(hours=2))
+    run = report(
+        started=datetime(2026, 9, 1, 10, 0, 0, 123456, tzinfo=cet),
+        finished=datetime(2026, 9, 1, 10, 1, 30, tzinfo=cet),
+        status="partial",
+        created=3,
+        updated=2,
+        deleted=1,
+        adopted=4,
+        unchanged=90,
+        failed=1,
+        quarantined=1,
+        error_code=None,
+        message="1 item failed",
+        problems=["ics line 12: bad DTSTART", "ics:uid-9: unsupported zone"],
+    )
+    store.record_run(run)
+    [back] = store.last_runs()
+    assert back == run
+    assert back.started.tzinfo is not None
+    assert back.started.utcoffset() == timedelta(0)
+    assert back.started == datetime(2026, 9, 1, 8, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_last_runs_gives_the_latest_run_per_mailbox(store: RuntimeStateStore) -> None:
+    """Latest by start time, whatever the recording order; sorted by mailbox."""
+    store.record_run(report(started=T0 + timedelta(hours=2), status="ok"))
+    store.record_run(report(started=T0, status="failed"))
+    store.record_run(
+        report(mailbox=OTHER, started=T0, status="stopped", error_code="SourceUnexpectedlyEmpty")
+    )
+    latest = store.last_runs()
+    assert [(r.mailbox, r.status) for r in latest] == [(MB, "ok"), (OTHER, "stopped")]
+    assert latest[1].error_code == "SourceUnexpectedlyEmpty"
+
+
+def test_recording_a_run_again_replaces_it(store: RuntimeStateStore) -> None:
+    """A run recorded when it starts and again when it ends is one run."""
+    run = report(status="partial")
+    store.record_run(run)
+    run.finished = T0 + timedelta(minutes=1)
+    run.status = "ok"
+    run.created = 7
+    store.record_run(run)
+    assert store.runs(MB) == [run]
+
+
+def test_runs_history_newest_first_with_limit(store: RuntimeStateStore) -> None:
+    """runs(mailbox) is the mailbox's history, newest first."""
+    for hour in range(5):
+        store.record_run(report(started=T0 + timedelta(hours=hour), created=hour))
+    assert [r.created for r in store.runs(MB, limit=3)] == [4, 3, 2]
+    assert store.runs(OTHER) == []
+    with pytest.raises(ValueError):
+        store.runs(MB, limit=-1)
+
+
+def test_stored_runs_are_copies(store: RuntimeStateStore) -> None:
+    """Changing a report after recording it, or a report read back, changes nothing stored."""
+    run = report(problems=["one"])
+    store.record_run(run)
+    run.problems.append("two")
+    store.last_runs()[0].problems.append("three")
+    assert store.last_runs()[0].problems == ["one"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"started": datetime(2026, 9, 1, 8, 0)},
+        {"finished": datetime(2026, 9, 1, 8, 0)},
+        {"status": "running"},
+        {"created": -1},
+    ],
+)
+def test_invalid_runs_are_refused(store: RuntimeStateStore, bad: dict[str, Any]) -> None:
+    """Naive datetimes, unknown statuses and negative counts are refused by every backend."""
+    with pytest.raises(ValueError):
+        store.record_run(report(**bad))
+    assert store.last_runs() == []
+
+
+# -- source fetch state ---------------------------------------------------------------------------
+
+
+def test_source_state_round_trip_and_replace(store: RuntimeStateStore) -> None:
+    """Fetch validators and the last good count are kept per source key."""
+    key = source_state_key("https://timetable.example.edu/ical/adele.ics?token=secret")
+    assert store.source_state(key) is None
+    state = SourceState(
+        key=key,
+        etag='W/"abc"',
+        last_modified="Tue, 01 Sep 2026 08:00:00 GMT",
+        last_ok_at=T0,
+        last_item_count=300,
+    )
+    store.put_source_state(state)
+    assert store.source_state(key) == state
+    failed = replace(state, last_error="connection refused")
+    store.put_source_state(failed)
+    assert store.source_state(key) == failed
+    with pytest.raises(ValueError):
+        store.put_source_state(replace(state, last_ok_at=datetime(2026, 9, 1)))
+
+
+def test_source_state_key_hides_the_url() -> None:
+    """The key is a digest: a token in the feed URL never reaches the database."""
+    key = source_state_key("https://x.example/feed.ics?token=s3cret")
+    assert len(key) == 64
+    assert "s3cret" not in key
+    assert key == source_state_key("https://x.example/feed.ics?token=s3cret")
+
+
+# -- delta links ----------------------------------------------------------------------------------
+
+
+def test_delta_links_put_replace_drop(store: RuntimeStateStore) -> None:
+    """One delta link per (mailbox, calendar); dropping one leaves the others."""
+    assert store.delta_link(MB, "cal-1") is None
+    store.put_delta_link(MB, "cal-1", "https://graph/delta?$deltatoken=1")
+    store.put_delta_link(MB, "cal-2", "https://graph/delta?$deltatoken=a")
+    store.put_delta_link(MB, "cal-1", "https://graph/delta?$deltatoken=2")
+    assert store.delta_link(MB, "cal-1") == "https://graph/delta?$deltatoken=2"
+    store.drop_delta_link(MB, "cal-1")
+    store.drop_delta_link(MB, "cal-404")
+    assert store.delta_link(MB, "cal-1") is None
+    assert store.delta_link(MB, "cal-2") == "https://graph/delta?$deltatoken=a"
+    assert store.delta_link(OTHER, "cal-2") is None
+
+
+# -- leases ---------------------------------------------------------------------------------------
+
+
+def test_a_lease_excludes_other_owners_until_released(store: RuntimeStateStore) -> None:
+    """One owner per mailbox; the holder renews; a non-holder cannot release."""
+    assert store.acquire_lease(MB, "worker-1", ttl_seconds=60)
+    assert not store.acquire_lease(MB, "worker-2", ttl_seconds=60)
+    assert store.acquire_lease(OTHER, "worker-2", ttl_seconds=60)  # other mailboxes are independent
+    assert store.acquire_lease(MB, "worker-1", ttl_seconds=60)  # renewal
+    assert store.lease_owner(MB) == "worker-1"
+    assert not store.release_lease(MB, "worker-2")
+    assert store.release_lease(MB, "worker-1")
+    assert not store.release_lease(MB, "worker-1")
+    assert store.lease_owner(MB) is None
+    assert store.acquire_lease(MB, "worker-2", ttl_seconds=60)
+
+
+def test_an_expired_lease_is_taken_over(store: RuntimeStateStore, clock: FakeClock) -> None:
+    """A worker that died holding a lease blocks the mailbox for at most the TTL."""
+    assert store.acquire_lease(MB, "dead-worker", ttl_seconds=60)
+    clock.advance(59.999)
+    assert not store.acquire_lease(MB, "worker-2", ttl_seconds=60)
+    clock.advance(0.001)  # now == expires_at: the lease is over
+    assert store.lease_owner(MB) is None
+    assert store.acquire_lease(MB, "worker-2", ttl_seconds=60)
+    assert store.lease_owner(MB) == "worker-2"
+    assert not store.release_lease(MB, "dead-worker")  # the old holder can't release the new lease
+
+
+def test_renewal_extends_the_lease(store: RuntimeStateStore, clock: FakeClock) -> None:
+    """Renewing moves the expiry to now + ttl."""
+    assert store.acquire_lease(MB, "w1", ttl_seconds=60)
+    clock.advance(50)
+    assert store.acquire_lease(MB, "w1", ttl_seconds=60)
+    clock.advance(50)
+    assert not store.acquire_lease(MB, "w2", ttl_seconds=60)
+    assert store.lease_owner(MB) == "w1"
+
+
+def test_lease_arguments_are_checked(store: RuntimeStateStore) -> None:
+    """A lease needs a positive TTL and a named owner."""
+    with pytest.raises(ValueError):
+        store.acquire_lease(MB, "w1", ttl_seconds=0)
+    with pytest.raises(ValueError):
+        store.acquire_lease(MB, "", ttl_seconds=10)
+
+
+def test_concurrent_acquisition_has_exactly_one_winner(backend: Backend) -> None:
+    """Two workers (separate connections) racing for the same free or expired lease: one wins, every time."""
+    workers = [backend.open(), backend.open()]
+    rounds = 25
+    for round_ in range(rounds):
+        mailbox = f"user{round_}@contoso.onmicrosoft.com"
+        if round_ % 2:  # every other round, race for an expired lease instead of a free one
+            assert workers[0].acquire_lease(mailbox, "old", ttl_seconds=1)
+            backend.clock.advance(1)
+        wins = race_for_lease(workers, mailbox)
+        assert len(wins) == 1, (round_, wins)
+        assert workers[0].lease_owner(mailbox) == wins[0]
+
+
+def race_for_lease(workers: list[RuntimeStateStore], mailbox: str) -> list[str]:
+    """Each worker tries to take the lease at the same instant (a barrier); returns the winners."""
+    barrier = threading.Barrier(len(workers))
+    wins: list[str] = []
+    errors: list[BaseException] = []
+
+    def race(store: RuntimeStateStore, owner: str) -> None:
+        try:
+            barrier.wait()
+            if store.acquire_lease(mailbox, owner, ttl_seconds=300):
+                wins.append(owner)
+        except BaseException as exc:  # collected and re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=race, args=(w, f"worker-{i}")) for i, w in enumerate(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return wins
+
+
+# -- mailboxes and purge --------------------------------------------------------------------------
+
+
+def test_mailboxes_lists_every_mailbox_with_state(store: RuntimeStateStore) -> None:
+    """A mailbox is known once it has a mapping, a quarantined item, a run or a delta link."""
+    store.put_mapping(mapping(mailbox="a@x"))
+    store.put_quarantine(Quarantined("b@x", SourceKey("k"), "c", "m", 1))
+    store.record_run(report(mailbox="c@x"))
+    store.put_delta_link("d@x", "cal", "https://graph/delta")
+    store.acquire_lease("e@x", "w", ttl_seconds=10)  # a lease alone does not make a mailbox known
+    assert store.mailboxes() == ["a@x", "b@x", "c@x", "d@x"]
+
+
+def test_purge_mailbox_forgets_only_that_mailbox(store: RuntimeStateStore) -> None:
+    """Purge removes the mailbox's mappings, quarantine, runs and delta links; its lease stays."""
+    for mb in (MB, OTHER):
+        store.put_mapping(mapping(mailbox=mb))
+        store.put_quarantine(Quarantined(mb, SourceKey("k"), "c", "m", 1))
+        store.record_run(report(mailbox=mb))
+        store.put_delta_link(mb, "cal", "https://graph/delta")
+    store.acquire_lease(MB, "purger", ttl_seconds=60)
+    store.purge_mailbox(MB)
+    assert store.mailboxes() == [OTHER]
+    assert store.mappings(MB) == {}
+    assert store.quarantined(MB) == {}
+    assert store.runs(MB) == []
+    assert store.delta_link(MB, "cal") is None
+    assert store.lease_owner(MB) == "purger"
+    assert len(store.mappings(OTHER)) == 1
+    assert [r.mailbox for r in store.last_runs()] == [OTHER]
