@@ -12,8 +12,8 @@ import secrets
 import uuid
 
 
-def exchange_id(prefix: bytes = b"\x00\x00\x03\x24\x00") -> str:
-    """A new Exchange-style item id: base64 of a fixed prefix plus 45 random bytes (length 68, '=' padded)."""
+def exchange_id(prefix: bytes = b"\x00\x03\x24\x00") -> str:
+    """A new Exchange-style item id: base64 of the "AAMk" prefix and 46 random bytes, "=" padded."""
     return base64.urlsafe_b64encode(prefix + secrets.token_bytes(46)).decode()
 
 

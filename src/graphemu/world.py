@@ -260,7 +260,7 @@ class World:
     # -- calendars and events ----------------------------------------------------------------------
 
     def add_calendar(self, owner_id: str, name: str, **kwargs: Any) -> Calendar:
-        calendar = Calendar(id=ids.exchange_id(b"\x00\x00\x02\x2e"), owner_id=owner_id, name=name, **kwargs)
+        calendar = Calendar(id=ids.exchange_id(), owner_id=owner_id, name=name, **kwargs)
         self.calendars.setdefault(owner_id, {})[calendar.id] = calendar
         return calendar
 
