@@ -1,7 +1,7 @@
 """Switchable behaviours and limits of the emulator.
 
 Where Graph's documentation is silent (graph-facts marks it UNCONFIRMED) graphemu picks a default and
-makes it switchable here; README-graphemu.md lists each choice. Limits are the documented ones.
+makes it switchable here; docs/graphemu.md lists each choice. Limits are the documented ones.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ true (`graphemu serve --no-control` turns it off). It is not part of Graph and n
     PUT    /_emu/limits               mailboxConcurrency, mailboxWindowRequests, subscriptionMaxMinutes, ...
     GET    /_emu/clock ; POST /_emu/clock/advance {"seconds": N}
     POST   /_emu/tokens               mint an access token {"clientId", "user"?, "scopes"?, "roles"?}
-    POST   /_emu/delta/invalidate     {"user": id or upn}: saved delta tokens answer 410 afterwards
+    POST   /_emu/delta/invalidate     {"user": id or upn} (none: all mailboxes): saved delta tokens answer 410
 """
 
 from __future__ import annotations
@@ -159,9 +159,12 @@ def build(ctx: Context, pipeline: Pipeline) -> list[BaseRoute]:
 
     async def delta_invalidate(request: Request) -> Response:
         body = await request.json()
-        user = world.find_user(body.get("user", ""))
+        who = body.get("user")
+        user = world.find_user(who) if who else None
+        if who and user is None:
+            return JSONResponse({"error": f"unknown user {who!r}"}, status_code=404)
         epochs: dict[str, int] = world.extra.setdefault("delta_epoch", {})
-        key = user.id if user else "*"
+        key = user.id if user else "*"  # no user: every mailbox's tokens
         epochs[key] = epochs.get(key, 0) + 1
         return Response(status_code=204)
 

@@ -1,6 +1,6 @@
 """Seed files: a documented JSON description of a tenant, loaded into a World.
 
-Format (all keys camelCase; README-graphemu.md documents it with an example):
+Format (all keys camelCase; docs/graphemu.md documents it with an example):
 
     {
       "tenants": [{"id": GUID, "domain": "contoso.onmicrosoft.com", "displayName": "Contoso"}],
@@ -156,6 +156,9 @@ def world_from_seed(
         _add_app(world, a, f"apps[{i}]", tenant_id=tenant_id, problems=problems, base_dir=base_dir)
     for i, p in enumerate(data.get("accessPolicies", [])):
         ref = _ref(world, p.get("group", ""))
+        if "clientId" not in p:
+            problems.append(f"accessPolicies[{i}]: 'clientId' is required")
+            continue
         if ref is None or ref not in world.groups:
             problems.append(f"accessPolicies[{i}]: unknown group {p.get('group')!r}")
             continue

@@ -67,10 +67,10 @@ async def test_unknown_user_is_404_error_invalid_user(graph: httpx.AsyncClient) 
 
 async def test_unknown_user_error_is_switchable(app: Any, graph: httpx.AsyncClient) -> None:
     """config.unknown_user_error selects the ResourceNotFound variant."""
-    app.state.config.unknown_user_error = "ResourceNotFound"
+    app.state.config.unknown_user_error = "ResourceNotFound"  # graph-facts §9: ResourceNotFound
     response = await graph.get("/users/ghost@contoso.onmicrosoft.com")
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "Request_ResourceNotFound"
+    assert response.json()["error"]["code"] == "ResourceNotFound"
 
 
 async def test_user_of_other_tenant_is_not_found(graph: httpx.AsyncClient) -> None:

@@ -74,7 +74,7 @@ def resolve_user(ctx: Context, principal: Principal, key: str) -> User:
     user = ctx.world.find_user(key, principal.tenant_id)
     if user is None:
         if ctx.config.unknown_user_error == "ResourceNotFound":
-            raise GraphError(404, "Request_ResourceNotFound", "Resource could not be discovered.")
+            raise GraphError(404, "ResourceNotFound", "Resource could not be discovered.")
         raise GraphError(404, "ErrorInvalidUser", f"The requested user '{key}' is invalid.")
     return user
 

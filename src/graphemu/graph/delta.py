@@ -126,8 +126,8 @@ def _unb64(text: str) -> bytes:
 
 
 def _secret(world: World) -> bytes:
-    secret: bytes = world.extra.setdefault("delta_secret", secrets.token_bytes(32))
-    return secret
+    # Kept as hex so that snapshots (plain JSON) keep saved delta links valid across restarts.
+    return bytes.fromhex(world.extra.setdefault("delta_secret", secrets.token_hex(32)))
 
 
 def encode_token(world: World, state: dict[str, Any]) -> str:
