@@ -54,9 +54,31 @@ class Settings(BaseModel):
     delegated_scopes: list[str] = Field(default_factory=lambda: ["Calendars.ReadWrite"])
     # Limits.
     mailbox_concurrency: int = Field(default=4, ge=1, le=4)
-    requests_per_second: float = Field(default=100.0, gt=0)
+    requests_per_second: float = Field(
+        default=2000.0, gt=0
+    )  # Graph allows ~13,000/s per app (graph-facts §7)
     # State.
     database_url: str = "sqlite:///calsync.db"
+    # Sync: which mailboxes, from which source, over which window, under which policies (docs/sync.md).
+    mailboxes: list[str] = Field(default_factory=list)  # UPNs; or `group`, or the mailboxes a CSV/JSON names
+    group: str | None = None  # a security group's id: its transitive user members are synced
+    ics_url_template: SecretStr | None = Field(default=None, repr=False)  # e.g. https://…/ical/{upn}.ics
+    ics_file: Path | None = None  # one feed for every listed mailbox
+    csv_file: Path | None = None
+    json_file: Path | None = None
+    default_time_zone: str = "UTC"  # for floating times in feeds without X-WR-TIMEZONE
+    calendar_id: str | None = None  # None: each mailbox's default calendar
+    window_days_back: int = Field(default=30, ge=0, le=3650)
+    window_days_ahead: int = Field(default=180, ge=1, le=3650)
+    user_changes: Literal["source-wins", "keep-user-changes"] = "source-wins"
+    user_deletes: Literal["recreate", "respect"] = "recreate"
+    shrink_ratio: float = Field(default=0.5, gt=0, le=1)
+    shrink_min_deletes: int = Field(default=20, ge=0)
+    max_deletes: int = Field(default=200, ge=0)
+    max_failures: int = Field(default=5, ge=1)
+    mailbox_parallelism: int = Field(default=8, ge=1, le=256)  # mailboxes synced at once
+    allow_private_feeds: bool = False  # allow feed hosts on private/loopback addresses (on-premise servers)
+    allow_http_feeds: bool = False
 
     @model_validator(mode="after")
     def _one_credential(self) -> Settings:
@@ -73,7 +95,23 @@ class Settings(BaseModel):
             raise ValueError(f"give one credential, not {', '.join(given)}")
         if self.certificate_file is not None and self.private_key_file is None:
             raise ValueError("certificate_file needs private_key_file")
+        sources = [n for n in ("ics_url_template", "ics_file", "csv_file", "json_file") if getattr(self, n)]
+        if len(sources) > 1:
+            raise ValueError(f"give one source, not {', '.join(sources)}")
         return self
+
+    @property
+    def source_kind(self) -> str | None:
+        """Which source is configured: "ics-url", "ics-file", "csv", "json" or None."""
+        for name, kind in (
+            ("ics_url_template", "ics-url"),
+            ("ics_file", "ics-file"),
+            ("csv_file", "csv"),
+            ("json_file", "json"),
+        ):
+            if getattr(self, name):
+                return kind
+        return None
 
     @property
     def authority(self) -> str:
@@ -122,7 +160,8 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None, *
     for name in Settings.model_fields:
         value = env.get(f"CALSYNC_{name.upper()}")
         if value is not None:
-            data[name] = [v.strip() for v in value.split(",")] if name == "delegated_scopes" else value
+            is_list = name in ("delegated_scopes", "mailboxes")
+            data[name] = [v.strip() for v in value.split(",") if v.strip()] if is_list else value
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings.model_validate(data)

@@ -74,6 +74,7 @@ class Subscription:
     include_resource_data: bool | None = None
     delegated_user_id: str | None = None
     reauthorization_required_at: float | None = None  # emulator time of the last unanswered challenge
+    expiration_ticks: int = 0  # the 7th fractional digit (100 ns) of the expiry, which datetime cannot hold
 
     def active(self, now: datetime) -> bool:
         return self.expiration > now

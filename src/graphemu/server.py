@@ -173,11 +173,13 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self._on_started = on_started
         self._on_stopped = on_stopped
+        self.announced = threading.Event()  # set once the ready file is written and on_ready has run
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if not self.should_exit:
             self._on_started()
+            self.announced.set()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await super().shutdown(sockets)
@@ -287,10 +289,10 @@ class BackgroundServer:
         self._thread.start()
         waiter = threading.Event()
         for _ in range(int(timeout * 100)):
-            if self._prepared.server.started or not self._thread.is_alive():
+            if self._prepared.server.announced.is_set() or not self._thread.is_alive():
                 break
             waiter.wait(0.01)
-        if self.error is not None or not self._prepared.server.started:
+        if self.error is not None or not self._prepared.server.announced.is_set():
             raise RuntimeError("graphemu server did not start") from self.error
         return self.info
 

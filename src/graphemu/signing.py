@@ -3,6 +3,11 @@
 Graph tokens are opaque to clients (graph-facts §1.6), but graphemu issues real RS256 JWTs with the
 documented claims (tid, oid, sub, roles or scp, exp, ...) so that Graph routes can check them and tests
 can read them. The public key is published at the jwks_uri.
+
+Verification is the largest cost of a Graph request (an RS256 check plus PyJWT's parsing), so a key
+remembers the tokens whose signature and audience it has verified, by their exact string: a token cannot
+change, so the result of that check cannot either. Expiry and not-before are still checked on every call
+against the emulator clock (which tests move), and callers still check revocation.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -19,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+_VERIFIED_LIMIT = 10_000  # tokens remembered per key; the memory is dropped whole when full
 
 
 def _b64u_int(value: int) -> str:
@@ -32,6 +38,11 @@ class SigningKey:
 
     private_key: rsa.RSAPrivateKey
     kid: str
+    # (token, audience) -> claims of a token whose signature and audience were verified with this key.
+    _verified: dict[tuple[str, str | None], dict[str, Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _public: rsa.RSAPublicKey | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def generate(cls) -> SigningKey:
@@ -60,19 +71,28 @@ class SigningKey:
         )
 
     def verify(self, token: str, *, audience: str | None = None, now: float | None = None) -> dict[str, Any]:
-        """Check signature and expiry against the emulator clock (`now`). Raises jwt.InvalidTokenError."""
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            self.private_key.public_key(),
-            algorithms=["RS256"],
-            audience=audience,
-            options={
-                "verify_exp": False,  # checked below against the emulator clock, which tests can move
-                "verify_nbf": False,
-                "verify_iat": False,
-                "verify_aud": audience is not None,
-            },
-        )
+        """Check signature and expiry against the emulator clock (`now`). Raises jwt.InvalidTokenError.
+        Returns a fresh dict of the claims each time."""
+        verified = self._verified.get((token, audience))
+        if verified is None:
+            if self._public is None:
+                self._public = self.private_key.public_key()
+            verified = jwt.decode(
+                token,
+                self._public,
+                algorithms=["RS256"],
+                audience=audience,
+                options={
+                    "verify_exp": False,  # checked below against the emulator clock, which tests can move
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "verify_aud": audience is not None,
+                },
+            )
+            if len(self._verified) >= _VERIFIED_LIMIT:
+                self._verified.clear()
+            self._verified[(token, audience)] = verified
+        claims = dict(verified)
         if now is not None:
             if float(claims.get("exp", 0)) <= now:
                 raise jwt.ExpiredSignatureError("Lifetime validation failed, the token is expired.")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from calsync.cli import cert
+from calsync.cli import cert, demo, syncing
 
 app = typer.Typer(
     name="calsync",
@@ -13,8 +15,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(cert.app, name="cert")
+app.add_typer(syncing.db_app, name="db")
+app.command("sync")(syncing.sync)
+app.command("plan")(syncing.plan)
+app.command("status")(syncing.status)
+app.command("purge")(syncing.purge)
+app.command("demo")(demo.demo)
 
 
 @app.callback()
-def main() -> None:
+def main(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", envvar="CALSYNC_CONFIG", help="calsync.toml to read.")
+    ] = None,
+) -> None:
     """calsync: timetables and feeds into Outlook calendars."""
+    ctx.obj = config

@@ -56,8 +56,26 @@ class Timetable:
         return self.term_start + timedelta(days=offset)
 
 
-def build(students: list[str], *, seed: int = 2026, term_start: date = date(2026, 9, 7)) -> Timetable:
-    """A timetable for the students: 24 courses, each student in 4-6 of them (about 6-9 sessions a week)."""
+def term_start_for(today: date) -> date:
+    """A Monday six weeks before the next change of daylight-saving time in Europe/Berlin, so that the
+    15-week term is under way today and crosses a DST change whenever the demo is run."""
+    day = today - timedelta(days=42)
+    offset = datetime.combine(day, time(12), TZ).utcoffset()
+    while datetime.combine(day, time(12), TZ).utcoffset() == offset:
+        day += timedelta(days=1)
+    start = day - timedelta(weeks=6)
+    return start - timedelta(days=start.weekday())
+
+
+def build(
+    students: list[str],
+    *,
+    staff: list[str] | None = None,
+    seed: int = 2026,
+    term_start: date = date(2026, 9, 7),
+) -> Timetable:
+    """A timetable: 24 courses, each student in 3-4 of them (about 5 sessions a week); each course taught
+    by one of `staff`, whose feed holds the courses they teach."""
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
     courses: dict[str, Course] = {}
     for i in range(24):
@@ -83,8 +101,13 @@ def build(students: list[str], *, seed: int = 2026, term_start: date = date(2026
     uids = sorted(courses)
     enrolments: dict[str, list[str]] = {}
     for upn in students:
-        chosen = rng.sample(sorted({u.split("-")[1] for u in uids}), rng.randint(4, 6))
+        chosen = rng.sample(sorted({u.split("-")[1] for u in uids}), rng.randint(3, 4))
         enrolments[upn] = [u for u in uids if u.split("-")[1] in chosen]
+    for uid in uids:
+        if staff:
+            teacher = staff[int(uid.split("-")[1]) % len(staff)]
+            courses[uid].lecturer = teacher.split("@")[0].replace(".", " ").title()
+            enrolments.setdefault(teacher, []).append(uid)
     return Timetable(term_start, term_start + timedelta(weeks=15), courses, enrolments)
 
 

@@ -1,1 +1,50 @@
-"""calsync.sources (see docs/architecture.md)."""
+"""Read sources into DesiredEvents for one mailbox and window (docs/architecture.md, docs/sources.md).
+
+- `parse_ics` / `load_ics`: an iCalendar feed (recurrences expanded, bounded); `load_ics_url` fetches it
+  first through `SafeFetcher` (SSRF guard, size and time caps, ETag/Last-Modified).
+- `parse_csv` / `parse_json` (and `load_*`): documented tabular exports.
+- `parse_*` raise `SourceUnavailable` when the whole source is unusable; `load_*` return a
+  `SourceResult` with status "unavailable" instead. Either way a bad item is a `SourceProblem` and is
+  skipped, and `SourceResult.skipped(key)` tells the planner to keep its last good copy.
+"""
+
+from __future__ import annotations
+
+from calsync.sources.feeds import load_ics_url
+from calsync.sources.fetch import FetchPolicy, FetchResult, Resolver, SafeFetcher, default_resolver
+from calsync.sources.ics import IGNORED_PROPERTIES, IcsOptions, load_ics, parse_ics
+from calsync.sources.model import (
+    PROBLEM_CODES,
+    SourceProblem,
+    SourceResult,
+    SourceUnavailable,
+    Validators,
+)
+from calsync.sources.tabular import COLUMNS, TabularOptions, load_csv, load_json, parse_csv, parse_json
+from calsync.sources.urls import UrlTemplate, redact_url
+
+__all__ = [
+    "COLUMNS",
+    "IGNORED_PROPERTIES",
+    "PROBLEM_CODES",
+    "FetchPolicy",
+    "FetchResult",
+    "IcsOptions",
+    "Resolver",
+    "SafeFetcher",
+    "SourceProblem",
+    "SourceResult",
+    "SourceUnavailable",
+    "TabularOptions",
+    "UrlTemplate",
+    "Validators",
+    "default_resolver",
+    "load_csv",
+    "load_ics",
+    "load_ics_url",
+    "load_json",
+    "parse_csv",
+    "parse_ics",
+    "parse_json",
+    "redact_url",
+]

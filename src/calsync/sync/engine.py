@@ -60,6 +60,7 @@ class Engine:
     max_failures: int = 5
     chunk_size: int = 100
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    on_progress: Callable[[str, int, int], None] | None = None  # (mailbox, writes done, writes planned)
 
     async def plan(self, mailbox: str, source: SourceSnapshot, window: Window) -> list[Action]:
         """The plan for a mailbox without running it (`calsync plan`, `sync --dry-run`)."""
@@ -145,11 +146,15 @@ class Engine:
                         failures=old.failures if old else 0,
                     )
                 )
+        if self.on_progress is not None:
+            self.on_progress(mailbox, 0, len(writes))
         for start in range(0, len(writes), self.chunk_size):
             chunk = writes[start : start + self.chunk_size]
             results = await self.target.apply(mailbox, chunk)
             for result in results:
                 await self._record(mailbox, result, report)
+            if self.on_progress is not None:
+                self.on_progress(mailbox, start + len(chunk), len(writes))
 
     def _adopt(self, mailbox: str, action: Adopt, old: Mapping | None) -> None:
         obs = action.observed

@@ -5,7 +5,7 @@
                                              ErrorFolderExists (alcionai/corso#3318)
     GET    users/{user}/calendar             the default calendar
     GET    users/{user}/calendars/{id}       one calendar (ids are case-sensitive)
-    PATCH  users/{user}/calendars/{id}       name, color, isDefaultCalendar
+    PATCH  users/{user}/calendars/{id}       name, color, isDefaultCalendar (also users/{user}/calendar)
     DELETE users/{user}/calendars/{id}       204; its events are deleted (and logged) with it
 
 Calendar JSON follows the user-post-calendars.md example, property for property.
@@ -21,6 +21,7 @@ CHOICE: a calendar without a name is 400 ErrorInvalidRequest; hexColor is "" and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -166,15 +167,25 @@ def check_object(
     annotations and `ignore`d (read-only) names are dropped, anything else is 400."""
     if not isinstance(value, dict):
         raise literal_error(value, f"Microsoft.OutlookServices.{type_name}")
-    names, skip = {k.lower(): k for k in keys}, {k.lower() for k in ignore}
+    names = _by_lower(keys) if isinstance(keys, tuple) else {k.lower(): k for k in keys}
+    skip = _by_lower(ignore) if isinstance(ignore, tuple) else {k.lower(): k for k in ignore}
     out: dict[str, Any] = {}
     for key, item in value.items():
-        if "@" in key or key.lower() in skip:
+        lowered = key.lower()
+        if "@" in key or lowered in skip:
             continue
-        if key.lower() not in names:
+        name = names.get(lowered)
+        if name is None:
             raise unknown_property(key, type_name)
-        out[names[key.lower()]] = item
+        out[name] = item
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _by_lower(keys: tuple[str, ...]) -> dict[str, str]:
+    """{lower-cased name: name} of a constant key tuple, built once (check_object runs per nested object of
+    every write). Callers only read it."""
+    return {k.lower(): k for k in keys}
 
 
 # -- calendars --------------------------------------------------------------------------------------------
@@ -303,6 +314,12 @@ def update_calendar(ctx: Context, req: GraphRequest, mailbox: User, calendar_id:
         _make_default(ctx, mailbox, calendar)
     calendar.change_key = ids.change_key()
     return GraphResponse(200, _entity(ctx, req, calendar, mailbox, f"users('{mailbox.id}')/calendars"))
+
+
+@router.route("PATCH", "users/{user}/calendar", permission="Calendars.ReadWrite")
+def update_default_calendar(ctx: Context, req: GraphRequest, mailbox: User) -> GraphResponse:
+    """calendar-update.md lists PATCH /me/calendar, and its example renames the default calendar so."""
+    return update_calendar(ctx, req, mailbox, find_calendar(ctx, mailbox, None).id)
 
 
 @router.route("DELETE", "users/{user}/calendars/{calendar_id}", permission="Calendars.ReadWrite")

@@ -205,10 +205,18 @@ def _when(moment: datetime, zone: str | None, all_day_zone: str | None) -> dict[
 def _copy(value: Any) -> Any:
     """A fresh copy of stored JSON, so a response can never alias (and later mutate) the store."""
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: _copy(v) if isinstance(v, dict | list) else v for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [_copy(v) if isinstance(v, dict | list) else v for v in value]
     return value
+
+
+_URL_SAFE_ID = re.compile(r"[A-Za-z0-9_.~=-]*")  # what Exchange-style ids are made of
+
+
+def _quote_id(event_id: str) -> str:
+    """`quote(event_id, safe="")`, without its per-character work for ids of base64url characters."""
+    return event_id.replace("=", "%3D") if _URL_SAFE_ID.fullmatch(event_id) else quote(event_id, safe="")
 
 
 def event_json(
@@ -262,7 +270,7 @@ def event_json(
         "seriesMasterId": event.id if occurrence_start is not None else None,
         "showAs": props["showAs"],
         "type": kind,
-        "webLink": f"{_OWA}?itemid={quote(event_id, safe='')}&exvsurl=1&path=/calendar/item",
+        "webLink": f"{_OWA}?itemid={_quote_id(event_id)}&exvsurl=1&path=/calendar/item",
         "onlineMeetingUrl": None,
         "isOnlineMeeting": props["isOnlineMeeting"],
         "onlineMeetingProvider": props["onlineMeetingProvider"],

@@ -87,8 +87,20 @@ _SIMPLE = {
 }  # fmt: skip
 
 
+_INT32_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+
 def _typed(value: Any, edm: str) -> Any:
-    """A primitive of the Edm type named (an Int32 in range, not a bool), else 400 RequestBodyRead."""
+    """A primitive of the Edm type named (an Int32 in range, not a bool), else 400 RequestBodyRead.
+
+    A JSON string for a Boolean or Int32 is converted as Graph's OData reader converts it
+    (ODataPayloadValueConverter.ConvertStringValue falls back to .NET Convert.ChangeType, so "false",
+    "True" and " 15" are accepted): python-o365 sends `"isOnlineMeeting": "false"` with every event.
+    """
+    if isinstance(value, str) and edm == "Edm.Boolean" and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if isinstance(value, str) and edm == "Edm.Int32" and _INT32_TEXT.fullmatch(value):
+        value = int(value)
     if edm == "Edm.Int32":
         ok = isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31
     else:

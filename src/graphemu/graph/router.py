@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from graphemu.errors import GraphError
 
@@ -112,13 +112,28 @@ class _Route:
     parts: tuple[str, ...]
     handler: Handler
     permission: str | None
+    names: tuple[str | None, ...] = ()  # per part: the parameter's name, None for a literal segment
+
+    def bind(self, segments: list[str], lowered: list[str]) -> dict[str, str] | None:
+        """The path parameters when the (same-length) segments match this route, else None."""
+        params: dict[str, str] = {}
+        for part, name, segment, low in zip(self.parts, self.names, segments, lowered, strict=True):
+            if name is not None:
+                params[name] = segment
+            elif part != low:
+                return None
+        return params
 
 
 class Router:
-    """Method + segment-pattern routing. The first route registered for a match wins."""
+    """Method + segment-pattern routing. The first route registered for a match wins.
+
+    Routes are indexed by their number of segments (built on first use after a registration), so a
+    request is compared only with the routes that could match it."""
 
     def __init__(self) -> None:
         self._routes: list[_Route] = []
+        self._by_length: dict[int, list[_Route]] | None = None
 
     def route(self, method: str, pattern: str, *, permission: str | None = None) -> Callable[[_H], _H]:
         """Register a handler. `permission` names what the caller needs (checked by the pipeline), e.g.
@@ -126,19 +141,28 @@ class Router:
 
         def decorate(handler: _H) -> _H:
             parts = tuple(p.lower() if not _PARAM.match(p) else p for p in pattern.strip("/").split("/"))
-            self._routes.append(_Route(method.upper(), parts, handler, permission))
+            names = tuple(m.group(1) if (m := _PARAM.match(p)) else None for p in parts)
+            self._routes.append(_Route(method.upper(), parts, handler, permission, names))
+            self._by_length = None
             return handler
 
         return decorate
 
     def include(self, other: Router) -> None:
         self._routes.extend(other._routes)
+        self._by_length = None
 
     def match(self, method: str, segments: list[str]) -> tuple[_Route, dict[str, str]]:
         """Find the route for a request; raises GraphError 404/405 like Graph does for unknown paths."""
+        if self._by_length is None:
+            index: dict[int, list[_Route]] = {}
+            for route in self._routes:
+                index.setdefault(len(route.parts), []).append(route)
+            self._by_length = index
+        lowered = [s.lower() for s in segments]
         path_matched = False
-        for route in self._routes:
-            params = _match(route.parts, segments)
+        for route in self._by_length.get(len(segments), ()):
+            params = route.bind(segments, lowered)
             if params is None:
                 continue
             path_matched = True
@@ -153,27 +177,17 @@ class Router:
         )
 
 
-def _match(parts: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
-    if len(parts) != len(segments):
-        return None
-    params: dict[str, str] = {}
-    for part, segment in zip(parts, segments, strict=True):
-        param = _PARAM.match(part)
-        if param:
-            params[param.group(1)] = segment
-        elif part != segment.lower():
-            return None
-    return params
+_KEY_SEGMENT = re.compile(r"^(\w+)\('(.+)'\)$")
 
 
 def split_path(path: str, principal: Principal) -> list[str]:
     """Segments of a Graph path with `me` expanded; `users('x')` key syntax becomes `users/x`."""
-    from urllib.parse import unquote
-
-    segments = [unquote(s) for s in path.strip("/").split("/") if s]
     expanded: list[str] = []
-    for segment in segments:
-        key = re.match(r"^(\w+)\('(.+)'\)$", segment)
+    for raw in path.strip("/").split("/"):
+        if not raw:
+            continue
+        segment = unquote(raw) if "%" in raw else raw
+        key = _KEY_SEGMENT.match(segment) if "(" in segment else None
         if key:
             expanded.extend([key.group(1), key.group(2)])
         else:

@@ -34,6 +34,7 @@ reachability for subscription Request-Id: <request-id>", form-encoded (`+` for s
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -118,6 +119,13 @@ def _expiration(ctx: Context, value: Any) -> datetime:
     return parsed
 
 
+def _ticks(value: Any) -> int:
+    """The 100 ns digit of an expirationDateTime: Graph keeps DateTimeOffset to 7 digits and echoes them
+    (subscription-post-subscriptions.md sends and gets back "...45.9356913Z"); datetime stops at 6."""
+    match = re.search(r"\.\d{6}(\d)", str(value))
+    return int(match[1]) if match else 0
+
+
 def _resource(ctx: Context, req: GraphRequest, resource: Any) -> tuple[User, str | None]:
     """The watched mailbox and calendar (None: every calendar) of an event resource path."""
     if not isinstance(resource, str) or not resource.strip("/ "):
@@ -174,7 +182,7 @@ def to_json(ctx: Context, sub: Subscription, *, client_state: bool = True) -> di
         "notificationUrl": sub.notification_url,
         "notificationQueryOptions": None,
         "lifecycleNotificationUrl": sub.lifecycle_url,
-        "expirationDateTime": f"{exp:%Y-%m-%dT%H:%M:%S}.{exp.microsecond:06d}0Z",
+        "expirationDateTime": f"{exp:%Y-%m-%dT%H:%M:%S}.{exp.microsecond:06d}{sub.expiration_ticks}Z",
         "creatorId": sub.creator_id,
         "includeResourceData": sub.include_resource_data,
         "latestSupportedTlsVersion": sub.tls_version,
@@ -228,6 +236,7 @@ async def create_subscription(ctx: Context, req: GraphRequest) -> GraphResponse:
         notification_url=notification_url,
         lifecycle_url=lifecycle_url,
         expiration=expiration,
+        expiration_ticks=_ticks(fields.get("expirationdatetime")),
         client_state=client_state,
         tls_version=tls,
         include_resource_data=include if isinstance(include, bool) else None,
@@ -292,14 +301,17 @@ async def update_subscription(ctx: Context, req: GraphRequest, sub_id: str) -> G
             "the subscription and create a new one."
         )
     _mailbox(ctx, req.principal, sub.owner_id, "Update")
-    expiration = sub.expiration
+    expiration, ticks = sub.expiration, sub.expiration_ticks
     if fields.get("expirationdatetime") is not None:
-        expiration = _expiration(ctx, fields["expirationdatetime"])
+        expiration, ticks = (
+            _expiration(ctx, fields["expirationdatetime"]),
+            _ticks(fields["expirationdatetime"]),
+        )
     url = sub.notification_url
     if fields.get("notificationurl") is not None and fields["notificationurl"] != sub.notification_url:
         url = _url(fields["notificationurl"], "notificationUrl", ctx)
         await validate_endpoint(ctx, url, req.request_id)
-    sub.expiration, sub.notification_url = expiration, url
+    sub.expiration, sub.expiration_ticks, sub.notification_url = expiration, ticks, url
     sub.reauthorization_required_at = None  # renewing also reauthorizes (lifecycle docs)
     return GraphResponse(
         200, {"@odata.context": ctx.context_url("subscriptions/$entity"), **to_json(ctx, sub)}

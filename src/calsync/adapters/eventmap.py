@@ -1,0 +1,150 @@
+"""DesiredEvent <-> Graph event JSON, calsync's ownership tag, and the fingerprint of what users see.
+
+Ownership: every event calsync creates carries two named single-value extended properties in calsync's
+own GUID namespace (graph-facts §3): `calsync.sourceKey` (the tag: the source key) and `calsync.state`
+("<content hash> <fingerprint>"). Graph never returns them unless asked with $expand, and they survive
+edits in Outlook, so they identify calsync's events after a lost database, and only those.
+
+User edits: the *fingerprint* hashes what a person sees and can change (subject, times, all-day, location,
+categories, show-as, sensitivity, reminder, Teams) from both sides: from the desired event when calsync
+writes it, and from Graph's JSON when calsync reads it. They differ only when someone edited the event;
+a changeKey that moved without a visible change (a dismissed reminder) is not an edit. The body is left
+out: Graph returns it re-wrapped in HTML, so comparing it would see edits that are not there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from calsync.domain import DesiredEvent, SourceKey, UnknownTimeZone, windows_zone
+from calsync.domain.zones import iana_zone
+from calsync.sync.ports import ObservedEvent
+
+NAMESPACE = "{6c1f3e2a-5b7d-4e09-9f3a-2d8c41b7a0e5}"  # calsync's property set GUID (never change it)
+TAG_ID = f"String {NAMESPACE} Name calsync.sourceKey"
+STATE_ID = f"String {NAMESPACE} Name calsync.state"
+SELECT = (
+    "subject,start,end,isAllDay,location,categories,showAs,sensitivity,isReminderOn,"
+    "reminderMinutesBeforeStart,isOnlineMeeting,changeKey,type"
+)
+
+
+def _zone_name(event: DesiredEvent) -> tuple[str, ZoneInfo]:
+    """The Windows zone to send and the zone to express local times in (UTC when unknown)."""
+    try:
+        return windows_zone(event.time_zone), iana_zone(event.time_zone)
+    except UnknownTimeZone:
+        return "UTC", ZoneInfo("UTC")
+
+
+def _local(value: datetime, zone: ZoneInfo) -> str:
+    return value.astimezone(zone).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def to_graph(event: DesiredEvent, content_hash: str) -> dict[str, Any]:
+    """The body of a create or update: local times in the source's zone (Windows name), text body, tags."""
+    zone_name, zone = _zone_name(event)
+    body: dict[str, Any] = {
+        "subject": event.subject,
+        "body": {"contentType": "text", "content": event.body},
+        "start": {"dateTime": _local(event.start, zone), "timeZone": zone_name},
+        "end": {"dateTime": _local(event.end, zone), "timeZone": zone_name},
+        "isAllDay": event.all_day,
+        "location": {"displayName": event.location},
+        "categories": list(event.categories),
+        "showAs": event.show_as,
+        "sensitivity": event.sensitivity,
+        "isReminderOn": event.reminder_minutes is not None,
+        "reminderMinutesBeforeStart": event.reminder_minutes if event.reminder_minutes is not None else 0,
+        "singleValueExtendedProperties": [
+            {"id": TAG_ID, "value": event.source_key},
+            {"id": STATE_ID, "value": f"{content_hash} {fingerprint_desired(event)}"},
+        ],
+    }
+    if event.teams_meeting:
+        body["isOnlineMeeting"] = True
+        body["onlineMeetingProvider"] = "teamsForBusiness"
+    return body
+
+
+def _fingerprint(fields: list[Any]) -> str:
+    raw = json.dumps(fields, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def fingerprint_desired(event: DesiredEvent) -> str:
+    """The visible fields of a desired event (see the module docstring)."""
+    return _fingerprint(
+        [
+            event.subject,
+            event.start.astimezone(UTC).replace(microsecond=0).isoformat(),
+            event.end.astimezone(UTC).replace(microsecond=0).isoformat(),
+            event.all_day,
+            event.location,
+            sorted(event.categories),
+            event.show_as,
+            event.sensitivity,
+            event.reminder_minutes,
+            event.teams_meeting,
+        ]
+    )
+
+
+def parse_graph_time(value: dict[str, Any]) -> datetime:
+    """A Graph dateTimeTimeZone as an aware UTC datetime (calsync reads in UTC; Windows names accepted)."""
+    raw = str(value["dateTime"])
+    head, _, fraction = raw.partition(".")
+    naive = datetime.fromisoformat(head.rstrip("Z"))
+    micro = int((fraction.rstrip("Z") + "000000")[:6]) if fraction else 0
+    try:
+        zone = iana_zone(value.get("timeZone") or "UTC")
+    except UnknownTimeZone:
+        zone = ZoneInfo("UTC")
+    return naive.replace(microsecond=micro, tzinfo=zone).astimezone(UTC)
+
+
+def fingerprint_graph(item: dict[str, Any]) -> str:
+    """The same visible fields read from Graph's JSON."""
+    location = (item.get("location") or {}).get("displayName") or ""
+    reminder = item.get("reminderMinutesBeforeStart") if item.get("isReminderOn") else None
+    return _fingerprint(
+        [
+            item.get("subject") or "",
+            parse_graph_time(item["start"]).replace(microsecond=0).isoformat(),
+            parse_graph_time(item["end"]).replace(microsecond=0).isoformat(),
+            bool(item.get("isAllDay")),
+            location,
+            sorted(item.get("categories") or []),
+            item.get("showAs") or "busy",
+            item.get("sensitivity") or "normal",
+            reminder,
+            bool(item.get("isOnlineMeeting")),
+        ]
+    )
+
+
+def extended(item: dict[str, Any]) -> dict[str, str]:
+    """The expanded extended properties of an event, by id."""
+    return {p["id"]: p.get("value", "") for p in item.get("singleValueExtendedProperties") or []}
+
+
+def observe(item: dict[str, Any]) -> ObservedEvent | None:
+    """A managed event from Graph JSON (with the properties expanded); None for anything untagged."""
+    props = extended(item)
+    key = props.get(TAG_ID)
+    if not key:
+        return None
+    content_hash, _, written = props.get(STATE_ID, "").partition(" ")
+    return ObservedEvent(
+        remote_id=item["id"],
+        source_key=SourceKey(key),
+        change_key=item.get("changeKey") or "",
+        content_hash=content_hash or None,
+        start=parse_graph_time(item["start"]),
+        end=parse_graph_time(item["end"]),
+        user_modified=bool(written) and written != fingerprint_graph(item),
+    )

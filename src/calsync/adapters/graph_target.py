@@ -1,0 +1,136 @@
+"""GraphCalendarTarget: the sync engine's CalendarTarget over calsync.graph.
+
+Reads list the mailbox's managed events by their tag ($filter on the extended property, with both of
+calsync's properties expanded) in pages of up to 1,000. Writes go out as `$batch` calls through the
+client, which keeps every mailbox within its limits and honours Retry-After. Creates carry the
+deterministic transactionId, so a create whose answer was lost is retried without a second event.
+
+Graph errors become the port's vocabulary here: whole-mailbox problems (access policy, no mailbox,
+unknown user) are a permanent `TargetError`; per-action outcomes are `ActionResult` statuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from calsync.adapters.eventmap import SELECT, STATE_ID, TAG_ID, observe, to_graph
+from calsync.domain import SourceKey, Window
+from calsync.graph import (
+    BatchItem,
+    BatchResult,
+    Forbidden,
+    GraphClient,
+    GraphClientError,
+    HTTPStatusError,
+    Indeterminate,
+    InvalidUser,
+    MailboxNotEnabled,
+    NotFound,
+    extended_property_filter,
+)
+from calsync.graph.odata import literal, segment, user_path
+from calsync.sync.ports import ActionResult, Create, Delete, ObservedEvent, TargetError, Update
+
+PAGE_SIZE = 1000
+
+
+def _target_error(exc: GraphClientError) -> TargetError:
+    if isinstance(exc, Forbidden):
+        code = "access_denied_by_policy" if exc.access_policy else "access_denied"
+        return TargetError(f"Graph refused access to the mailbox: {exc.message}", code=code, permanent=True)
+    if isinstance(exc, MailboxNotEnabled):
+        return TargetError(
+            "the user has no Exchange Online mailbox", code="mailbox_not_enabled", permanent=True
+        )
+    if isinstance(exc, InvalidUser):
+        return TargetError("no such user in the tenant", code="invalid_user", permanent=True)
+    return TargetError(f"the calendar could not be read: {exc}", code="unavailable")
+
+
+class GraphCalendarTarget:
+    """Managed events of each mailbox's calendar (the default one, or `calendar_id`)."""
+
+    def __init__(self, client: GraphClient, *, calendar_id: str | None = None) -> None:
+        self.client = client
+        self.calendar_id = calendar_id
+
+    def _events_path(self, mailbox: str) -> str:
+        base = user_path(mailbox)
+        return (
+            f"{base}/calendars/{segment(self.calendar_id)}/events" if self.calendar_id else f"{base}/events"
+        )
+
+    async def _list(self, mailbox: str, filter_: str) -> list[ObservedEvent]:
+        found: list[ObservedEvent] = []
+        try:
+            async for item in self.client.list_events(
+                mailbox,
+                self.calendar_id,
+                filter=filter_,
+                select=SELECT.split(","),
+                expand_extended=[TAG_ID, STATE_ID],
+                page_size=PAGE_SIZE,
+            ):
+                obs = observe(item)
+                if obs is not None:
+                    found.append(obs)
+        except GraphClientError as exc:
+            raise _target_error(exc) from exc
+        return found
+
+    async def list_managed(self, mailbox: str, window: Window) -> list[ObservedEvent]:
+        """Every managed event overlapping the window; a listing that fails part-way raises TargetError."""
+        tagged = f"singleValueExtendedProperties/Any(ep: ep/id eq {literal(TAG_ID)} and ep/value ne '')"
+        return [o for o in await self._list(mailbox, tagged) if window.contains(o.start, o.end)]
+
+    async def find_by_key(self, mailbox: str, source_key: SourceKey) -> list[ObservedEvent]:
+        # Graph matches values case-insensitively (graph-facts §3); keys are compared exactly here.
+        found = await self._list(mailbox, extended_property_filter(TAG_ID, source_key))
+        return [o for o in found if o.source_key == source_key]
+
+    async def apply(self, mailbox: str, actions: Sequence[Create | Update | Delete]) -> list[ActionResult]:
+        """Run the writes as $batch calls; one result per action, in order."""
+        items = [self._item(mailbox, action) for action in actions]
+        try:
+            results = await self.client.batch(items)
+        except GraphClientError as exc:  # the whole batch failed before any answer
+            return [_result(a, None, exc) for a in actions]
+        return [_result(a, r, r.error) for a, r in zip(actions, results, strict=True)]
+
+    def _item(self, mailbox: str, action: Create | Update | Delete) -> BatchItem:
+        path = self._events_path(mailbox)
+        if isinstance(action, Create):
+            body = to_graph(action.desired, action.content_hash)
+            body["transactionId"] = action.transaction_id
+            return BatchItem("POST", path, body=body, headers={"Content-Type": "application/json"})
+        event_path = f"{user_path(mailbox)}/events/{segment(action.remote_id)}"
+        headers = {"If-Match": f'W/"{action.change_key}"'} if action.change_key else {}
+        if isinstance(action, Update):
+            body = to_graph(action.desired, action.content_hash)
+            return BatchItem(
+                "PATCH", event_path, body=body, headers={**headers, "Content-Type": "application/json"}
+            )
+        return BatchItem("DELETE", event_path, headers=headers or None)
+
+
+def _result(
+    action: Create | Update | Delete, result: BatchResult | None, error: Exception | None
+) -> ActionResult:
+    if result is not None and error is None:
+        body: dict[str, Any] = result.body if isinstance(result.body, dict) else {}
+        return ActionResult(action, "ok", body.get("id"), body.get("changeKey"))
+    if isinstance(error, Indeterminate):
+        return ActionResult(action, "indeterminate", message=str(error), retryable=True)
+    if isinstance(error, NotFound) and not isinstance(action, Create):
+        return ActionResult(action, "gone")
+    if isinstance(error, HTTPStatusError):
+        retryable = error.status in (409, 412, 429) or error.status >= 500
+        if error.status == 412:
+            return ActionResult(
+                action, "conflict", error_code=error.code, message=error.message, retryable=True
+            )
+        return ActionResult(
+            action, "failed", error_code=error.code, message=error.message, retryable=retryable
+        )
+    return ActionResult(action, "failed", error_code="transport", message=str(error), retryable=True)

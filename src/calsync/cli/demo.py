@@ -1,0 +1,24 @@
+"""`calsync demo`: the main job end to end against an embedded emulator (see calsync.demo.run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from calsync.cli.output import console, reported
+
+
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its files.")] = Path(
+        ".calsync-demo"
+    ),
+    students: Annotated[int, typer.Option(min=10, max=2000, help="How many students the tenant has.")] = 200,
+    staff: Annotated[int, typer.Option(min=1, max=200, help="How many lecturers.")] = 12,
+) -> None:
+    """Sync a demo university's timetable into emulated Outlook calendars, change it, and sync again."""
+    from calsync.demo.run import main  # graphemu is imported only for the demo
+
+    with reported():
+        main(directory, console, students=students, staff=staff)

@@ -1,0 +1,251 @@
+"""`calsync sync`, `plan`, `status`, `purge` and `db upgrade`: the main job from the command line.
+
+Exit codes (README): 0 every mailbox ok; 6 some mailbox failed, was stopped by a safety rail or had
+failed items; 3 configuration; 4 authentication; 5 Graph unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from calsync import wiring
+from calsync.cli.output import EXIT_PARTIAL, console, emit_json, reported
+from calsync.cli.state import settings_from
+from calsync.domain import Window
+from calsync.runtime import MailboxOutcome, Runner
+from calsync.store import upgrade
+from calsync.sync.ports import Create, Delete, Quarantined, RunReport, Update
+
+COUNTS = ("created", "updated", "deleted", "adopted", "unchanged", "failed")
+MailboxOpt = Annotated[
+    list[str] | None, typer.Option("--mailbox", "-m", help="Only this mailbox (repeatable).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+class RichProgress:
+    """Rich bars: one for all mailboxes, one per mailbox while it writes."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress = progress
+        self.overall = progress.add_task("mailboxes", total=total)
+        self.tasks: dict[str, TaskID] = {}
+
+    def mailbox_started(self, mailbox: str) -> None:
+        self.tasks[mailbox] = self.progress.add_task(mailbox, total=None)
+
+    def writes_progress(self, mailbox: str, done: int, total: int) -> None:
+        task = self.tasks.get(mailbox)
+        if task is not None:
+            self.progress.update(task, completed=done, total=max(total, 1))
+
+    def mailbox_finished(self, mailbox: str, report: RunReport) -> None:
+        task = self.tasks.pop(mailbox, None)
+        if task is not None:
+            self.progress.remove_task(task)
+        self.progress.advance(self.overall)
+
+
+async def _run(
+    config: str | None, mailboxes: Sequence[str] | None, *, dry_run: bool, force: bool, quiet: bool
+) -> tuple[list[MailboxOutcome], Window]:
+    settings = settings_from(config)
+    store = wiring.open_store(settings)
+    async with wiring.graph_client(settings) as client:
+        sources = wiring.Sources(settings)
+        win = wiring.window(settings)
+        targets = (
+            list(mailboxes) if mailboxes else await wiring.resolve_mailboxes(settings, client, sources, win)
+        )
+        runner = Runner(wiring.sync_engine(settings, client, store), store, sources.loader(),
+                        parallelism=settings.mailbox_parallelism)  # fmt: skip
+        if quiet:
+            return await runner.run(targets, win, dry_run=dry_run, force=force), win
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            runner.progress = RichProgress(progress, len(targets))
+            return await runner.run(targets, win, dry_run=dry_run, force=force), win
+
+
+def _summary(outcomes: Sequence[MailboxOutcome], *, limit: int = 25) -> Table:
+    table = Table(title="Sync summary", show_lines=False)
+    for name in (
+        "mailbox",
+        "status",
+        "created",
+        "updated",
+        "deleted",
+        "adopted",
+        "unchanged",
+        "failed",
+        "note",
+    ):
+        table.add_column(name, justify="right" if name not in ("mailbox", "status", "note") else "left")
+    totals = RunReport("total", datetime.now(UTC))
+    shown = sorted(outcomes, key=lambda o: (o.report.status == "ok", o.mailbox))
+    for i, outcome in enumerate(shown):
+        r = outcome.report
+        for field in COUNTS:
+            setattr(totals, field, getattr(totals, field) + getattr(r, field))
+        if i < limit:
+            note = (
+                f"{r.error_code}: {r.message}"
+                if r.error_code
+                else (f"{len(r.problems)} problems" if r.problems else "")
+            )
+            table.add_row(r.mailbox, r.status, *(str(getattr(r, f)) for f in COUNTS), note)
+    if len(shown) > limit:
+        table.add_row(f"... {len(shown) - limit} more", "", "", "", "", "", "", "", "")
+    ok = sum(1 for o in outcomes if o.report.status == "ok")
+    totals_row = (f"[bold]{getattr(totals, f)}[/]" for f in COUNTS)
+    table.add_row(f"[bold]{len(outcomes)} mailboxes[/]", f"{ok} ok", *totals_row, "")
+    return table
+
+
+def _q(item: Quarantined) -> dict[str, object]:
+    return {"key": item.source_key, "code": item.code, "message": item.message, "failures": item.failures}
+
+
+def _report_json(r: RunReport) -> dict[str, object]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(r).items()}
+
+
+def sync(
+    ctx: typer.Context,
+    mailbox: MailboxOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan and report, write nothing.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Override the safety rails (empty source, mass delete).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make each mailbox's calendar match the source (creates, updates, deletes calsync's own events)."""
+    with reported():
+        outcomes, _ = asyncio.run(_run(ctx.obj, mailbox, dry_run=dry_run, force=force, quiet=as_json))
+        if as_json:
+            emit_json([_report_json(o.report) for o in outcomes])
+        else:
+            console.print(_summary(outcomes))
+            for o in outcomes:
+                for problem in o.report.problems[:5]:
+                    console.print(f"[yellow]{o.mailbox}[/]: {problem}")
+        if any(o.report.status != "ok" for o in outcomes):
+            raise typer.Exit(EXIT_PARTIAL)
+
+
+def plan(ctx: typer.Context, mailbox: MailboxOpt = None, as_json: JsonOpt = False) -> None:
+    """Show what a sync would do, as a table of actions (nothing is written)."""
+    with reported():
+        outcomes, _ = asyncio.run(_run(ctx.obj, mailbox, dry_run=True, force=False, quiet=True))
+        rows: list[tuple[str, str, str, str, str, str]] = []
+        for o in outcomes:
+            for a in o.actions:
+                if isinstance(a, Create | Update):
+                    rows.append((o.mailbox, type(a).__name__.lower(), a.desired.source_key, a.desired.subject,
+                                 a.desired.start.isoformat(timespec="minutes"), ""))  # fmt: skip
+                elif isinstance(a, Delete):
+                    rows.append((o.mailbox, "delete", a.source_key, "", "", a.reason))
+            if o.report.error_code:
+                rows.append((o.mailbox, "stop", "", "", "", f"{o.report.error_code}: {o.report.message}"))
+        if as_json:
+            emit_json(
+                [
+                    dict(zip(("mailbox", "action", "key", "subject", "start", "reason"), r, strict=True))
+                    for r in rows
+                ]
+            )
+            return
+        table = Table(title=f"Plan: {len(rows)} actions")
+        for name in ("mailbox", "action", "key", "subject", "start", "reason"):
+            table.add_column(name)
+        for row in rows[:500]:
+            table.add_row(*row)
+        console.print(table)
+        if len(rows) > 500:
+            console.print(f"... and {len(rows) - 500} more (use --json for all)")
+
+
+def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Per mailbox: the last run, its counts and errors, and quarantined items."""
+    with reported():
+        settings = settings_from(ctx.obj)
+        store = wiring.open_store(settings, migrate=False)
+        runs = sorted(store.last_runs(), key=lambda r: r.mailbox)
+        quarantined = {r.mailbox: store.quarantined(r.mailbox) for r in runs}
+        if as_json:
+            emit_json(
+                [
+                    {**_report_json(r), "quarantinedItems": [_q(q) for q in quarantined[r.mailbox].values()]}
+                    for r in runs
+                ]
+            )
+            return
+        table = Table(title=f"Status of {len(runs)} mailboxes")
+        for name in (
+            "mailbox",
+            "last run",
+            "status",
+            "created",
+            "updated",
+            "deleted",
+            "failed",
+            "quarantined",
+            "error",
+        ):
+            table.add_column(name)
+        for r in runs:
+            when = (r.finished or r.started).strftime("%Y-%m-%d %H:%M")
+            counts = (str(r.created), str(r.updated), str(r.deleted), str(r.failed))
+            table.add_row(
+                r.mailbox, when, r.status, *counts, str(len(quarantined[r.mailbox])), r.error_code or ""
+            )
+        console.print(table)
+        for mailbox, items in quarantined.items():
+            for q in items.values():
+                console.print(f"[yellow]quarantined[/] {mailbox} {q.source_key}: {q.code} {q.message}")
+
+
+def purge(
+    ctx: typer.Context,
+    mailbox: Annotated[str, typer.Option("--mailbox", "-m", help="The mailbox to clean.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove every event calsync created in a mailbox (after a confirmation); other events stay."""
+    with reported():
+        settings = settings_from(ctx.obj)
+        store = wiring.open_store(settings)
+
+        async def go() -> int:
+            async with wiring.graph_client(settings) as client:
+                engine = wiring.sync_engine(settings, client, store)
+                everything = Window(datetime(1601, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
+                managed = await engine.target.list_managed(mailbox, everything)
+                if not managed:
+                    return 0
+                if not yes and not typer.confirm(f"Delete {len(managed)} calsync events from {mailbox}?"):
+                    raise typer.Abort()
+                deletes = [Delete(o.source_key, o.remote_id, None, "purge") for o in managed]
+                results = await engine.target.apply(mailbox, deletes)
+                store.purge_mailbox(mailbox)
+                return sum(1 for r in results if r.status in ("ok", "gone"))
+
+        console.print(f"Deleted {asyncio.run(go())} calsync events from {mailbox}.")
+
+
+db_app = typer.Typer(help="The state database.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the state database to the latest schema (safe to run again)."""
+    with reported():
+        settings = settings_from(ctx.obj)
+        revision = upgrade(settings.database_url)
+        console.print(f"Database at revision {revision}.")

@@ -1,0 +1,146 @@
+"""`calsync demo`: the whole main job on one machine with nothing else running.
+
+1. A demo tenant in graphemu, served over TLS with its own CA; calsync signs in with a certificate.
+2. A semester timetable served as per-person iCalendar feeds (weekly sessions across a DST change,
+   a teaching-free week, cancellations); a few people already have their own appointments.
+3. A full sync of every member of the "Timetable sync" group, with progress and a summary.
+4. The registry office edits the term and one student deletes a lecture in Outlook; a second sync puts
+   things right and shows what changed. The database is left for `calsync status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+
+from calsync.cli.syncing import _run, _summary
+from calsync.demo import tenant as demo_tenant
+from calsync.demo import timetable
+from calsync.demo.feeds import FeedServer
+from calsync.runtime import MailboxOutcome
+from graphemu import EmulatorConfig
+from graphemu.server import BackgroundServer
+
+
+def _config(directory: Path, info: Any, tenant: demo_tenant.DemoTenant, feeds: FeedServer, term: Any) -> Path:
+    today = datetime.now(UTC).date()
+    back = max((today - term.term_start).days + 7, 1)
+    ahead = max((term.term_end - today).days + 7, 1)
+    path = directory / "calsync.toml"
+    path.write_text(
+        "# Written by `calsync demo`: calsync against the embedded emulator.\n"
+        f'tenant_id = "{demo_tenant.TENANT}"\nclient_id = "{demo_tenant.CLIENT}"\n'
+        f'certificate_file = "{tenant.certificate.certificate}"\n'
+        f'private_key_file = "{tenant.certificate.private_key}"\n'
+        f'authority_host = "{info.base_url}"\ngraph_url = "{info.graph}"\nca_file = "{info.ca}"\n'
+        f'database_url = "sqlite:///{directory / "calsync.db"}"\ngroup = "{tenant.group_id}"\n'
+        f'ics_url_template = "{feeds.url_template}"\nallow_private_feeds = true\nallow_http_feeds = true\n'
+        f"window_days_back = {back}\nwindow_days_ahead = {ahead}\nmailbox_parallelism = 16\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def _graph(info: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """A direct Graph call as a user's own Outlook would make it (a token from the emulator's control API)."""
+    async with httpx.AsyncClient(base_url=info.base_url, verify=str(info.ca), trust_env=False) as http:
+        token = (await http.post("/_emu/tokens", json={"clientId": demo_tenant.CLIENT})).json()[
+            "access_token"
+        ]
+        response = await http.request(
+            method, f"/v1.0{path}", headers={"Authorization": f"Bearer {token}"}, **kwargs
+        )
+        response.raise_for_status()
+        return response
+
+
+async def _own_appointments(info: Any, people: list[str], day: date) -> list[dict[str, Any]]:
+    created = []
+    for i, upn in enumerate(people):
+        start = datetime.combine(day + timedelta(days=i), datetime.min.time()).replace(hour=17)
+        body = {
+            "subject": "Dentist" if i % 2 else "Football training",
+            "start": {"dateTime": start.isoformat(), "timeZone": "W. Europe Standard Time"},
+            "end": {
+                "dateTime": (start + timedelta(hours=1)).isoformat(),
+                "timeZone": "W. Europe Standard Time",
+            },
+        }
+        created.append((await _graph(info, "POST", f"/users/{upn}/events", json=body)).json())
+    return created
+
+
+def _counts(outcomes: list[MailboxOutcome]) -> dict[str, int]:
+    keys = ("created", "updated", "deleted", "adopted", "failed")
+    return {k: sum(getattr(o.report, k) for o in outcomes) for k in keys}
+
+
+async def demo(directory: Path, console: Console, *, students: int = 200, staff: int = 12) -> None:
+    began = time.monotonic()
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in ("calsync.db", "calsync.db-wal", "calsync.db-shm"):
+        (directory / stale).unlink(missing_ok=True)
+    console.rule("[bold]calsync demo")
+    tenant = demo_tenant.build(directory, students=students, staff=staff)
+    term = timetable.build(
+        tenant.students, staff=tenant.staff, term_start=timetable.term_start_for(date.today())
+    )
+    console.print(
+        f"Tenant [bold]Example University[/]: {len(tenant.students)} students, "
+        f"{len(tenant.staff)} lecturers, group '{demo_tenant.GROUP}' (nested), "
+        "the app restricted to it by an access policy; "
+        f"term {term.term_start:%d %b} - {term.term_end:%d %b %Y}, {len(term.courses)} weekly sessions."
+    )
+    feeds = FeedServer(term).start()
+    server = BackgroundServer(tenant.world, EmulatorConfig(), tls_dir=directory / "tls", log_level="error")
+    info = server.start()
+    try:
+        console.print(f"graphemu over TLS at {info.base_url} (CA {info.ca}); feeds at {feeds.url_template}")
+        foreign = await _own_appointments(info, tenant.students[:8], term.term_start + timedelta(weeks=7))
+        console.print(
+            f"{len(foreign)} students already have their own appointments (calsync must not touch them)."
+        )
+        config = _config(directory, info, tenant, feeds, term)
+
+        console.rule("First sync")
+        first, _ = await _run(str(config), None, dry_run=False, force=False, quiet=False)
+        console.print(_summary(first, limit=8))
+
+        console.rule("Changes")
+        for note in timetable.change_term(term):
+            console.print(f"  registry office: {note}")
+        victim = tenant.students[10]
+        latest = {"$top": "1", "$orderby": "start/dateTime desc"}
+        mine = (await _graph(info, "GET", f"/users/{victim}/events", params=latest)).json()["value"][0]
+        await _graph(info, "DELETE", f"/users/{victim}/events/{mine['id']}")
+        console.print(f"  {victim} deleted '{mine['subject']}' in Outlook")
+
+        console.rule("Second sync")
+        second, _ = await _run(str(config), None, dry_run=False, force=False, quiet=False)
+        console.print(_summary(second, limit=8))
+        changed = _counts(second)
+        console.print(
+            f"Second run: {changed['created']} created (the deleted lecture is back), "
+            f"{changed['updated']} updated, {changed['deleted']} deleted; nothing else was rewritten."
+        )
+        for event in foreign:
+            owner = event["organizer"]["emailAddress"]["address"]
+            now = (await _graph(info, "GET", f"/users/{owner}/events/{event['id']}")).json()
+            assert now["changeKey"] == event["changeKey"], "a foreign event was changed"
+        console.print(f"The {len(foreign)} appointments calsync did not create are untouched.")
+    finally:
+        server.stop()
+        feeds.stop()
+    console.rule()
+    console.print(f"Done in {time.monotonic() - began:.0f} s. See the state with:")
+    console.print(f"  calsync --config {config} status")
+
+
+def main(directory: Path, console: Console, **kwargs: Any) -> None:
+    asyncio.run(demo(directory, console, **kwargs))

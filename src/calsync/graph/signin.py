@@ -1,0 +1,109 @@
+"""The authorization-code sign-in (delegated permissions) as the web layer runs it, over msal.
+
+`start_auth_code_flow` returns msal's flow dict (PKCE verifier, state, nonce, and the URL to send the user
+to); the web layer keeps it server-side and gives it back, with the redirect's parameters, to
+`finish_auth_code_flow`, which redeems the code into a `DelegatedTokenCache` (persisted through its
+callback) and says who signed in. msal itself is only touched through `calsync.graph.auth`'s helpers, so
+that module stays the only one importing msal; every msal call runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from calsync.graph.auth import DelegatedTokenCache, EntraApp, build_msal, in_thread, msal_session
+from calsync.graph.autherrors import AuthError, auth_error
+
+__all__ = ["SignIn", "finish_auth_code_flow", "start_auth_code_flow"]
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """Who signed in through the authorization-code flow (tokens stay in the `DelegatedTokenCache`)."""
+
+    home_account_id: str
+    username: str
+    tenant_id: str
+    scopes: tuple[str, ...]
+
+
+async def start_auth_code_flow(
+    app: EntraApp,
+    *,
+    redirect_uri: str,
+    scopes: Sequence[str] = ("https://graph.microsoft.com/Calendars.ReadWrite",),
+    state: str | None = None,
+    login_hint: str | None = None,
+    prompt: str | None = None,
+    response_mode: str = "form_post",
+) -> dict[str, Any]:
+    """Begin a sign-in: msal's flow dict (PKCE verifier, state, nonce) with the URL at `flow["auth_uri"]`.
+
+    Keep the dict server-side (it holds the PKCE verifier) and give it back to `finish_auth_code_flow`.
+    `response_mode` is form_post by default (msal recommends it, RFC 9700 §4.3.1): the redirect URI then
+    receives a POST whose form fields are what `finish_auth_code_flow` takes.
+    """
+    session = None if app.http_client is not None else msal_session(app)
+    try:
+        application = await in_thread(build_msal, app, None, app.http_client or session)
+        flow: dict[str, Any] = await in_thread(
+            lambda: application.initiate_auth_code_flow(
+                list(scopes),
+                redirect_uri=redirect_uri,
+                state=state,
+                login_hint=login_hint,
+                prompt=prompt,
+                response_mode=response_mode,
+            )
+        )
+    finally:
+        if session is not None:
+            session.close()
+    return flow
+
+
+async def finish_auth_code_flow(
+    app: EntraApp, flow: Mapping[str, Any], query_params: Mapping[str, str], *, cache: DelegatedTokenCache
+) -> SignIn:
+    """Redeem the redirect's parameters (form fields or query); tokens go into `cache` (then persisted).
+
+    Raises:
+        AuthError: a state or nonce mismatch, an `error=` redirect, or a refused code redemption.
+    """
+    session = None if app.http_client is not None else msal_session(app)
+    try:
+        application = await in_thread(build_msal, app, cache.msal_cache, app.http_client or session)
+        result = await in_thread(_redeem, application, dict(flow), dict(query_params))
+        await cache.persist()
+        if "access_token" not in result:
+            if result.get("error") == "invalid_response":
+                raise AuthError(
+                    str(result.get("error_description", "")),
+                    error="invalid_response",
+                    hint="The sign-in answer does not match this sign-in (state or nonce): start again.",
+                )
+            raise auth_error(result, admin_consent_url=app.admin_consent_url())
+        claims: Mapping[str, Any] = result.get("id_token_claims") or {}
+        username = str(claims.get("preferred_username") or "")
+        accounts: list[dict[str, Any]] = await in_thread(application.get_accounts, username or None)
+    finally:
+        if session is not None:
+            session.close()
+    return SignIn(
+        home_account_id=str(accounts[0].get("home_account_id", "")) if accounts else "",
+        username=username,
+        tenant_id=str(claims.get("tid") or app.tenant),
+        scopes=tuple(str(result.get("scope", "")).split()),
+    )
+
+
+def _redeem(application: Any, flow: dict[str, Any], params: dict[str, str]) -> Mapping[str, Any]:
+    """msal's redemption, with its client-side refusals (ValueError: state mismatch; RuntimeError: nonce
+    mismatch) returned as an error dict like the server's."""
+    try:
+        result: Mapping[str, Any] = application.acquire_token_by_auth_code_flow(flow, params)
+    except (ValueError, RuntimeError) as exc:
+        return {"error": "invalid_response", "error_description": str(exc)}
+    return result

@@ -1,0 +1,91 @@
+"""The in-process runner: sync many mailboxes concurrently, each under a lease so no two runs overlap.
+
+A lease (in the state store, so it holds across processes sharing a database) guarantees one run per
+mailbox at a time (architecture invariant 5); a mailbox whose lease is held elsewhere is reported as
+busy and left for the next run. Mailboxes run `parallelism` at a time: the Graph client still keeps each
+mailbox within Outlook's limits, this only bounds memory and the number of open plans.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from calsync.domain import Window
+from calsync.sync.engine import Engine, SourceSnapshot
+from calsync.sync.ports import Action, RunReport
+
+SourceLoader = Callable[[str, Window], Awaitable[SourceSnapshot]]
+
+
+class Leases(Protocol):
+    def acquire_lease(self, mailbox: str, owner: str, ttl_seconds: float) -> bool: ...
+
+    def release_lease(self, mailbox: str, owner: str) -> bool: ...
+
+
+class Progress(Protocol):
+    """What a runner reports while it works (the CLI draws Rich progress bars from it)."""
+
+    def mailbox_started(self, mailbox: str) -> None: ...
+
+    def writes_progress(self, mailbox: str, done: int, total: int) -> None: ...
+
+    def mailbox_finished(self, mailbox: str, report: RunReport) -> None: ...
+
+
+@dataclass
+class MailboxOutcome:
+    mailbox: str
+    report: RunReport
+    actions: list[Action] = field(default_factory=list)
+
+
+@dataclass
+class Runner:
+    engine: Engine
+    leases: Leases
+    load: SourceLoader
+    parallelism: int = 8
+    lease_seconds: float = 3600.0
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    progress: Progress | None = None
+
+    async def run(
+        self, mailboxes: Sequence[str], window: Window, *, dry_run: bool = False, force: bool = False
+    ) -> list[MailboxOutcome]:
+        """Sync every mailbox; the outcomes come back in the order of `mailboxes`."""
+        if self.progress is not None:
+            progress = self.progress
+            self.engine.on_progress = progress.writes_progress
+        gate = asyncio.Semaphore(self.parallelism)
+
+        async def one(mailbox: str) -> MailboxOutcome:
+            async with gate:
+                return await self._one(mailbox, window, dry_run=dry_run, force=force)
+
+        return list(await asyncio.gather(*(one(m) for m in mailboxes)))
+
+    async def _one(self, mailbox: str, window: Window, *, dry_run: bool, force: bool) -> MailboxOutcome:
+        if self.progress is not None:
+            self.progress.mailbox_started(mailbox)
+        if not self.leases.acquire_lease(mailbox, self.owner, self.lease_seconds):
+            now = datetime.now(UTC)
+            report = RunReport(mailbox, now, now, status="skipped", error_code="Busy",
+                               message="another run of this mailbox is in progress")  # fmt: skip
+            outcome = MailboxOutcome(mailbox, report)
+        else:
+            try:
+                source = await self.load(mailbox, window)
+                report, actions = await self.engine.run(mailbox, source, window, dry_run=dry_run, force=force)
+                outcome = MailboxOutcome(mailbox, report, actions)
+            finally:
+                self.leases.release_lease(mailbox, self.owner)
+        if self.progress is not None:
+            self.progress.mailbox_finished(mailbox, outcome.report)
+        return outcome

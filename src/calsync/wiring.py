@@ -1,0 +1,233 @@
+"""The composition root: settings in, a ready object graph out. Only the CLI and the web layer call it.
+
+Nothing below this module knows concrete classes of its neighbours: the engine gets a CalendarTarget and
+a StateStore, the runner gets a source loader (a plain async function), the Graph client gets a token
+provider. This is the one place where they are chosen from calsync.toml.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from calsync.adapters.graph_target import GraphCalendarTarget
+from calsync.domain import Window
+from calsync.graph import (
+    AppTokenProvider,
+    CertificateCredential,
+    ClientSecretCredential,
+    Credential,
+    EntraApp,
+    GraphClient,
+)
+from calsync.settings import Settings, SettingsError
+from calsync.sources import (
+    FetchPolicy,
+    IcsOptions,
+    SafeFetcher,
+    SourceResult,
+    UrlTemplate,
+    load_csv,
+    load_ics,
+    load_ics_url,
+    load_json,
+)
+from calsync.store import SqlStateStore, make_engine, upgrade
+from calsync.sync.engine import Engine, SourceSnapshot
+from calsync.sync.planner import Policy
+from calsync.sync.safety import Limits
+
+SourceLoader = Callable[[str, Window], Awaitable[SourceSnapshot]]
+
+
+def credential(settings: Settings) -> Credential:
+    """The app's credential from settings (files are read now; secrets never logged)."""
+    secret = settings.secret_value()
+    if secret is not None:
+        return ClientSecretCredential.from_value(secret)
+    if settings.certificate_file is not None:
+        password = settings.private_key_password.get_secret_value() if settings.private_key_password else None
+        return CertificateCredential.from_pem(settings.certificate_file, settings.private_key_file, password)
+    if settings.pkcs12_file is not None:
+        return CertificateCredential.from_pkcs12(settings.pkcs12_file, settings.pkcs12_password_value())
+    raise SettingsError(
+        ["credential: give client_secret (CALSYNC_CLIENT_SECRET or client_secret_file), "
+         "certificate_file + private_key_file, or pkcs12_file"],
+        "settings",
+    )  # fmt: skip
+
+
+def entra_app(settings: Settings) -> EntraApp:
+    settings.require("tenant_id", "client_id")
+    return EntraApp(
+        tenant=str(settings.tenant_id),
+        client_id=str(settings.client_id),
+        credential=credential(settings),
+        authority_host=settings.authority_host,
+        ca_file=str(settings.ca_file) if settings.ca_file else None,
+    )
+
+
+def _verify(settings: Settings) -> ssl.SSLContext | bool:
+    return ssl.create_default_context(cafile=str(settings.ca_file)) if settings.ca_file else True
+
+
+@asynccontextmanager
+async def graph_client(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[GraphClient]:
+    """One GraphClient for the process, with app-only tokens; closes its connections and msal's after use."""
+    tokens = AppTokenProvider(entra_app(settings))
+    client = GraphClient(
+        tokens,
+        base_url=settings.graph_url,
+        transport=transport,
+        verify=_verify(settings),
+        mailbox_concurrency=settings.mailbox_concurrency,
+        rate_limit=settings.requests_per_second,
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        await tokens.aclose()
+
+
+def open_store(settings: Settings, *, migrate: bool = True) -> SqlStateStore:
+    """The state store; migrations run first (idempotent), so a fresh database just works."""
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    return SqlStateStore(engine)
+
+
+def window(settings: Settings, now: datetime | None = None) -> Window:
+    return Window.around(
+        now or datetime.now(UTC), days_back=settings.window_days_back, days_ahead=settings.window_days_ahead
+    )
+
+
+def sync_engine(settings: Settings, client: GraphClient, store: SqlStateStore) -> Engine:
+    settings.require("tenant_id")
+    assert settings.tenant_id is not None
+    return Engine(
+        GraphCalendarTarget(client, calendar_id=settings.calendar_id),
+        store,
+        tenant_id=settings.tenant_id,
+        policy=Policy(user_changes=settings.user_changes, user_deletes=settings.user_deletes),
+        limits=Limits(settings.shrink_ratio, settings.shrink_min_deletes, settings.max_deletes),
+        max_failures=settings.max_failures,
+    )
+
+
+def snapshot(result: SourceResult, mailbox: str) -> SourceSnapshot:
+    """The engine's view of a source result: events, keys to protect, problems as text."""
+    if result.status != "ok":
+        code = result.errors[-1].code if result.errors else "SourceUnavailable"
+        return SourceSnapshot("unavailable", problems=_lines(result), error_code=code)
+    mine = [e for e in result.events if e.mailbox.casefold() == mailbox.casefold()]
+    protected = frozenset(
+        p.key
+        for p in result.errors
+        if p.key and (p.mailbox is None or p.mailbox.casefold() == mailbox.casefold())
+    )
+    return SourceSnapshot("ok", tuple(mine), protected, _lines(result))
+
+
+def _lines(result: SourceResult) -> tuple[str, ...]:
+    return tuple(f"{p.code} {p.location}: {p.message}" for p in result.problems)
+
+
+@dataclass
+class Sources:
+    """Loads each mailbox's desired events from the configured source."""
+
+    settings: Settings
+    fetcher: SafeFetcher | None = None
+
+    def loader(self) -> SourceLoader:
+        kind = self.settings.source_kind
+        options = IcsOptions(default_zone=self.settings.default_time_zone)
+        if kind == "ics-url":
+            assert self.settings.ics_url_template is not None
+            template = UrlTemplate(self.settings.ics_url_template.get_secret_value())
+            fetcher = self.fetcher or SafeFetcher(self.fetch_policy(), verify=_verify(self.settings))
+
+            async def from_url(mailbox: str, win: Window) -> SourceSnapshot:
+                try:
+                    url = template.expand(upn=mailbox, mail=mailbox, id=mailbox)
+                except ValueError as exc:
+                    return SourceSnapshot("unavailable", problems=(str(exc),), error_code="BAD_URL_TEMPLATE")
+                result = await load_ics_url(fetcher, url, mailbox=mailbox, window=win, options=options)
+                return snapshot(result, mailbox)
+
+            return from_url
+        if kind == "ics-file":
+            path = self.settings.ics_file
+
+            async def from_ics(mailbox: str, win: Window) -> SourceSnapshot:
+                assert path is not None
+                return snapshot(load_ics(_read(path), mailbox=mailbox, window=win, options=options), mailbox)
+
+            return from_ics
+        if kind in ("csv", "json"):
+            path = self.settings.csv_file if kind == "csv" else self.settings.json_file
+            load = load_csv if kind == "csv" else load_json
+            cache: dict[tuple[datetime, datetime], SourceResult] = {}
+
+            async def from_table(mailbox: str, win: Window) -> SourceSnapshot:
+                assert path is not None
+                key = (win.start, win.end)
+                if key not in cache:  # one file serves every mailbox: read it once per run
+                    cache[key] = load(_read(path), window=win)
+                return snapshot(cache[key], mailbox)
+
+            return from_table
+        raise SettingsError(["source: set ics_url_template, ics_file, csv_file or json_file"], "settings")
+
+    def fetch_policy(self) -> FetchPolicy:
+        private = self.settings.allow_private_feeds
+        return FetchPolicy(
+            allow_http=self.settings.allow_http_feeds,
+            allow_private=private,
+            ports=None if private else frozenset({443, 80}),
+        )
+
+    def table_mailboxes(self, win: Window) -> list[str]:
+        """For CSV/JSON sources: every mailbox the file names."""
+        kind = self.settings.source_kind
+        path = self.settings.csv_file if kind == "csv" else self.settings.json_file
+        if kind not in ("csv", "json") or path is None:
+            return []
+        result = (load_csv if kind == "csv" else load_json)(_read(path), window=win)
+        return sorted({e.mailbox.lower() for e in result.events})
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SettingsError([f"cannot read {path}: {exc.strerror}"], "source") from None
+
+
+async def resolve_mailboxes(
+    settings: Settings, client: GraphClient, sources: Sources, win: Window
+) -> list[str]:
+    """The mailboxes to sync: the explicit list, else the group's members, else those a file names."""
+    if settings.mailboxes:
+        return sorted({m.lower() for m in settings.mailboxes})
+    if settings.group:
+        members = client.group_transitive_user_members(settings.group)
+        return sorted({str(u.get("userPrincipalName") or u["id"]).lower() async for u in members})
+    table = sources.table_mailboxes(win)
+    if table:
+        return table
+    raise SettingsError(
+        ["mailboxes: list them, set group, or use a CSV/JSON source that names them"], "settings"
+    )

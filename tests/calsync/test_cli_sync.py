@@ -1,0 +1,127 @@
+"""`calsync sync | plan | status | purge | db upgrade` end to end: graphemu over TLS, a certificate
+credential, an iCalendar file as the source, a SQLite database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from calsync.certs import create_certificate
+from calsync.cli.main import app
+from graphemu import EmulatorConfig, world_from_seed
+from graphemu.server import BackgroundServer
+
+TENANT = "5a1c0e9d-1111-4222-8333-444455556666"
+CLIENT = "c0ffee00-aaaa-4bbb-8ccc-dddddddddddd"
+runner = CliRunner()
+
+FEED = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//EN
+BEGIN:VEVENT
+UID:algebra@uni
+DTSTART;TZID=Europe/Berlin:20261005T091500
+DTEND;TZID=Europe/Berlin:20261005T104500
+RRULE:FREQ=WEEKLY;COUNT=6
+SUMMARY:Algebra
+LOCATION:HS 1
+END:VEVENT
+BEGIN:VEVENT
+UID:ethics@uni
+DTSTART:20261007T120000Z
+DTEND:20261007T130000Z
+SUMMARY:Data ethics
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    cert = create_certificate(tmp_path / "cert")
+    seed = {
+        "tenants": [{"id": TENANT, "domain": "uni.example"}],
+        "users": [{"userPrincipalName": "ada@uni.example"}, {"userPrincipalName": "bob@uni.example"}],
+        "apps": [
+            {
+                "clientId": CLIENT,
+                "certificates": [{"pem": cert.certificate.read_text()}],
+                "applicationPermissions": ["Calendars.ReadWrite", "User.Read.All", "GroupMember.Read.All"],
+            }
+        ],
+    }
+    world = world_from_seed(seed)
+    server = BackgroundServer(world, EmulatorConfig(), tls_dir=tmp_path / "tls")
+    info = server.start()
+    yield {"info": info, "world": world, "cert": cert}
+    server.stop()
+
+
+@pytest.fixture
+def config(tmp_path: Path, emulator: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")  # must not override our CA (§1.5)
+    feed = tmp_path / "timetable.ics"
+    feed.write_text(FEED)
+    info, cert = emulator["info"], emulator["cert"]
+    path = tmp_path / "calsync.toml"
+    path.write_text(
+        f'tenant_id = "{TENANT}"\nclient_id = "{CLIENT}"\n'
+        f'certificate_file = "{cert.certificate}"\nprivate_key_file = "{cert.private_key}"\n'
+        f'authority_host = "{info.base_url}"\ngraph_url = "{info.graph}"\nca_file = "{info.ca}"\n'
+        f'database_url = "sqlite:///{tmp_path / "state.db"}"\nmailboxes = ["ada@uni.example"]\n'
+        f'ics_file = "{feed}"\nwindow_days_back = 3650\nwindow_days_ahead = 3650\n'
+    )
+    return path
+
+
+def events(emulator: dict[str, Any], upn: str) -> list[Any]:
+    world = emulator["world"]
+    return list(world.events[world.find_user(upn).id].values())
+
+
+def test_sync_then_plan_status_and_purge(config: Path, emulator: dict[str, Any]) -> None:
+    """A first sync creates 7 events (6 weekly + 1); plan is then empty; status shows it; purge cleans up."""
+    result = runner.invoke(app, ["--config", str(config), "sync"])
+    assert result.exit_code == 0, result.output
+    created = events(emulator, "ada@uni.example")
+    assert len(created) == 7
+    berlin = [e for e in created if e.props["subject"] == "Algebra"]
+    assert {e.props["start"]["timeZone"] for e in berlin} == {"W. Europe Standard Time"}
+    assert {e.start_utc.hour for e in berlin} == {7, 8}  # 09:15 Berlin across the end of DST
+
+    plan = runner.invoke(app, ["--config", str(config), "plan", "--json"])
+    assert plan.exit_code == 0, plan.output
+    assert json.loads(plan.stdout) == []
+
+    status = runner.invoke(app, ["--config", str(config), "status", "--json"])
+    (row,) = json.loads(status.stdout)
+    assert (row["mailbox"], row["status"], row["created"]) == ("ada@uni.example", "ok", 7)
+
+    purge = runner.invoke(app, ["--config", str(config), "purge", "--mailbox", "ada@uni.example", "--yes"])
+    assert purge.exit_code == 0, purge.output
+    assert events(emulator, "ada@uni.example") == []
+
+
+def test_missing_settings_are_named(tmp_path: Path) -> None:
+    """Without tenant and client ids the command says which keys to set, with exit code 3."""
+    config = tmp_path / "calsync.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "s.db"}"\nmailboxes = ["x@y"]\n')
+    result = runner.invoke(app, ["--config", str(config), "sync"])
+    assert result.exit_code == 3
+    assert "tenant_id" in result.output
+    assert "client_id" in result.output
+
+
+def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
+    """db upgrade creates the schema and can run again."""
+    config = tmp_path / "calsync.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "s.db"}"\n')
+    for _ in range(2):
+        result = runner.invoke(app, ["--config", str(config), "db", "upgrade"])
+        assert result.exit_code == 0, result.output
+        assert "revision" in result.output
