@@ -75,19 +75,12 @@ async def _run(
 
 
 def _summary(outcomes: Sequence[MailboxOutcome], *, limit: int = 25) -> Table:
-    table = Table(title="Sync summary", show_lines=False)
-    for name in (
-        "mailbox",
-        "status",
-        "created",
-        "updated",
-        "deleted",
-        "adopted",
-        "unchanged",
-        "failed",
-        "note",
-    ):
-        table.add_column(name, justify="right" if name not in ("mailbox", "status", "note") else "left")
+    """Totals, and one row per mailbox (problem mailboxes first) up to `limit`."""
+    table = Table(title="Sync summary")
+    table.add_column("mailbox", no_wrap=True, min_width=12, max_width=24, overflow="ellipsis")
+    table.add_column("status", no_wrap=True, min_width=7)
+    for name in ("new", "upd", "del", "adopt", "same", "fail"):
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     totals = RunReport("total", datetime.now(UTC))
     shown = sorted(outcomes, key=lambda o: (o.report.status == "ok", o.mailbox))
     for i, outcome in enumerate(shown):
@@ -95,18 +88,24 @@ def _summary(outcomes: Sequence[MailboxOutcome], *, limit: int = 25) -> Table:
         for field in COUNTS:
             setattr(totals, field, getattr(totals, field) + getattr(r, field))
         if i < limit:
-            note = (
-                f"{r.error_code}: {r.message}"
-                if r.error_code
-                else (f"{len(r.problems)} problems" if r.problems else "")
-            )
-            table.add_row(r.mailbox, r.status, *(str(getattr(r, f)) for f in COUNTS), note)
+            table.add_row(r.mailbox, r.status, *(str(getattr(r, f)) for f in COUNTS))
     if len(shown) > limit:
-        table.add_row(f"... {len(shown) - limit} more", "", "", "", "", "", "", "", "")
+        table.add_row(f"... {len(shown) - limit} more", "", "", "", "", "", "", "")
     ok = sum(1 for o in outcomes if o.report.status == "ok")
     totals_row = (f"[bold]{getattr(totals, f)}[/]" for f in COUNTS)
-    table.add_row(f"[bold]{len(outcomes)} mailboxes[/]", f"{ok} ok", *totals_row, "")
+    table.add_row(f"[bold]{len(outcomes)} mailboxes[/]", f"{ok} ok", *totals_row)
     return table
+
+
+def print_summary(outcomes: Sequence[MailboxOutcome], *, limit: int = 25) -> None:
+    """The summary table, then why each mailbox that is not ok is not, and its first problems."""
+    console.print(_summary(outcomes, limit=limit))
+    for o in sorted(outcomes, key=lambda o: o.mailbox):
+        r = o.report
+        if r.error_code:
+            console.print(f"[yellow]{o.mailbox}[/]: {r.status}: {r.error_code}: {r.message}")
+        for problem in r.problems[:3]:
+            console.print(f"[yellow]{o.mailbox}[/]: {problem}")
 
 
 def _q(item: Quarantined) -> dict[str, object]:
@@ -132,10 +131,7 @@ def sync(
         if as_json:
             emit_json([_report_json(o.report) for o in outcomes])
         else:
-            console.print(_summary(outcomes))
-            for o in outcomes:
-                for problem in o.report.problems[:5]:
-                    console.print(f"[yellow]{o.mailbox}[/]: {problem}")
+            print_summary(outcomes)
         if any(o.report.status != "ok" for o in outcomes):
             raise typer.Exit(EXIT_PARTIAL)
 

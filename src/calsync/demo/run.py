@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 
-from calsync.cli.syncing import _run, _summary
+from calsync.cli.syncing import _run, print_summary
 from calsync.demo import tenant as demo_tenant
 from calsync.demo import timetable
 from calsync.demo.feeds import FeedServer
@@ -110,7 +110,7 @@ async def demo(directory: Path, console: Console, *, students: int = 200, staff:
 
         console.rule("First sync")
         first, _ = await _run(str(config), None, dry_run=False, force=False, quiet=False)
-        console.print(_summary(first, limit=8))
+        print_summary(first, limit=8)
 
         console.rule("Changes")
         for note in timetable.change_term(term):
@@ -123,7 +123,7 @@ async def demo(directory: Path, console: Console, *, students: int = 200, staff:
 
         console.rule("Second sync")
         second, _ = await _run(str(config), None, dry_run=False, force=False, quiet=False)
-        console.print(_summary(second, limit=8))
+        print_summary(second, limit=8)
         changed = _counts(second)
         console.print(
             f"Second run: {changed['created']} created (the deleted lecture is back), "
