@@ -20,6 +20,7 @@ app.command("sync")(syncing.sync)
 app.command("plan")(syncing.plan)
 app.command("status")(syncing.status)
 app.command("purge")(syncing.purge)
+app.command("release")(syncing.release)
 app.command("demo")(demo.demo)
 
 

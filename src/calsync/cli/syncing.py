@@ -245,3 +245,25 @@ def db_upgrade(ctx: typer.Context) -> None:
         settings = settings_from(ctx.obj)
         revision = upgrade(settings.database_url)
         console.print(f"Database at revision {revision}.")
+
+
+def release(
+    ctx: typer.Context,
+    mailbox: Annotated[str, typer.Option("--mailbox", "-m", help="The mailbox whose items to release.")],
+    keys: Annotated[
+        list[str] | None, typer.Argument(help="Source keys to release (see `calsync status`).")
+    ] = None,
+    all_items: Annotated[
+        bool, typer.Option("--all", help="Release every quarantined item of the mailbox.")
+    ] = False,
+) -> None:
+    """Let quarantined items be tried again on the next sync (after fixing what made them fail)."""
+    with reported():
+        store = wiring.open_store(settings_from(ctx.obj))
+        held = store.quarantined(mailbox)
+        chosen = list(held) if all_items else [k for k in held if k in set(keys or [])]
+        if not chosen:
+            raise typer.BadParameter("name quarantined keys (see `calsync status`) or use --all")
+        for key in chosen:
+            store.release_quarantine(mailbox, key)
+        console.print(f"Released {len(chosen)} item(s) of {mailbox}; the next sync tries them again.")

@@ -103,3 +103,24 @@ async def test_empty_source_is_stopped_and_access_policy_is_reported(engine: Eng
         "outsider@contoso.onmicrosoft.com", SourceSnapshot("ok", lectures(1)), WINDOW
     )
     assert (outside.status, outside.error_code) == ("failed", "access_denied_by_policy")
+
+
+async def test_poison_item_is_isolated_then_quarantined(engine: Engine, store: MemoryStateStore) -> None:
+    """One event Graph always refuses (400) never blocks the others and is quarantined after 5 runs."""
+    good = lectures(9)
+    start = good[0].start
+    poison = DesiredEvent(ADELE, SourceKey("ics:poison"), "All-day at nine?", start, start + timedelta(hours=1),
+                          all_day=True)  # fmt: skip
+    source = SourceSnapshot("ok", (*good, poison))
+    first, _ = await engine.run(ADELE, source, WINDOW)
+    assert (first.status, first.created, first.failed) == ("partial", 9, 1)
+    assert any("ics:poison" in p for p in first.problems)
+    for _ in range(4):
+        report, _ = await engine.run(ADELE, source, WINDOW)
+    assert report.quarantined == 1
+    assert "ics:poison" in store.quarantined(ADELE)
+    quiet, _ = await engine.run(ADELE, source, WINDOW)
+    assert (quiet.status, quiet.failed, quiet.quarantined) == ("ok", 0, 1)
+    store.release_quarantine(ADELE, SourceKey("ics:poison"))
+    retried, _ = await engine.run(ADELE, source, WINDOW)
+    assert retried.failed == 1
