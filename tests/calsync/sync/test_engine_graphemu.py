@@ -109,8 +109,8 @@ async def test_poison_item_is_isolated_then_quarantined(engine: Engine, store: M
     """One event Graph always refuses (400) never blocks the others and is quarantined after 5 runs."""
     good = lectures(9)
     start = good[0].start
-    poison = DesiredEvent(ADELE, SourceKey("ics:poison"), "All-day at nine?", start, start + timedelta(hours=1),
-                          all_day=True)  # fmt: skip
+    end = start + timedelta(hours=1)
+    poison = DesiredEvent(ADELE, SourceKey("ics:poison"), "All-day at nine?", start, end, all_day=True)
     source = SourceSnapshot("ok", (*good, poison))
     first, _ = await engine.run(ADELE, source, WINDOW)
     assert (first.status, first.created, first.failed) == ("partial", 9, 1)
