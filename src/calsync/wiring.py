@@ -10,8 +10,9 @@ from __future__ import annotations
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -33,12 +34,13 @@ from calsync.sources import (
     SafeFetcher,
     SourceResult,
     UrlTemplate,
+    Validators,
     load_csv,
     load_ics,
     load_ics_url,
     load_json,
 )
-from calsync.store import SqlStateStore, make_engine, upgrade
+from calsync.store import SourceState, SqlStateStore, make_engine, source_state_key, upgrade
 from calsync.sync.engine import Engine, SourceSnapshot
 from calsync.sync.planner import Policy
 from calsync.sync.safety import Limits
@@ -80,12 +82,20 @@ def _verify(settings: Settings) -> ssl.SSLContext | bool:
 
 @asynccontextmanager
 async def graph_client(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    tokens: AppTokenProvider | None = None,
 ) -> AsyncIterator[GraphClient]:
-    """One GraphClient for the process, with app-only tokens; closes its connections and msal's after use."""
-    tokens = AppTokenProvider(entra_app(settings))
+    """One GraphClient for the process, with app-only tokens; closes its connections and msal's after use.
+
+    `tokens` reuses a provider the caller already holds (e.g. `calsync auth test`, which reads the token's
+    claims and then calls Graph with the same token); the caller closes it.
+    """
+    own = tokens is None
+    provider = AppTokenProvider(entra_app(settings)) if tokens is None else tokens
     client = GraphClient(
-        tokens,
+        provider,
         base_url=settings.graph_url,
         transport=transport,
         verify=_verify(settings),
@@ -96,7 +106,8 @@ async def graph_client(
         yield client
     finally:
         await client.aclose()
-        await tokens.aclose()
+        if own:
+            await provider.aclose()
 
 
 def open_store(settings: Settings, *, migrate: bool = True) -> SqlStateStore:
@@ -146,9 +157,16 @@ def _lines(result: SourceResult) -> tuple[str, ...]:
 
 @dataclass
 class Sources:
-    """Loads each mailbox's desired events from the configured source."""
+    """Loads each mailbox's desired events from the configured source.
+
+    Feeds fetched by URL are requested conditionally (If-None-Match / If-Modified-Since with the
+    validators of the last successful run) unless `full` is set; their validators are stored only
+    after the mailbox's run succeeded.
+    """
 
     settings: Settings
+    store: SqlStateStore | None = None
+    full: bool = False
     fetcher: SafeFetcher | None = None
 
     def loader(self) -> SourceLoader:
@@ -164,8 +182,22 @@ class Sources:
                     url = template.expand(upn=mailbox, mail=mailbox, id=mailbox)
                 except ValueError as exc:
                     return SourceSnapshot("unavailable", problems=(str(exc),), error_code="BAD_URL_TEMPLATE")
-                result = await load_ics_url(fetcher, url, mailbox=mailbox, window=win, options=options)
-                return snapshot(result, mailbox)
+                key = source_state_key(url)
+                known = self.store.source_state(key) if self.store is not None and not self.full else None
+                validators = Validators(known.etag, known.last_modified) if known else None
+                result = await load_ics_url(
+                    fetcher, url, mailbox=mailbox, window=win, options=options, validators=validators
+                )
+                if result.not_modified:
+                    return SourceSnapshot("not_modified")
+                found = snapshot(result, mailbox)
+                if found.status != "ok" or result.validators is None or self.store is None:
+                    return found
+                fresh = result.validators
+                state = SourceState(
+                    key, fresh.etag, fresh.last_modified, datetime.now(UTC), len(found.events)
+                )
+                return replace(found, on_success=partial(self.store.put_source_state, state))
 
             return from_url
         if kind == "ics-file":

@@ -22,6 +22,9 @@ CHOICE: queued change notifications of a deleted or expired subscription are dis
 lifecycle notifications are always sent (subscriptionRemoved follows the deletion).
 CHOICE: the HTTP timeout for a notification POST is 3 s, the client timeout Graph documents for webhooks;
 the handshake allows 10 s. Both are enforced on in-process transports too (asyncio.wait_for).
+
+The `Subscription` and `SubscriptionStore` it reads live in `graphemu.graph.subscription_store` (shared
+with the Graph routes) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -41,7 +44,26 @@ import httpx
 from graphemu import ids
 from graphemu.errors import GraphError
 from graphemu.graph.router import Context
+from graphemu.graph.subscription_store import Subscription, SubscriptionStore
 from graphemu.world import Change
+
+__all__ = [
+    "BATCH_WINDOW_SECONDS",
+    "LIFECYCLE_EVENTS",
+    "MAX_BATCH",
+    "POLL_SECONDS",
+    "POST_TIMEOUT_SECONDS",
+    "RETRY_WINDOW_SECONDS",
+    "VALIDATION_TEXT",
+    "VALIDATION_TIMEOUT_SECONDS",
+    "Notifier",
+    "Subscription",
+    "SubscriptionStore",
+    "drain",
+    "notification_time",
+    "notifier",
+    "validate_endpoint",
+]
 
 BATCH_WINDOW_SECONDS = 1.0
 MAX_BATCH = 1000
@@ -51,59 +73,6 @@ VALIDATION_TEXT = "Validation: Testing client application reachability for subsc
 RETRY_WINDOW_SECONDS = 4 * 3600.0
 POLL_SECONDS = 0.25  # how often a waiting task re-reads the (possibly advanced) emulator clock
 LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
-
-
-@dataclass
-class Subscription:
-    """One subscription to a mailbox's events (all calendars, or one calendar when `calendar_id` is set)."""
-
-    id: str
-    tenant_id: str
-    application_id: str
-    creator_id: str
-    owner_id: str  # the mailbox whose events are watched
-    calendar_id: str | None
-    resource: str  # as the client sent it
-    change_types: frozenset[str]
-    change_type: str  # as the client sent it
-    notification_url: str
-    lifecycle_url: str | None
-    expiration: datetime
-    client_state: str | None
-    tls_version: str
-    include_resource_data: bool | None = None
-    delegated_user_id: str | None = None
-    reauthorization_required_at: float | None = None  # emulator time of the last unanswered challenge
-    expiration_ticks: int = 0  # the 7th fractional digit (100 ns) of the expiry, which datetime cannot hold
-
-    def active(self, now: datetime) -> bool:
-        return self.expiration > now
-
-
-class SubscriptionStore:
-    """Subscriptions by id and by watched mailbox, so a change only looks at that mailbox's subscriptions."""
-
-    def __init__(self) -> None:
-        self.by_id: dict[str, Subscription] = {}
-        self.by_owner: dict[str, dict[str, Subscription]] = {}
-
-    def add(self, sub: Subscription) -> None:
-        self.by_id[sub.id] = sub
-        self.by_owner.setdefault(sub.owner_id, {})[sub.id] = sub
-
-    def remove(self, sub_id: str) -> Subscription | None:
-        sub = self.by_id.pop(sub_id, None)
-        if sub is not None:
-            self.by_owner.get(sub.owner_id, {}).pop(sub_id, None)
-        return sub
-
-    def purge_expired(self, now: datetime) -> None:
-        """Graph deletes a subscription that was not renewed in time; so does the emulator, at expiry."""
-        for sub in [s for s in self.by_id.values() if not s.active(now)]:
-            self.remove(sub.id)
-
-    def active_for_owner(self, owner_id: str, now: datetime) -> list[Subscription]:
-        return [s for s in self.by_owner.get(owner_id, {}).values() if s.active(now)]
 
 
 @dataclass

@@ -125,3 +125,65 @@ def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
         result = runner.invoke(app, ["--config", str(config), "db", "upgrade"])
         assert result.exit_code == 0, result.output
         assert "revision" in result.output
+
+
+class EtagFeed:
+    """A loopback feed server answering 304 to a matching If-None-Match, counting full downloads."""
+
+    def __init__(self, body: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        owner = self
+        self.body, self.full = body.encode(), 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                etag = '"v1"'
+                if self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.end_headers()
+                    return
+                owner.full += 1
+                self.send_response(200)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", str(len(owner.body)))
+                self.end_headers()
+                self.wfile.write(owner.body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_unchanged_feed_is_skipped_until_full(config: Path, emulator: dict[str, Any]) -> None:
+    """A 304 skips the mailbox (a user's delete stays until `sync --full`, which repairs it)."""
+    feed = EtagFeed(FEED)
+    try:
+        text = config.read_text().replace(f'ics_file = "{config.parent / "timetable.ics"}"\n', "")
+        template = f"http://127.0.0.1:{feed.server.server_address[1]}/{{upn}}.ics"
+        config.write_text(
+            text + f'ics_url_template = "{template}"\nallow_private_feeds = true\nallow_http_feeds = true\n'
+        )
+        assert runner.invoke(app, ["--config", str(config), "sync"]).exit_code == 0
+        world, user = emulator["world"], emulator["world"].find_user("ada@uni.example")
+        victim = next(iter(world.events[user.id]))
+        world.remove_event(user.id, victim)
+        again = runner.invoke(app, ["--config", str(config), "sync", "--json"])
+        assert again.exit_code == 0, again.output
+        assert json.loads(again.stdout)[0]["created"] == 0
+        assert len(events(emulator, "ada@uni.example")) == 6
+        full = runner.invoke(app, ["--config", str(config), "sync", "--full", "--json"])
+        assert full.exit_code == 0, full.output
+        assert json.loads(full.stdout)[0]["created"] == 1
+        assert len(events(emulator, "ada@uni.example")) == 7
+        assert feed.full == 2
+    finally:
+        feed.close()

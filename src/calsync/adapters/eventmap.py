@@ -29,7 +29,7 @@ TAG_ID = f"String {NAMESPACE} Name calsync.sourceKey"
 STATE_ID = f"String {NAMESPACE} Name calsync.state"
 SELECT = (
     "subject,start,end,isAllDay,location,categories,showAs,sensitivity,isReminderOn,"
-    "reminderMinutesBeforeStart,isOnlineMeeting,changeKey,type"
+    "reminderMinutesBeforeStart,isOnlineMeeting,changeKey,type,originalStartTimeZone,originalEndTimeZone"
 )
 
 
@@ -107,6 +107,23 @@ def parse_graph_time(value: dict[str, Any]) -> datetime:
     return naive.replace(microsecond=micro, tzinfo=zone).astimezone(UTC)
 
 
+def event_time(item: dict[str, Any], which: str) -> datetime:
+    """An event's start or end as an aware UTC instant. All-day events are the exception: Graph returns
+    their local midnight labelled with the requested zone (UTC unless `Prefer: outlook.timezone`), so
+    their instant is that wall time in the event's own zone (originalStartTimeZone/originalEndTimeZone),
+    the same instant calsync wrote (a DesiredEvent's all-day start is midnight in its time zone)."""
+    value = item[which]
+    original = item.get("originalStartTimeZone" if which == "start" else "originalEndTimeZone")
+    if item.get("isAllDay") and original:
+        try:
+            zone = iana_zone(original)
+        except UnknownTimeZone:  # "tzone://Microsoft/Custom" and the like: keep the labelled zone
+            return parse_graph_time(value)
+        wall = parse_graph_time({"dateTime": value["dateTime"], "timeZone": "UTC"}).replace(tzinfo=None)
+        return wall.replace(tzinfo=zone).astimezone(UTC)
+    return parse_graph_time(value)
+
+
 def fingerprint_graph(item: dict[str, Any]) -> str:
     """The same visible fields read from Graph's JSON."""
     location = (item.get("location") or {}).get("displayName") or ""
@@ -114,8 +131,8 @@ def fingerprint_graph(item: dict[str, Any]) -> str:
     return _fingerprint(
         [
             item.get("subject") or "",
-            parse_graph_time(item["start"]).replace(microsecond=0).isoformat(),
-            parse_graph_time(item["end"]).replace(microsecond=0).isoformat(),
+            event_time(item, "start").replace(microsecond=0).isoformat(),
+            event_time(item, "end").replace(microsecond=0).isoformat(),
             bool(item.get("isAllDay")),
             location,
             sorted(item.get("categories") or []),
@@ -144,7 +161,7 @@ def observe(item: dict[str, Any]) -> ObservedEvent | None:
         source_key=SourceKey(key),
         change_key=item.get("changeKey") or "",
         content_hash=content_hash or None,
-        start=parse_graph_time(item["start"]),
-        end=parse_graph_time(item["end"]),
+        start=event_time(item, "start"),
+        end=event_time(item, "end"),
         user_modified=bool(written) and written != fingerprint_graph(item),
     )

@@ -80,9 +80,11 @@ class GraphCalendarTarget:
         return found
 
     async def list_managed(self, mailbox: str, window: Window) -> list[ObservedEvent]:
-        """Every managed event overlapping the window; a listing that fails part-way raises TargetError."""
+        """Every managed event of the mailbox, also those outside the window: the tag listing reads them
+        all anyway, and the planner needs a copy the user moved out of the window to move it back
+        instead of creating a second one. A listing that fails part-way raises TargetError."""
         tagged = f"singleValueExtendedProperties/Any(ep: ep/id eq {literal(TAG_ID)} and ep/value ne '')"
-        return [o for o in await self._list(mailbox, tagged) if window.contains(o.start, o.end)]
+        return await self._list(mailbox, tagged)
 
     async def find_by_key(self, mailbox: str, source_key: SourceKey) -> list[ObservedEvent]:
         # Graph matches values case-insensitively (graph-facts §3); keys are compared exactly here.

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from calsync.cli import cert, demo, syncing
+from calsync.cli import authcmd, cert, demo, graphcmd, syncing
 
 app = typer.Typer(
     name="calsync",
@@ -15,6 +15,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(cert.app, name="cert")
+app.add_typer(graphcmd.app, name="graph")
+app.add_typer(authcmd.app, name="auth")
+app.command("consent-url")(authcmd.consent_url)
 app.add_typer(syncing.db_app, name="db")
 app.command("sync")(syncing.sync)
 app.command("plan")(syncing.plan)

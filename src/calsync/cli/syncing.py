@@ -54,12 +54,18 @@ class RichProgress:
 
 
 async def _run(
-    config: str | None, mailboxes: Sequence[str] | None, *, dry_run: bool, force: bool, quiet: bool
+    config: str | None,
+    mailboxes: Sequence[str] | None,
+    *,
+    dry_run: bool,
+    force: bool,
+    quiet: bool,
+    full: bool = False,
 ) -> tuple[list[MailboxOutcome], Window]:
     settings = settings_from(config)
     store = wiring.open_store(settings)
     async with wiring.graph_client(settings) as client:
-        sources = wiring.Sources(settings)
+        sources = wiring.Sources(settings, store, full=full or dry_run)
         win = wiring.window(settings)
         targets = (
             list(mailboxes) if mailboxes else await wiring.resolve_mailboxes(settings, client, sources, win)
@@ -123,11 +129,19 @@ def sync(
     force: Annotated[
         bool, typer.Option("--force", help="Override the safety rails (empty source, mass delete).")
     ] = False,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Reconcile every mailbox, even those whose feed is unchanged (304)."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Make each mailbox's calendar match the source (creates, updates, deletes calsync's own events)."""
+    """Make each mailbox's calendar match the source (creates, updates, deletes calsync's own events).
+
+    Feeds that answer "not modified" are skipped; run with --full regularly (e.g. nightly) to also repair
+    what users changed in Outlook."""
     with reported():
-        outcomes, _ = asyncio.run(_run(ctx.obj, mailbox, dry_run=dry_run, force=force, quiet=as_json))
+        run = _run(ctx.obj, mailbox, dry_run=dry_run, force=force, quiet=as_json, full=full)
+        outcomes, _ = asyncio.run(run)
         if as_json:
             emit_json([_report_json(o.report) for o in outcomes])
         else:

@@ -39,13 +39,20 @@ from calsync.sync.safety import Limits, SafetyStop, check
 
 @dataclass(frozen=True, slots=True)
 class SourceSnapshot:
-    """What the source said for one mailbox this run."""
+    """What the source said for one mailbox this run.
 
-    status: Literal["ok", "unavailable"]
+    `not_modified`: the feed answered 304 to a conditional request: it is unchanged since a run that
+    succeeded, so the mailbox is not read or written this time (`calsync sync --full` reconciles anyway).
+    `on_success` is called after a run that ended ok, e.g. to store the feed's validators; storing them
+    earlier would let a failed run hide behind the next 304.
+    """
+
+    status: Literal["ok", "unavailable", "not_modified"]
     events: tuple[DesiredEvent, ...] = ()
     protected_prefixes: frozenset[str] = frozenset()  # items with problems: never delete their copies
     problems: tuple[str, ...] = ()
     error_code: str | None = None
+    on_success: Callable[[], None] | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -91,6 +98,11 @@ class Engine:
         """Sync one mailbox; returns the report (also recorded unless dry_run) and the plan."""
         report = RunReport(mailbox=mailbox, started=self.clock(), problems=list(source.problems))
         actions: list[Action] = []
+        if source.status == "not_modified":
+            report.finished, report.message = self.clock(), "the source is unchanged since the last good run"
+            if not dry_run:
+                self.store.record_run(report)
+            return report, actions
         try:
             if source.status != "ok":
                 raise SafetyStop(
@@ -117,6 +129,8 @@ class Engine:
             report.status = "partial"
         if not dry_run:
             self.store.record_run(report)
+            if report.status == "ok" and source.on_success is not None:
+                source.on_success()
         return report, actions
 
     async def _execute(

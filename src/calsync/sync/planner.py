@@ -3,7 +3,11 @@
 Rules, per source key (documented in docs/sync.md):
 
 - The window rule (`Window.contains`) is applied identically to desired and observed events, so an
-  event on an edge is in on both sides or out on both; it never flaps.
+  event on an edge is in on both sides or out on both; it never flaps. A key is in scope when its
+  desired event or one of its observed copies is in the window; all copies of an in-scope key count,
+  also those outside the window (moved there by the user or by an earlier source version): such a copy
+  is updated back, never left behind as a second tagged copy. Keys with nothing in the window are left
+  alone.
 - Only observed (managed) events are ever updated or deleted: foreign events never reach the planner.
 - A desired event with no observed copy is created, with a transaction id derived from the mapping's
   generation. When the mapping says calsync had created it (state synced) the user deleted it: policy
@@ -77,11 +81,13 @@ def plan(inp: PlanInput) -> list[Action]:
     desired = {k: e for k, e in desired_all.items() if inp.window.contains(e.start, e.end)}
     by_key: dict[SourceKey, list[ObservedEvent]] = {}
     for obs in inp.observed:
-        if inp.window.contains(obs.start, obs.end):
-            by_key.setdefault(obs.source_key, []).append(obs)
+        by_key.setdefault(obs.source_key, []).append(obs)
+    # A key is in scope when its desired event or one of its copies is in the window; then all its
+    # copies count, wherever they are (a copy moved out of the window is moved back, not duplicated).
+    observed_in = {o.source_key for o in inp.observed if inp.window.contains(o.start, o.end)}
 
     actions: list[Action] = []
-    for key in sorted(set(desired) | set(by_key)):
+    for key in sorted(set(desired) | observed_in):
         mapping = inp.mappings.get(key)
         copies = by_key.get(key, [])
         keep, duplicates = _choose(copies, mapping)

@@ -30,6 +30,9 @@ Knobs read with defaults until EmulatorConfig has them: allow_http_notification_
 subscriptions_per_mailbox (1000); notify.py reads the notification timeouts and the reauthorization grace.
 CHOICE: the validation token is Graph's observed text, "Validation: Testing client application
 reachability for subscription Request-Id: <request-id>", form-encoded (`+` for spaces, lower-case escapes).
+
+The Subscription and its store are in `graphemu.graph.subscription_store`; the test control API
+(`control_routes`, re-exported here) is in `graphemu.graph.subscription_control`.
 """
 
 from __future__ import annotations
@@ -41,18 +44,16 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
-
 from graphemu import notify
 from graphemu.errors import GraphError
 from graphemu.graph.access import resolve_mailbox
 from graphemu.graph.router import Context, GraphRequest, GraphResponse, Principal, Router, split_path
-from graphemu.notify import Subscription, validate_endpoint
+from graphemu.graph.subscription_control import control_routes
+from graphemu.graph.subscription_store import Subscription, to_json
+from graphemu.notify import validate_endpoint
 from graphemu.world import User
 
-__all__ = ["control_routes", "install", "router"]
+__all__ = ["control_routes", "install", "router", "to_json"]
 
 router = Router()
 CHANGE_TYPES = frozenset({"created", "updated", "deleted"})
@@ -168,28 +169,6 @@ def creator_id(principal: Principal) -> str:
     if principal.user_id:
         return principal.user_id
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"graphemu:sp:{principal.tenant_id}:{principal.client_id}"))
-
-
-def to_json(ctx: Context, sub: Subscription, *, client_state: bool = True) -> dict[str, Any]:
-    """The subscription entity (schema 'subscription'); list responses withhold clientState."""
-    exp = sub.expiration
-    return {
-        "id": sub.id,
-        "resource": sub.resource,
-        "applicationId": sub.application_id,
-        "changeType": sub.change_type,
-        "clientState": sub.client_state if client_state else None,
-        "notificationUrl": sub.notification_url,
-        "notificationQueryOptions": None,
-        "lifecycleNotificationUrl": sub.lifecycle_url,
-        "expirationDateTime": f"{exp:%Y-%m-%dT%H:%M:%S}.{exp.microsecond:06d}{sub.expiration_ticks}Z",
-        "creatorId": sub.creator_id,
-        "includeResourceData": sub.include_resource_data,
-        "latestSupportedTlsVersion": sub.tls_version,
-        "encryptionCertificate": None,
-        "encryptionCertificateId": None,
-        "notificationUrlAppId": None,
-    }
 
 
 @router.route("POST", "subscriptions", permission="Calendars.Read")
@@ -331,47 +310,3 @@ def reauthorize_subscription(ctx: Context, req: GraphRequest, sub_id: str) -> Gr
     _mailbox(ctx, req.principal, sub.owner_id, "Reauthorize")
     sub.reauthorization_required_at = None
     return GraphResponse(204)
-
-
-def control_routes(ctx: Context) -> list[BaseRoute]:
-    """Control API for tests (mounted by graphemu.control under /_emu/):
-
-    POST /_emu/subscriptions/{id}/lifecycle  {"event": reauthorizationRequired|subscriptionRemoved|missed}
-         -> 202 {"sent": bool}; subscriptionRemoved also deletes the subscription
-    POST /_emu/notifications/drain           wait until due notifications are attempted -> {"pending": n}
-    GET  /_emu/notifications?since=N         the delivery log (handshakes, deliveries, failures, drops)
-    GET  /_emu/subscriptions                 every subscription of every app, clientState included
-    """
-    note = notify.notifier(ctx)
-
-    async def lifecycle(request: Request) -> Response:
-        sub = note.store.by_id.get(request.path_params["sub_id"])
-        if sub is None:
-            return JSONResponse({"error": "unknown subscription"}, status_code=404)
-        event = (await request.json()).get("event")
-        if event not in notify.LIFECYCLE_EVENTS:
-            return JSONResponse(
-                {"error": f"event must be one of {list(notify.LIFECYCLE_EVENTS)}"}, status_code=400
-            )
-        if event == "subscriptionRemoved":
-            note.store.remove(sub.id)
-        return JSONResponse({"sent": note.lifecycle(sub, event)}, status_code=202)
-
-    async def drain(request: Request) -> Response:
-        await notify.drain(ctx)
-        return JSONResponse({"pending": len(note.queue)})
-
-    async def log(request: Request) -> Response:
-        since = int(request.query_params.get("since", "0"))
-        return JSONResponse({"value": list(note.log)[since:]})
-
-    async def subscriptions(request: Request) -> Response:
-        note.store.purge_expired(ctx.world.clock.now())
-        return JSONResponse({"value": [to_json(ctx, s) for s in note.store.by_id.values()]})
-
-    return [
-        Route("/_emu/subscriptions/{sub_id}/lifecycle", lifecycle, methods=["POST"]),
-        Route("/_emu/notifications/drain", drain, methods=["POST"]),
-        Route("/_emu/notifications", log, methods=["GET"]),
-        Route("/_emu/subscriptions", subscriptions, methods=["GET"]),
-    ]

@@ -1,0 +1,110 @@
+"""What every stage of reading one iCalendar feed shares: the options, per-document state, the skip signal.
+
+Split from `calsync.sources.ics` so that the zone, field, item and series modules can report problems and
+skip an event without importing the document-level flow, which imports them. Also holds the small readers
+that take a property's value without trusting icalendar's types (`_listify`, `_prop_dt`, `_text`, `_upper`).
+`IcsOptions` is public as `calsync.sources.ics.IcsOptions` (and `calsync.sources.IcsOptions`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from calsync.domain import Window
+from calsync.sources.budget import Budget
+from calsync.sources.model import SourceProblem
+from calsync.sources.tzids import zone_for_name
+
+
+@dataclass(frozen=True, slots=True)
+class IcsOptions:
+    """Limits and defaults for reading a feed; every limit is a knob (reliability-targets caveats)."""
+
+    source: str = "ics"
+    default_zone: str = "UTC"
+    default_reminder: int | None = None
+    max_bytes: int = 10 * 1024 * 1024
+    max_events: int = 20_000
+    max_line: int = 1024 * 1024
+    max_depth: int = 8
+    max_instances: int = 5_000
+    max_dates_per_event: int = 5_000
+    steps_per_event: int = 1_500_000
+    seconds_per_event: float = 1.0
+    steps_per_document: int = 40_000_000
+    seconds_per_document: float = 20.0
+
+    def __post_init__(self) -> None:
+        name = zone_for_name(self.default_zone)
+        if name is None:
+            raise ValueError(f"default_zone {self.default_zone!r} is not a zone Graph accepts")
+        object.__setattr__(self, "default_zone", name)  # Windows names become their IANA zone
+
+
+class _Skip(Exception):
+    """An event (or instance) cannot be used; carries the problem code and a safe message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(slots=True)
+class _Doc:
+    """Per-document state: options, window, problems, zones and the shared budget."""
+
+    mailbox: str
+    window: Window
+    options: IcsOptions
+    budget: Budget
+    problems: list[SourceProblem] = field(default_factory=list)
+
+    def problem(
+        self, location: str, code: str, message: str, severity: str = "error", key: str | None = None
+    ) -> None:
+        self.problems.append(
+            SourceProblem(
+                self.options.source,
+                location,
+                code,
+                message,
+                "warning" if severity == "warning" else "error",
+                key,
+            )
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Property values
+
+
+def _listify(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    return [value]
+
+
+def _prop_dt(prop: Any) -> Any:
+    """The parsed value of a date-ish property, or None when it is missing or broken (vBroken)."""
+    if prop is None:
+        return None
+    try:
+        return prop.dt
+    except Exception:
+        return None
+
+
+def _text(prop: Any) -> str:
+    if prop is None:
+        return ""
+    if isinstance(prop, list):
+        prop = prop[0] if prop else ""
+    return str(prop)
+
+
+def _upper(prop: Any) -> str:
+    return _text(prop).strip().upper()
