@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import signal
 import ssl
 import statistics
@@ -47,33 +48,24 @@ TENANT = "0b5e7a1c-0000-4000-8000-00000000be7c"
 CLIENT = "b3e7c4d2-1111-4222-8333-444444444444"
 IN_FLIGHT_PER_MAILBOX = 4  # Outlook's MailboxConcurrency limit (graph-facts §7)
 BATCH_SIZE = 20
-FIGURES = (
-    "gets_per_s",
-    "sequential_gets_per_s",
-    "creates_per_s",
-    "batches_per_s",
-    "batch_items_per_s",
-    "cpu_us_per_get",
-    "cpu_us_per_create",
-    "cpu_us_per_batch",
-)
+FIGURES = ("gets_per_s", "sequential_gets_per_s", "creates_per_s", "batches_per_s", "batch_items_per_s",
+           "cpu_us_per_get", "cpu_us_per_create", "cpu_us_per_batch")  # fmt: skip
 
 
 def seed_document(users: int) -> dict[str, Any]:
     """A tenant with `users` mailboxes, an app holding Calendars.ReadWrite, and an access policy that
     scopes the app to a group of all of them (the realistic setup: the policy is checked per request)."""
     upns = [f"bench{i:03d}@bench.onmicrosoft.com" for i in range(users)]
+    app = {
+        "clientId": CLIENT,
+        "displayName": "bench",
+        "applicationPermissions": ["Calendars.ReadWrite", "User.Read.All"],
+    }
     return {
         "tenants": [{"id": TENANT, "domain": "bench.onmicrosoft.com", "displayName": "Bench"}],
         "users": [{"userPrincipalName": upn, "displayName": f"Bench User {i}"} for i, upn in enumerate(upns)],
         "groups": [{"displayName": "Calendar sync", "mail": "sync@bench.onmicrosoft.com", "members": upns}],
-        "apps": [
-            {
-                "clientId": CLIENT,
-                "displayName": "bench",
-                "applicationPermissions": ["Calendars.ReadWrite", "User.Read.All"],
-            }
-        ],
+        "apps": [app],
         "accessPolicies": [{"clientId": CLIENT, "group": "sync@bench.onmicrosoft.com"}],
     }
 
@@ -228,16 +220,18 @@ async def inprocess_run(n: int, users: int, concurrency: int = 16) -> dict[str, 
 
 @contextmanager
 def tls_server(users: int, core: int | None) -> Iterator[dict[str, Any]]:
-    """`graphemu serve` on a free port over TLS in a subprocess (pinned to `core`); yields the ready file."""
+    """`graphemu serve` on a free port over TLS in a subprocess, pinned to `core` with taskset where there is
+    one; yields the ready file plus the server's pid."""
     with tempfile.TemporaryDirectory(prefix="graphemu-bench-") as tmp:
         seed, ready = Path(tmp, "seed.json"), Path(tmp, "ready.json")
         seed.write_text(json.dumps(seed_document(users)), encoding="utf-8")
         command = [sys.executable, "-m", "graphemu", "serve", "--port", "0", "--seed", str(seed),
                    "--tls-dir", str(Path(tmp, "tls")), "--ready-file", str(ready)]  # fmt: skip
-        pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
+        if core is not None and shutil.which("taskset"):
+            command = ["taskset", "-c", str(core), *command]  # taskset execs: the pid stays the server's
         paths = [str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, preexec_fn=pin, env=env)  # noqa: PLW1509
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
         try:
             deadline = time.monotonic() + 60
             while not ready.exists():
@@ -304,6 +298,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "loadavg_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -316,18 +311,20 @@ def _pin(core: int | None) -> str:
 
 
 def render(results: dict[str, dict[str, Any]], info: dict[str, Any]) -> str:
+    host = info["machine"]
     lines = [
-        f"graphemu benchmark {info['date']}: nproc {info['machine']['nproc']}, Python "
-        f"{info['machine']['python']}, {info['machine']['platform']}; n={info['n']} per figure, "
+        f"graphemu benchmark {info['date']}: nproc {host['nproc']}, Python {host['python']}, "
+        f"{host['platform']}, load {host['loadavg_1min']} at start; n={info['n']} per figure, "
         f"{info['users']} mailboxes, median of {info['repeat']} runs, no injected latency",
         f"{'mode':<11}{'GETs/s':>8}{'1-by-1':>8}{'creates/s':>10}{'batches/s':>10}{'items/s':>8}"
         f"{'CPU µs/GET':>11}{'/create':>8}{'/batch':>8}{'errors':>7}{'throttled':>10}  pinning",
     ]
     for mode, r in results.items():
         lines.append(
-            f"{mode:<11}{r['gets_per_s']:>8.0f}{r['sequential_gets_per_s']:>8.0f}{r['creates_per_s']:>10.0f}{r['batches_per_s']:>10.1f}"
-            f"{r['batch_items_per_s']:>8.0f}{r['cpu_us_per_get']:>11.0f}{r['cpu_us_per_create']:>8.0f}"
-            f"{r['cpu_us_per_batch']:>8.0f}{r['errors']:>7}{sum(r['throttled'].values()):>10}  {r['pinning']}"
+            f"{mode:<11}{r['gets_per_s']:>8.0f}{r['sequential_gets_per_s']:>8.0f}{r['creates_per_s']:>10.0f}"
+            f"{r['batches_per_s']:>10.1f}{r['batch_items_per_s']:>8.0f}{r['cpu_us_per_get']:>11.0f}"
+            f"{r['cpu_us_per_create']:>8.0f}{r['cpu_us_per_batch']:>8.0f}{r['errors']:>7}"
+            f"{sum(r['throttled'].values()):>10}  {r['pinning']}"
         )
         lines.extend(f"  error: {e}" for e in r["first_errors"])
     lines.append(

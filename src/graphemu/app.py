@@ -32,9 +32,9 @@ def create_app(world: World | None = None, config: EmulatorConfig | None = None)
     world.extra.setdefault("signing_key", SigningKey.generate())
     ctx = Context(world=world, config=config)
     pipeline = Pipeline(ctx, build_router())
-    routes: list[BaseRoute] = [
-        *identity_routes.build(ctx),
+    routes: list[BaseRoute] = [  # Graph first: it is the hot path, and routes are tried in order
         Route("/v1.0/{path:path}", graph_endpoint, methods=GRAPH_METHODS),
+        *identity_routes.build(ctx),
     ]
     if config.control_api:
         routes.extend(control.build(ctx, pipeline))

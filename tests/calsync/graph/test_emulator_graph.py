@@ -245,7 +245,8 @@ async def test_per_mailbox_concurrency_never_above_limit(
     singles = [graph.get_calendar(m) for m in (ADELE, ALEX, MEGAN) for _ in range(12)]
     await asyncio.gather(*batches, *singles)
     seen = await counters(control)
-    assert 1 < seen["max_in_flight_per_mailbox"] <= 4
+    assert seen["max_in_flight_per_mailbox"] > 1  # the requests really ran concurrently ...
+    assert seen["max_in_flight_per_mailbox"] <= 4  # ... and never more than 4 per mailbox
     assert seen["throttled_mailbox_concurrency"] == 0
 
 
