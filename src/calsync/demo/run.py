@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -49,7 +50,8 @@ def _config(directory: Path, info: Any, tenant: demo_tenant.DemoTenant, feeds: F
 
 async def _graph(info: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:
     """A direct Graph call as a user's own Outlook would make it (a token from the emulator's control API)."""
-    async with httpx.AsyncClient(base_url=info.base_url, verify=str(info.ca), trust_env=False) as http:
+    trust = ssl.create_default_context(cafile=str(info.ca))
+    async with httpx.AsyncClient(base_url=info.base_url, verify=trust, trust_env=False) as http:
         token = (await http.post("/_emu/tokens", json={"clientId": demo_tenant.CLIENT})).json()[
             "access_token"
         ]
