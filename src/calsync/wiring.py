@@ -8,8 +8,8 @@ provider. This is the one place where they are chosen from calsync.toml.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -110,12 +110,17 @@ async def graph_client(
             await provider.aclose()
 
 
-def open_store(settings: Settings, *, migrate: bool = True) -> SqlStateStore:
-    """The state store; migrations run first (idempotent), so a fresh database just works."""
+@contextmanager
+def open_store(settings: Settings, *, migrate: bool = True) -> Iterator[SqlStateStore]:
+    """The state store, its connections closed after use; migrations run first (idempotent), so a fresh
+    database just works."""
     engine = make_engine(settings.database_url)
-    if migrate:
-        upgrade(engine)
-    return SqlStateStore(engine)
+    try:
+        if migrate:
+            upgrade(engine)
+        yield SqlStateStore(engine)
+    finally:
+        engine.dispose()
 
 
 def window(settings: Settings, now: datetime | None = None) -> Window:

@@ -187,3 +187,24 @@ def test_unchanged_feed_is_skipped_until_full(config: Path, emulator: dict[str, 
         assert feed.full == 2
     finally:
         feed.close()
+
+
+@pytest.mark.postgres
+def test_sync_on_postgresql_adopts_after_database_loss(
+    config: Path, emulator: dict[str, Any], pg_schema_factory: Any
+) -> None:
+    """The same sync with PostgreSQL state; a second, empty schema adopts the events (no duplicates)."""
+    first_db = pg_schema_factory().render_as_string(hide_password=False)
+    text = config.read_text()
+    sqlite_line = next(line for line in text.splitlines() if line.startswith("database_url"))
+    config.write_text(text.replace(sqlite_line, f'database_url = "{first_db}"'))
+    result = runner.invoke(app, ["--config", str(config), "sync", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["created"] == 7
+    lost = pg_schema_factory().render_as_string(hide_password=False)
+    config.write_text(text.replace(sqlite_line, f'database_url = "{lost}"'))
+    again = runner.invoke(app, ["--config", str(config), "sync", "--json"])
+    assert again.exit_code == 0, again.output
+    report = json.loads(again.stdout)[0]
+    assert (report["created"], report["adopted"]) == (0, 7)
+    assert len(events(emulator, "ada@uni.example")) == 7

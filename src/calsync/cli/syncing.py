@@ -20,7 +20,8 @@ from calsync.cli.output import EXIT_PARTIAL, console, emit_json, reported
 from calsync.cli.state import settings_from
 from calsync.domain import Window
 from calsync.runtime import MailboxOutcome, Runner
-from calsync.store import upgrade
+from calsync.settings import Settings
+from calsync.store import SqlStateStore, upgrade
 from calsync.sync.ports import Create, Delete, Quarantined, RunReport, Update
 
 COUNTS = ("created", "updated", "deleted", "adopted", "unchanged", "failed")
@@ -63,15 +64,30 @@ async def _run(
     full: bool = False,
 ) -> tuple[list[MailboxOutcome], Window]:
     settings = settings_from(config)
-    store = wiring.open_store(settings)
+    with wiring.open_store(settings) as store:
+        return await _run_with(
+            settings, store, mailboxes, dry_run=dry_run, force=force, quiet=quiet, full=full
+        )
+
+
+async def _run_with(
+    settings: Settings,
+    store: SqlStateStore,
+    mailboxes: Sequence[str] | None,
+    *,
+    dry_run: bool,
+    force: bool,
+    quiet: bool,
+    full: bool,
+) -> tuple[list[MailboxOutcome], Window]:
     async with wiring.graph_client(settings) as client:
         sources = wiring.Sources(settings, store, full=full or dry_run)
         win = wiring.window(settings)
         targets = (
             list(mailboxes) if mailboxes else await wiring.resolve_mailboxes(settings, client, sources, win)
         )
-        runner = Runner(wiring.sync_engine(settings, client, store), store, sources.loader(),
-                        parallelism=settings.mailbox_parallelism)  # fmt: skip
+        engine = wiring.sync_engine(settings, client, store)
+        runner = Runner(engine, store, sources.loader(), parallelism=settings.mailbox_parallelism)
         if quiet:
             return await runner.run(targets, win, dry_run=dry_run, force=force), win
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -186,9 +202,9 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Per mailbox: the last run, its counts and errors, and quarantined items."""
     with reported():
         settings = settings_from(ctx.obj)
-        store = wiring.open_store(settings, migrate=False)
-        runs = sorted(store.last_runs(), key=lambda r: r.mailbox)
-        quarantined = {r.mailbox: store.quarantined(r.mailbox) for r in runs}
+        with wiring.open_store(settings, migrate=False) as store:
+            runs = sorted(store.last_runs(), key=lambda r: r.mailbox)
+            quarantined = {r.mailbox: store.quarantined(r.mailbox) for r in runs}
         if as_json:
             emit_json(
                 [
@@ -230,9 +246,8 @@ def purge(
     """Remove every event calsync created in a mailbox (after a confirmation); other events stay."""
     with reported():
         settings = settings_from(ctx.obj)
-        store = wiring.open_store(settings)
 
-        async def go() -> int:
+        async def go(store: SqlStateStore) -> int:
             async with wiring.graph_client(settings) as client:
                 engine = wiring.sync_engine(settings, client, store)
                 everything = Window(datetime(1601, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
@@ -246,7 +261,9 @@ def purge(
                 store.purge_mailbox(mailbox)
                 return sum(1 for r in results if r.status in ("ok", "gone"))
 
-        console.print(f"Deleted {asyncio.run(go())} calsync events from {mailbox}.")
+        with wiring.open_store(settings) as store:
+            deleted = asyncio.run(go(store))
+        console.print(f"Deleted {deleted} calsync events from {mailbox}.")
 
 
 db_app = typer.Typer(help="The state database.", no_args_is_help=True)
@@ -273,11 +290,11 @@ def release(
 ) -> None:
     """Let quarantined items be tried again on the next sync (after fixing what made them fail)."""
     with reported():
-        store = wiring.open_store(settings_from(ctx.obj))
-        held = store.quarantined(mailbox)
-        chosen = list(held) if all_items else [k for k in held if k in set(keys or [])]
-        if not chosen:
-            raise typer.BadParameter("name quarantined keys (see `calsync status`) or use --all")
-        for key in chosen:
-            store.release_quarantine(mailbox, key)
+        with wiring.open_store(settings_from(ctx.obj)) as store:
+            held = store.quarantined(mailbox)
+            chosen = list(held) if all_items else [k for k in held if k in set(keys or [])]
+            if not chosen:
+                raise typer.BadParameter("name quarantined keys (see `calsync status`) or use --all")
+            for key in chosen:
+                store.release_quarantine(mailbox, key)
         console.print(f"Released {len(chosen)} item(s) of {mailbox}; the next sync tries them again.")

@@ -7,9 +7,7 @@ see each other's rows and the database needs no cleanup.
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,9 +25,7 @@ from calsync.store import (
     upgrade,
 )
 from calsync.store.schema import metadata
-
-PG_ENV = "CALSYNC_TEST_POSTGRES_URL"
-PG_SKIP = "set CALSYNC_TEST_POSTGRES_URL to run against PostgreSQL"
+from tests.calsync.conftest import PG_SKIP, with_search_path  # noqa: F401 - re-exported for the tests here
 
 
 class FakeClock:
@@ -66,38 +62,6 @@ class Backend:
     def close(self) -> None:
         for engine in self.engines:
             engine.dispose()
-
-
-def with_search_path(url: URL, schema: str) -> URL:
-    return url.update_query_dict({"options": f"-csearch_path={schema}"})
-
-
-@pytest.fixture(scope="session")
-def postgres_base_url() -> URL:
-    raw = os.environ.get(PG_ENV)
-    if not raw:
-        pytest.skip(PG_SKIP)
-    return database_url(raw)
-
-
-@pytest.fixture(scope="session")
-def pg_schema_factory(postgres_base_url: URL) -> Iterator[Callable[[], URL]]:
-    """Makes fresh, empty schemas (URLs whose search_path is the schema) and drops them all at the end."""
-    admin = make_engine(postgres_base_url)
-    created: list[str] = []
-
-    def new_schema() -> URL:
-        name = f"calsync_test_{uuid.uuid4().hex[:12]}"
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-        created.append(name)
-        return with_search_path(postgres_base_url, name)
-
-    yield new_schema
-    with admin.begin() as conn:
-        for name in created:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    admin.dispose()
 
 
 @pytest.fixture
