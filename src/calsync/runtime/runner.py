@@ -28,6 +28,24 @@ class Leases(Protocol):
 
     def release_lease(self, mailbox: str, owner: str) -> bool: ...
 
+    def lease_owner(self, mailbox: str) -> str | None: ...
+
+
+def _dead_here(owner: str) -> bool:
+    """True when `owner` ("host:pid") is a process on this host that no longer exists: a run that was
+    killed (SIGKILL, OOM, power cut of a container) never released its leases, and its mailboxes would
+    otherwise wait out the whole lease time. Owners on other hosts wait for their lease to expire."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
 
 class Progress(Protocol):
     """What a runner reports while it works (the CLI draws Rich progress bars from it)."""
@@ -71,10 +89,19 @@ class Runner:
 
         return list(await asyncio.gather(*(one(m) for m in mailboxes)))
 
+    def _acquire(self, mailbox: str) -> bool:
+        if self.leases.acquire_lease(mailbox, self.owner, self.lease_seconds):
+            return True
+        holder = self.leases.lease_owner(mailbox)
+        if holder is not None and _dead_here(holder):
+            self.leases.release_lease(mailbox, holder)
+            return self.leases.acquire_lease(mailbox, self.owner, self.lease_seconds)
+        return False
+
     async def _one(self, mailbox: str, window: Window, *, dry_run: bool, force: bool) -> MailboxOutcome:
         if self.progress is not None:
             self.progress.mailbox_started(mailbox)
-        if not self.leases.acquire_lease(mailbox, self.owner, self.lease_seconds):
+        if not self._acquire(mailbox):
             now = datetime.now(UTC)
             report = RunReport(mailbox, now, now, status="skipped", error_code="Busy",
                                message="another run of this mailbox is in progress")  # fmt: skip
