@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from calsync.adapters.graph_target import GraphCalendarTarget
-from calsync.domain import Window
+from calsync.domain import DesiredEvent, Window
 from calsync.graph import (
     AppTokenProvider,
     CertificateCredential,
@@ -144,10 +144,22 @@ def sync_engine(settings: Settings, client: GraphClient, store: SqlStateStore) -
 
 def snapshot(result: SourceResult, mailbox: str) -> SourceSnapshot:
     """The engine's view of a source result: events, keys to protect, problems as text."""
+    return snapshots(result).get(mailbox.casefold()) or _snapshot_of(result, mailbox, [])
+
+
+def snapshots(result: SourceResult) -> dict[str, SourceSnapshot]:
+    """Every mailbox's snapshot of one result, built in one pass (a CSV/JSON file serves thousands of
+    mailboxes: filtering the whole file once per mailbox would be quadratic)."""
+    events: dict[str, list[DesiredEvent]] = {}
+    for event in result.events:
+        events.setdefault(event.mailbox.casefold(), []).append(event)
+    return {m: _snapshot_of(result, m, mine) for m, mine in events.items()}
+
+
+def _snapshot_of(result: SourceResult, mailbox: str, mine: list[DesiredEvent]) -> SourceSnapshot:
     if result.status != "ok":
         code = result.errors[-1].code if result.errors else "SourceUnavailable"
         return SourceSnapshot("unavailable", problems=_lines(result), error_code=code)
-    mine = [e for e in result.events if e.mailbox.casefold() == mailbox.casefold()]
     protected = frozenset(
         p.key
         for p in result.errors
@@ -216,14 +228,16 @@ class Sources:
         if kind in ("csv", "json"):
             path = self.settings.csv_file if kind == "csv" else self.settings.json_file
             load = load_csv if kind == "csv" else load_json
-            cache: dict[tuple[datetime, datetime], SourceResult] = {}
+            cache: dict[tuple[datetime, datetime], tuple[SourceResult, dict[str, SourceSnapshot]]] = {}
 
             async def from_table(mailbox: str, win: Window) -> SourceSnapshot:
                 assert path is not None
                 key = (win.start, win.end)
-                if key not in cache:  # one file serves every mailbox: read it once per run
-                    cache[key] = load(_read(path), window=win)
-                return snapshot(cache[key], mailbox)
+                if key not in cache:  # one file serves every mailbox: read and split it once per run
+                    result = load(_read(path), window=win)
+                    cache[key] = (result, snapshots(result))
+                result, split = cache[key]
+                return split.get(mailbox.casefold()) or _snapshot_of(result, mailbox, [])
 
             return from_table
         raise SettingsError(["source: set ics_url_template, ics_file, csv_file or json_file"], "settings")

@@ -110,7 +110,9 @@ class Runner:
             try:
                 source = await self.load(mailbox, window)
                 report, actions = await self.engine.run(mailbox, source, window, dry_run=dry_run, force=force)
-                outcome = MailboxOutcome(mailbox, report, actions)
+                # Plans are kept only for dry runs (`calsync plan`): a real run of thousands of mailboxes
+                # would otherwise hold every plan until the end.
+                outcome = MailboxOutcome(mailbox, report, actions if dry_run else [])
             finally:
                 self.leases.release_lease(mailbox, self.owner)
         if self.progress is not None:

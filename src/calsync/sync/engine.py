@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from calsync.domain import DesiredEvent, SourceKey, Window
+from calsync.sync import crashpoints
 from calsync.sync.planner import PlanInput, Policy, plan, transaction_id
 from calsync.sync.ports import (
     Action,
@@ -145,30 +146,44 @@ class Engine:
                 self._skip(mailbox, action, mappings.get(action.source_key), report)
             else:
                 writes.append(action)
-        for action in writes:  # intent before effect
-            if isinstance(action, Create):
-                key = action.desired.source_key
-                old = mappings.get(key)
-                self.store.put_mapping(
-                    Mapping(
-                        mailbox=mailbox,
-                        source_key=key,
-                        state="creating",
-                        transaction_id=action.transaction_id,
-                        generation=_generation(old, action.transaction_id, self.tenant_id, mailbox, key),
-                        content_hash=old.content_hash if old else None,
-                        failures=old.failures if old else 0,
-                    )
-                )
+        state = dict(mappings)  # what the store holds for this mailbox, kept current as we write
         if self.on_progress is not None:
             self.on_progress(mailbox, 0, len(writes))
         for start in range(0, len(writes), self.chunk_size):
             chunk = writes[start : start + self.chunk_size]
+            intents = [
+                self._intent(mailbox, a, state.get(a.desired.source_key))
+                for a in chunk
+                if isinstance(a, Create)
+            ]
+            if intents:  # intent before effect: committed, in one transaction, before the chunk is sent
+                self.store.put_mappings(intents)
+                state.update((m.source_key, m) for m in intents)
+                for _ in intents:
+                    crashpoints.hit("intent")
+            crashpoints.hit("apply")
             results = await self.target.apply(mailbox, chunk)
+            crashpoints.hit("applied")
+            outcome = _Outcome()
             for result in results:
-                await self._record(mailbox, result, report)
+                await self._record(mailbox, result, report, state, outcome)
+            outcome.commit(self.store, mailbox)  # the chunk's results, in one transaction
+            for _ in results:
+                crashpoints.hit("record")
             if self.on_progress is not None:
                 self.on_progress(mailbox, start + len(chunk), len(writes))
+
+    def _intent(self, mailbox: str, action: Create, old: Mapping | None) -> Mapping:
+        key = action.desired.source_key
+        return Mapping(
+            mailbox=mailbox,
+            source_key=key,
+            state="creating",
+            transaction_id=action.transaction_id,
+            generation=_generation(old, action.transaction_id, self.tenant_id, mailbox, key),
+            content_hash=old.content_hash if old else None,
+            failures=old.failures if old else 0,
+        )
 
     def _adopt(self, mailbox: str, action: Adopt, old: Mapping | None) -> None:
         obs = action.observed
@@ -196,50 +211,76 @@ class Engine:
         else:
             report.unchanged += 1
 
-    async def _record(self, mailbox: str, result: ActionResult, report: RunReport) -> None:
+    async def _record(
+        self,
+        mailbox: str,
+        result: ActionResult,
+        report: RunReport,
+        state: dict[SourceKey, Mapping],
+        outcome: _Outcome,
+    ) -> None:
         action = result.action
         key = action.desired.source_key if isinstance(action, Create | Update) else action.source_key
-        current = self.store.mappings(mailbox).get(key)
+        current = state.get(key)
         if result.status == "indeterminate" and isinstance(action, Create):
             found = await self.target.find_by_key(mailbox, key)
             if found:  # the create did happen: adopt it
                 result = ActionResult(action, "ok", found[0].remote_id, found[0].change_key)
         if result.status in ("ok", "gone") and isinstance(action, Delete):
-            self.store.delete_mapping(mailbox, key)
+            if current is not None and current.remote_id in (action.remote_id, None):
+                outcome.deleted.append(key)  # (a removed duplicate leaves the kept copy's mapping alone)
+                state.pop(key, None)
             report.deleted += 1
         elif result.status == "ok" and isinstance(action, Create | Update) and current is not None:
-            self.store.put_mapping(
-                replace(
-                    current,
-                    state="synced",
-                    remote_id=result.remote_id or current.remote_id,
-                    change_key=result.change_key,
-                    content_hash=action.content_hash,
-                    failures=0,
-                )
+            done = replace(
+                current,
+                state="synced",
+                remote_id=result.remote_id or current.remote_id,
+                change_key=result.change_key,
+                content_hash=action.content_hash,
+                failures=0,
             )
+            outcome.put(done, state)
             if isinstance(action, Create):
                 report.created += 1
             else:
                 report.updated += 1
-            self.store.release_quarantine(mailbox, key)
         elif result.status == "gone" and isinstance(action, Update):
             report.failed += 1  # deleted under us; the next run re-creates it per policy
         else:
             report.failed += 1
             failures = (current.failures if current else 0) + 1
             if current is not None:
-                self.store.put_mapping(replace(current, failures=failures))
+                outcome.put(replace(current, failures=failures), state)
             report.problems.append(
                 f"{key}: {result.error_code or result.status}: {result.message or ''}".strip()
             )
             if failures >= self.max_failures and not result.retryable:
-                self.store.put_quarantine(
-                    Quarantined(
-                        mailbox, key, result.error_code or result.status, result.message or "", failures
-                    )
-                )
+                code = result.error_code or result.status
+                outcome.quarantined.append(Quarantined(mailbox, key, code, result.message or "", failures))
                 report.quarantined += 1
+
+
+@dataclass
+class _Outcome:
+    """A chunk's results, committed together (quarantined keys were skipped by the planner, so a
+    successful write never needs to release one)."""
+
+    mappings: dict[SourceKey, Mapping] = field(default_factory=dict)
+    deleted: list[SourceKey] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
+
+    def put(self, mapping: Mapping, state: dict[SourceKey, Mapping]) -> None:
+        self.mappings[mapping.source_key] = mapping
+        state[mapping.source_key] = mapping
+
+    def commit(self, store: StateStore, mailbox: str) -> None:
+        if self.mappings:
+            store.put_mappings(self.mappings.values())
+        for key in self.deleted:
+            store.delete_mapping(mailbox, key)
+        for item in self.quarantined:
+            store.put_quarantine(item)
 
 
 def _generation(old: Mapping | None, txid: str, tenant_id: str, mailbox: str, key: SourceKey) -> int:

@@ -19,7 +19,7 @@ Implementations: `calsync.adapters.graph_target.GraphCalendarTarget` (Graph), `c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -185,6 +185,10 @@ class StateStore(Protocol):
 
     def put_mapping(self, mapping: Mapping) -> None:
         """Insert or replace the mapping for (mapping.mailbox, mapping.source_key), committed."""
+        ...
+
+    def put_mappings(self, mappings: Iterable[Mapping]) -> None:
+        """Several mappings in one transaction: all or none (a chunk's intents, a chunk's results)."""
         ...
 
     def delete_mapping(self, mailbox: str, source_key: SourceKey) -> None: ...
