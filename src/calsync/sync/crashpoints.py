@@ -2,14 +2,16 @@
 
 `hit(name)` marks a point in the engine where a crash is interesting. With the environment variable
 `CALSYNC_CRASH_AT="<name>:<n>"` set when the process starts, the n-th hit of that point (1-based, counted
-over the whole process) kills the process with SIGKILL: no cleanup, no flush, no `finally`, exactly what
-`kill -9` or a power cut does to the process. Unset (always, in production) a hit is one comparison.
+over the whole process) kills the process with SIGKILL: no cleanup, no flush, no `finally`, what `kill -9`
+or the OOM killer does (a power cut can also lose writes the OS had not flushed; this cannot). Unset
+(always, in production) a hit is one comparison.
 
-Points (calsync.sync.engine):
-- `intent`: just after a create's intent (mapping state `creating`) is committed, before any write;
-- `apply`: just before a chunk of writes is sent (the intents are committed, nothing sent);
+Points (calsync.sync.engine; the engine commits a chunk's intents together, and its results together):
+- `intent`: hit once per create, just after the chunk's intents (mapping state `creating`) are
+  committed and before any of its writes is sent;
+- `apply`: just before a chunk of writes is sent;
 - `applied`: just after a chunk's answers arrived, before any of them is committed;
-- `record`: just after one answer is committed (a chunk half recorded).
+- `record`: hit once per answer, just after the chunk's results are committed (before the next chunk).
 """
 
 from __future__ import annotations

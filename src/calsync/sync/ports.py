@@ -115,8 +115,10 @@ class CalendarTarget(Protocol):
     """One calendar per mailbox that calsync writes into."""
 
     async def list_managed(self, mailbox: str, window: Window) -> list[ObservedEvent]:
-        """Every managed event of the mailbox overlapping the window (Window.contains). A listing that
-        fails part-way raises TargetError: a partial listing must never be taken for the truth."""
+        """The mailbox's managed events: at least those overlapping the window (Window.contains), and
+        any other copy of the same keys, wherever it is (the planner moves a copy that left the window
+        back instead of creating a second one). A listing that fails part-way raises TargetError: a
+        partial listing must never be taken for the truth."""
         ...
 
     async def find_by_key(self, mailbox: str, source_key: SourceKey) -> list[ObservedEvent]:
