@@ -213,26 +213,20 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                 ]
             )
             return
-        table = Table(title=f"Status of {len(runs)} mailboxes")
-        for name in (
-            "mailbox",
-            "last run",
-            "status",
-            "created",
-            "updated",
-            "deleted",
-            "failed",
-            "quarantined",
-            "error",
-        ):
-            table.add_column(name)
+        table = Table(title=f"Status of {len(runs)} mailboxes (last run, UTC)")
+        table.add_column("mailbox", no_wrap=True, min_width=12, max_width=21, overflow="ellipsis")
+        table.add_column("last run", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        for name in ("new", "upd", "del", "fail", "quar"):
+            table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
         for r in runs:
-            when = (r.finished or r.started).strftime("%Y-%m-%d %H:%M")
+            when = (r.finished or r.started).strftime("%m-%d %H:%M")
             counts = (str(r.created), str(r.updated), str(r.deleted), str(r.failed))
-            table.add_row(
-                r.mailbox, when, r.status, *counts, str(len(quarantined[r.mailbox])), r.error_code or ""
-            )
+            table.add_row(r.mailbox, when, r.status, *counts, str(len(quarantined[r.mailbox])))
         console.print(table)
+        for r in runs:
+            if r.error_code:
+                console.print(f"[yellow]{r.mailbox}[/]: {r.status}: {r.error_code}: {r.message}")
         for mailbox, items in quarantined.items():
             for q in items.values():
                 console.print(f"[yellow]quarantined[/] {mailbox} {q.source_key}: {q.code} {q.message}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -141,7 +142,8 @@ async def demo(directory: Path, console: Console, *, students: int = 200, staff:
         feeds.stop()
     console.rule()
     console.print(f"Done in {time.monotonic() - began:.0f} s. See the state with:")
-    console.print(f"  calsync --config {config} status")
+    command = sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "calsync" else "calsync"
+    console.print(f"  {command} --config {config} status")
 
 
 def main(directory: Path, console: Console, **kwargs: Any) -> None:
