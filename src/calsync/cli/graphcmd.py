@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -37,6 +38,7 @@ from calsync.cli.graphfmt import (
 )
 from calsync.cli.output import console, emit_json, reported
 from calsync.cli.state import settings_from
+from calsync.graph import GraphClient
 
 app = typer.Typer(
     help="Calendar operations through Microsoft Graph, and a raw request for anything else.",
@@ -63,17 +65,26 @@ EventId = Annotated[str, typer.Argument(help="The event id (case-sensitive).")]
 METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 
 
+T = TypeVar("T")
+
+
+def with_graph(ctx: typer.Context, call: Callable[[GraphClient], Awaitable[T]]) -> T:
+    """Run one call with a Graph client built from this invocation's settings, closing it afterwards;
+    the only `asyncio.run` of these commands."""
+    settings = settings_from(ctx.obj)
+
+    async def run() -> T:
+        async with wiring.graph_client(settings) as graph:
+            return await call(graph)
+
+    return asyncio.run(run())
+
+
 @calendars_app.command("list")
 def calendars_list(ctx: typer.Context, mailbox: MailboxOpt, as_json: JsonOpt = False) -> None:
     """Every calendar of a mailbox."""
     with reported():
-        settings = settings_from(ctx.obj)
-
-        async def go() -> list[dict[str, Any]]:
-            async with wiring.graph_client(settings) as graph:
-                return [c async for c in graph.list_calendars(mailbox)]
-
-        calendars = asyncio.run(go())
+        calendars = with_graph(ctx, lambda graph: take(graph.list_calendars(mailbox), 0))
         if as_json:
             emit_json(calendars)
             return
@@ -111,15 +122,13 @@ def events_list(
     headers = prefer_zone(tz)
     zone = display_zone(tz)
     with reported():
-        settings = settings_from(ctx.obj)
-
-        async def go() -> list[dict[str, Any]]:
-            async with wiring.graph_client(settings) as graph:
-                page = min(top, 100) if top else 100
-                items = graph.list_events(mailbox, calendar, filter=filter, page_size=page, headers=headers)
-                return await take(items, top)
-
-        events = asyncio.run(go())
+        page = min(top, 100) if top else 100
+        events = with_graph(
+            ctx,
+            lambda graph: take(
+                graph.list_events(mailbox, calendar, filter=filter, page_size=page, headers=headers), top
+            ),
+        )
         if as_json:
             emit_json(events)
             return
@@ -134,13 +143,7 @@ def events_get(
     headers = prefer_zone(tz)
     zone = display_zone(tz)
     with reported():
-        settings = settings_from(ctx.obj)
-
-        async def go() -> dict[str, Any]:
-            async with wiring.graph_client(settings) as graph:
-                return await graph.get_event(mailbox, event_id, headers=headers)
-
-        event = asyncio.run(go())
+        event = with_graph(ctx, lambda graph: graph.get_event(mailbox, event_id, headers=headers))
         if as_json:
             emit_json(event)
             return
@@ -178,13 +181,7 @@ def events_create(
     payload.setdefault("transactionId", str(uuid.uuid4()))
     zone = display_zone(tz)
     with reported():
-        settings = settings_from(ctx.obj)
-
-        async def go() -> dict[str, Any]:
-            async with wiring.graph_client(settings) as graph:
-                return await graph.create_event(mailbox, payload, calendar)
-
-        event = asyncio.run(go())
+        event = with_graph(ctx, lambda graph: graph.create_event(mailbox, payload, calendar))
         if as_json:
             emit_json(event)
             return
@@ -224,13 +221,7 @@ def events_update(
         raise typer.BadParameter("nothing to change: give --subject, --start, ... or --json-body")
     zone = display_zone(tz)
     with reported():
-        settings = settings_from(ctx.obj)
-
-        async def go() -> dict[str, Any]:
-            async with wiring.graph_client(settings) as graph:
-                return await graph.update_event(mailbox, event_id, patch, if_match=if_match)
-
-        event = asyncio.run(go())
+        event = with_graph(ctx, lambda graph: graph.update_event(mailbox, event_id, patch, if_match=if_match))
         if as_json:
             emit_json(event)
             return
@@ -253,13 +244,7 @@ def events_delete(
     if not yes and not typer.confirm(f"Delete event {event_id} from {mailbox}?"):
         raise typer.Abort()
     with reported():
-        settings = settings_from(ctx.obj)
-
-        async def go() -> bool:
-            async with wiring.graph_client(settings) as graph:
-                return await graph.delete_event(mailbox, event_id, if_match=if_match)
-
-        deleted = asyncio.run(go())
+        deleted = with_graph(ctx, lambda graph: graph.delete_event(mailbox, event_id, if_match=if_match))
         if as_json:
             emit_json({"id": event_id, "deleted": deleted, "alreadyGone": not deleted})
             return
@@ -294,14 +279,12 @@ def view(
     headers = prefer_zone(tz)
     zone = display_zone(tz)
     with reported():
-        settings = settings_from(ctx.obj)
-
-        async def go() -> list[dict[str, Any]]:
-            async with wiring.graph_client(settings) as graph:
-                items = graph.calendar_view(mailbox, first, last, calendar, page_size=100, headers=headers)
-                return await take(items, top)
-
-        events = asyncio.run(go())
+        events = with_graph(
+            ctx,
+            lambda graph: take(
+                graph.calendar_view(mailbox, first, last, calendar, page_size=100, headers=headers), top
+            ),
+        )
         if as_json:
             emit_json(events)
             return
@@ -340,21 +323,19 @@ def request(
     body = parse_data(data)
     headers = parse_headers(header or [])
     with reported():
-        settings = settings_from(ctx.obj)
 
-        async def go() -> tuple[int, Any]:
-            async with wiring.graph_client(settings) as graph:
-                if all_pages:
-                    return 200, {"value": [item async for item in graph.paginate(path, headers=headers)]}
-                response = await graph.request(verb, path, json=body, headers=headers or None)
-                if not response.content:
-                    return response.status_code, None
-                try:
-                    return response.status_code, response.json()
-                except ValueError:
-                    return response.status_code, response.text
+        async def send(graph: GraphClient) -> tuple[int, Any]:
+            if all_pages:
+                return 200, {"value": await take(graph.paginate(path, headers=headers), 0)}
+            response = await graph.request(verb, path, json=body, headers=headers or None)
+            if not response.content:
+                return response.status_code, None
+            try:
+                return response.status_code, response.json()
+            except ValueError:
+                return response.status_code, response.text
 
-        status, answer = asyncio.run(go())
+        status, answer = with_graph(ctx, send)
         if as_json:
             emit_json(answer)
         elif answer is None:
