@@ -119,3 +119,12 @@ async def control(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         transport=EmulatorTransport(app), base_url="https://graph.microsoft.com"
     ) as client:
         yield client
+
+
+@pytest.fixture
+async def login(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client for the identity platform's endpoints (login.microsoftonline.com), in-process."""
+    async with httpx.AsyncClient(
+        transport=EmulatorTransport(app), base_url="https://login.microsoftonline.com"
+    ) as client:
+        yield client

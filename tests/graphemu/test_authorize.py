@@ -1,30 +1,19 @@
-"""The sign-in/consent page at /authorize and the admin consent pages, driven like a browser."""
+"""The sign-in/consent page at /authorize and the admin consent pages, driven like a login."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 
-from graphemu.testing import EmulatorTransport
 from tests.graphemu.conftest import CLIENT, TENANT
 from tests.graphemu.msal_http import Form
 
 AUTHORIZE = f"/{TENANT}/oauth2/v2.0/authorize"
 REDIRECT = "http://localhost:8080/callback"
 SCOPE = "https://graph.microsoft.com/Calendars.ReadWrite offline_access openid profile"
-
-
-@pytest.fixture
-async def browser(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=EmulatorTransport(app), base_url="https://login.microsoftonline.com"
-    ) as c:
-        yield c
 
 
 def params(**extra: str) -> dict[str, str]:
@@ -52,15 +41,15 @@ def query_of(response: httpx.Response) -> dict[str, str]:
 
 
 async def submit(
-    browser: httpx.AsyncClient, page: httpx.Response, path: str = AUTHORIZE, **fields: str
+    login: httpx.AsyncClient, page: httpx.Response, path: str = AUTHORIZE, **fields: str
 ) -> httpx.Response:
     data = {"ctx": Form(page.text).hidden["ctx"], **fields}
-    return await browser.post(path, data=data)
+    return await login.post(path, data=data)
 
 
-async def test_the_page_lists_the_tenants_users_and_scopes(app: Any, browser: httpx.AsyncClient) -> None:
+async def test_the_page_lists_the_tenants_users_and_scopes(app: Any, login: httpx.AsyncClient) -> None:
     """The page offers the tenant's users (login_hint preselected), shows the scopes and sets a CSP."""
-    page = await browser.get(AUTHORIZE, params=params(login_hint="Alex@contoso.onmicrosoft.com"))
+    page = await login.get(AUTHORIZE, params=params(login_hint="Alex@contoso.onmicrosoft.com"))
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     csp = page.headers["content-security-policy"]
@@ -73,89 +62,87 @@ async def test_the_page_lists_the_tenants_users_and_scopes(app: Any, browser: ht
     assert "Calendars.ReadWrite" in page.text
     assert "offline_access" in page.text
     assert "ctx" in form.hidden
-    assert "graphemu_csrf" in browser.cookies
+    assert "graphemu_csrf" in login.cookies
 
 
-async def test_values_are_escaped(app: Any, browser: httpx.AsyncClient) -> None:
+async def test_values_are_escaped(app: Any, login: httpx.AsyncClient) -> None:
     """Names from the directory are HTML-escaped on the page."""
     app.state.world.apps[CLIENT].display_name = '<script>alert("x")</script>'
-    page = await browser.get(AUTHORIZE, params=params())
+    page = await login.get(AUTHORIZE, params=params())
     assert "<script>alert" not in page.text
     assert "&lt;script&gt;alert" in page.text
 
 
-async def test_accept_redirects_with_a_code_and_records_consent(app: Any, browser: httpx.AsyncClient) -> None:
+async def test_accept_redirects_with_a_code_and_records_consent(app: Any, login: httpx.AsyncClient) -> None:
     """Accept records the user's consent and redirects with code, state and session_state."""
-    page = await browser.get(AUTHORIZE, params=params(scope="Calendars.Read openid"))
+    page = await login.get(AUTHORIZE, params=params(scope="Calendars.Read openid"))
     megan = user_id(app, "megan@contoso.onmicrosoft.com")
-    answer = query_of(await submit(browser, page, user=megan, password="anything", action="accept"))
+    answer = query_of(await submit(login, page, user=megan, password="anything", action="accept"))
     assert answer["state"] == "st-1"
     assert answer["code"]
     assert answer["session_state"]
     assert "Calendars.Read" in app.state.world.apps[CLIENT].user_consents[megan]
 
 
-async def test_cancel_redirects_with_access_denied(app: Any, browser: httpx.AsyncClient) -> None:
+async def test_cancel_redirects_with_access_denied(app: Any, login: httpx.AsyncClient) -> None:
     """Cancel redirects with error=access_denied, AADSTS65004 and the state."""
-    page = await browser.get(AUTHORIZE, params=params())
+    page = await login.get(AUTHORIZE, params=params())
     answer = query_of(
-        await submit(browser, page, user=user_id(app, "adele@contoso.onmicrosoft.com"), action="cancel")
+        await submit(login, page, user=user_id(app, "adele@contoso.onmicrosoft.com"), action="cancel")
     )
     assert answer["error"] == "access_denied"
     assert answer["state"] == "st-1"
     assert answer["error_description"].startswith("AADSTS65004")
 
 
-async def test_wrong_password_shows_the_page_again(app: Any, browser: httpx.AsyncClient) -> None:
+async def test_wrong_password_shows_the_page_again(app: Any, login: httpx.AsyncClient) -> None:
     """A user with a password must type it: a wrong one shows AADSTS50126 and no redirect."""
     app.state.world.find_user("adele@contoso.onmicrosoft.com").password = "correct horse"
-    page = await browser.get(AUTHORIZE, params=params())
+    page = await login.get(AUTHORIZE, params=params())
     adele = user_id(app, "adele@contoso.onmicrosoft.com")
-    again = await submit(browser, page, user=adele, password="wrong", action="accept")
+    again = await submit(login, page, user=adele, password="wrong", action="accept")
     assert again.status_code == 200
     assert "AADSTS50126" in again.text
-    assert query_of(await submit(browser, again, user=adele, password="correct horse", action="accept"))[
-        "code"
-    ]
+    assert query_of(await submit(login, again, user=adele, password="correct horse", action="accept"))["code"]
 
 
-async def test_unknown_client_is_an_error_page_not_a_redirect(browser: httpx.AsyncClient) -> None:
+async def test_unknown_client_is_an_error_page_not_a_redirect(login: httpx.AsyncClient) -> None:
     """An unknown client_id shows AADSTS700016 and never redirects."""
-    page = await browser.get(AUTHORIZE, params=params(client_id="00000000-0000-0000-0000-000000000009"))
+    page = await login.get(AUTHORIZE, params=params(client_id="00000000-0000-0000-0000-000000000009"))
     assert page.status_code == 400
     assert "location" not in page.headers
     assert "AADSTS700016" in page.text
 
 
-async def test_unregistered_redirect_uri_is_an_error_page(browser: httpx.AsyncClient) -> None:
+async def test_unregistered_redirect_uri_is_an_error_page(login: httpx.AsyncClient) -> None:
     """A redirect_uri not registered for the app shows AADSTS50011 and never redirects to it."""
-    page = await browser.get(AUTHORIZE, params=params(redirect_uri="https://evil.example/cb"))
+    page = await login.get(AUTHORIZE, params=params(redirect_uri="https://evil.example/cb"))
     assert page.status_code == 400
     assert "location" not in page.headers
     assert "AADSTS50011" in page.text
-    missing = await browser.get(AUTHORIZE, params=params(redirect_uri=""))
+    missing = await login.get(AUTHORIZE, params=params(redirect_uri=""))
     assert missing.status_code == 400
     assert "AADSTS900971" in missing.text
 
 
-async def test_forged_or_cookieless_posts_are_refused(app: Any, browser: httpx.AsyncClient) -> None:
+async def test_forged_or_cookieless_posts_are_refused(app: Any, login: httpx.AsyncClient) -> None:
     """A tampered signed field, or a post without the CSRF cookie, is refused without a redirect."""
-    page = await browser.get(AUTHORIZE, params=params())
+    page = await login.get(AUTHORIZE, params=params())
     adele = user_id(app, "adele@contoso.onmicrosoft.com")
     ctx = Form(page.text).hidden["ctx"]
-    forged = await browser.post(AUTHORIZE, data={"ctx": ctx[:-2] + "xx", "user": adele, "action": "accept"})
+    forged = await login.post(AUTHORIZE, data={"ctx": ctx[:-2] + "xx", "user": adele, "action": "accept"})
     assert forged.status_code == 400
     assert "AADSTS90023" in forged.text
-    browser.cookies.clear()
-    cookieless = await browser.post(AUTHORIZE, data={"ctx": ctx, "user": adele, "action": "accept"})
+    login.cookies.clear()
+    cookieless = await login.post(AUTHORIZE, data={"ctx": ctx, "user": adele, "action": "accept"})
     assert cookieless.status_code == 400
     assert "location" not in cookieless.headers
 
 
-async def test_form_post_answers_with_an_auto_submitting_form(app: Any, browser: httpx.AsyncClient) -> None:
+async def test_form_post_answers_with_an_auto_submitting_form(app: Any, login: httpx.AsyncClient) -> None:
     """response_mode=form_post returns a form to the redirect URI whose script the CSP allows."""
-    page = await browser.get(AUTHORIZE, params=params(response_mode="form_post"))
-    answer = await submit(browser, page, user=user_id(app, "adele@contoso.onmicrosoft.com"), action="accept")
+    page = await login.get(AUTHORIZE, params=params(response_mode="form_post"))
+    answer = await submit(login, page, user=user_id(app, "adele@contoso.onmicrosoft.com"), action="accept")
     assert answer.status_code == 200
     form = Form(answer.text)
     assert form.forms[0]["action"] == REDIRECT
@@ -165,34 +152,34 @@ async def test_form_post_answers_with_an_auto_submitting_form(app: Any, browser:
     assert f"'nonce-{form.script_nonces[0]}'" in answer.headers["content-security-policy"]
 
 
-async def test_fragment_mode_puts_the_answer_after_the_hash(app: Any, browser: httpx.AsyncClient) -> None:
+async def test_fragment_mode_puts_the_answer_after_the_hash(app: Any, login: httpx.AsyncClient) -> None:
     """response_mode=fragment puts code and state in the URL fragment."""
-    page = await browser.get(AUTHORIZE, params=params(response_mode="fragment"))
-    answer = await submit(browser, page, user=user_id(app, "adele@contoso.onmicrosoft.com"), action="accept")
+    page = await login.get(AUTHORIZE, params=params(response_mode="fragment"))
+    answer = await submit(login, page, user=user_id(app, "adele@contoso.onmicrosoft.com"), action="accept")
     fragment = parse_qs(urlsplit(answer.headers["location"]).fragment)
     assert fragment["state"] == ["st-1"]
     assert fragment["code"]
 
 
-async def test_bad_requests_are_redirected_once_the_client_is_known(browser: httpx.AsyncClient) -> None:
+async def test_bad_requests_are_redirected_once_the_client_is_known(login: httpx.AsyncClient) -> None:
     """With a good client and redirect URI, request errors go back to the client."""
-    answer = query_of(await browser.get(AUTHORIZE, params=params(response_type="token")))
+    answer = query_of(await login.get(AUTHORIZE, params=params(response_type="token")))
     assert answer["error"] == "unsupported_response_type"
     assert answer["state"] == "st-1"
-    answer = query_of(await browser.get(AUTHORIZE, params=params(scope="")))
+    answer = query_of(await login.get(AUTHORIZE, params=params(scope="")))
     assert answer["error"] == "invalid_request"
     assert "AADSTS900144" in answer["error_description"]
-    answer = query_of(await browser.get(AUTHORIZE, params=params(code_challenge="short")))
+    answer = query_of(await login.get(AUTHORIZE, params=params(code_challenge="short")))
     assert "AADSTS501491" in answer["error_description"]
 
 
-async def test_prompt_none_needs_a_known_user_and_consent(browser: httpx.AsyncClient) -> None:
+async def test_prompt_none_needs_a_known_user_and_consent(login: httpx.AsyncClient) -> None:
     """prompt=none without a hint or session is login_required; without consent consent_required."""
-    answer = query_of(await browser.get(AUTHORIZE, params=params(prompt="none")))
+    answer = query_of(await login.get(AUTHORIZE, params=params(prompt="none")))
     assert answer["error"] == "login_required"
     assert "AADSTS50058" in answer["error_description"]
     answer = query_of(
-        await browser.get(
+        await login.get(
             AUTHORIZE,
             params=params(
                 prompt="none", login_hint="megan@contoso.onmicrosoft.com", scope="Mail.Read openid"
@@ -203,23 +190,21 @@ async def test_prompt_none_needs_a_known_user_and_consent(browser: httpx.AsyncCl
     assert "AADSTS65001" in answer["error_description"]
 
 
-async def test_prompt_none_reuses_the_session_of_a_sign_in(app: Any, browser: httpx.AsyncClient) -> None:
+async def test_prompt_none_reuses_the_session_of_a_sign_in(app: Any, login: httpx.AsyncClient) -> None:
     """After one sign-in, prompt=none without a hint answers from the session cookie."""
-    page = await browser.get(AUTHORIZE, params=params())
-    await submit(browser, page, user=user_id(app, "alex@contoso.onmicrosoft.com"), action="accept")
-    assert query_of(await browser.get(AUTHORIZE, params=params(prompt="none")))["code"]
+    page = await login.get(AUTHORIZE, params=params())
+    await submit(login, page, user=user_id(app, "alex@contoso.onmicrosoft.com"), action="accept")
+    assert query_of(await login.get(AUTHORIZE, params=params(prompt="none")))["code"]
 
 
 # -- admin consent ----------------------------------------------------------------------------------
 
 
-async def test_v1_admin_consent_grants_the_requested_permissions(
-    app: Any, browser: httpx.AsyncClient
-) -> None:
+async def test_v1_admin_consent_grants_the_requested_permissions(app: Any, login: httpx.AsyncClient) -> None:
     """v1 Accept grants the app's requested permissions and redirects with admin_consent=True."""
     registration = app.state.world.apps[CLIENT]
     registration.application_permissions.clear()
-    response = await browser.post(
+    response = await login.post(
         "/_emu/requested-permissions",
         json={
             "clientId": CLIENT,
@@ -228,14 +213,14 @@ async def test_v1_admin_consent_grants_the_requested_permissions(
         },
     )
     assert response.status_code == 200
-    page = await browser.get(
+    page = await login.get(
         f"/{TENANT}/adminconsent", params={"client_id": CLIENT, "state": "a1", "redirect_uri": REDIRECT}
     )
     assert page.status_code == 200
     assert "Calendars.ReadWrite" in page.text
     answer = query_of(
         await submit(
-            browser,
+            login,
             page,
             f"/{TENANT}/adminconsent",
             user=user_id(app, "adele@contoso.onmicrosoft.com"),
@@ -247,12 +232,12 @@ async def test_v1_admin_consent_grants_the_requested_permissions(
     assert "Calendars.Read" in registration.admin_consented_scopes
 
 
-async def test_v1_admin_consent_cancel_is_permission_denied(app: Any, browser: httpx.AsyncClient) -> None:
+async def test_v1_admin_consent_cancel_is_permission_denied(app: Any, login: httpx.AsyncClient) -> None:
     """v1 Cancel redirects with error=permission_denied and the documented description."""
-    page = await browser.get(f"/{TENANT}/adminconsent", params={"client_id": CLIENT, "state": "a2"})
+    page = await login.get(f"/{TENANT}/adminconsent", params={"client_id": CLIENT, "state": "a2"})
     answer = query_of(
         await submit(
-            browser,
+            login,
             page,
             f"/{TENANT}/adminconsent",
             user=user_id(app, "adele@contoso.onmicrosoft.com"),
@@ -266,24 +251,24 @@ async def test_v1_admin_consent_cancel_is_permission_denied(app: Any, browser: h
     }
 
 
-async def test_v2_admin_consent_grants_named_scopes(app: Any, browser: httpx.AsyncClient) -> None:
+async def test_v2_admin_consent_grants_named_scopes(app: Any, login: httpx.AsyncClient) -> None:
     """v2 Accept with named scopes grants them tenant-wide and echoes scope."""
     path = f"/{TENANT}/v2.0/adminconsent"
     scope = "https://graph.microsoft.com/Mail.Read"
-    page = await browser.get(
+    page = await login.get(
         path, params={"client_id": CLIENT, "scope": scope, "redirect_uri": REDIRECT, "state": "b1"}
     )
     answer = query_of(
-        await submit(browser, page, path, user=user_id(app, "adele@contoso.onmicrosoft.com"), action="accept")
+        await submit(login, page, path, user=user_id(app, "adele@contoso.onmicrosoft.com"), action="accept")
     )
     assert answer == {"admin_consent": "True", "tenant": TENANT, "scope": scope, "state": "b1"}
     assert "Mail.Read" in app.state.world.apps[CLIENT].admin_consented_scopes
 
 
-async def test_v2_admin_consent_cancel_is_consent_required(app: Any, browser: httpx.AsyncClient) -> None:
+async def test_v2_admin_consent_cancel_is_consent_required(app: Any, login: httpx.AsyncClient) -> None:
     """v2 Cancel redirects with admin_consent=True, error=consent_required and AADSTS65004."""
     path = f"/{TENANT}/v2.0/adminconsent"
-    page = await browser.get(
+    page = await login.get(
         path,
         params={
             "client_id": CLIENT,
@@ -293,7 +278,7 @@ async def test_v2_admin_consent_cancel_is_consent_required(app: Any, browser: ht
         },
     )
     answer = query_of(
-        await submit(browser, page, path, user=user_id(app, "adele@contoso.onmicrosoft.com"), action="cancel")
+        await submit(login, page, path, user=user_id(app, "adele@contoso.onmicrosoft.com"), action="cancel")
     )
     assert answer["admin_consent"] == "True"
     assert answer["error"] == "consent_required"
@@ -301,15 +286,15 @@ async def test_v2_admin_consent_cancel_is_consent_required(app: Any, browser: ht
     assert answer["state"] == "b2"
 
 
-async def test_v2_admin_consent_refuses_common_and_needs_a_scope(browser: httpx.AsyncClient) -> None:
+async def test_v2_admin_consent_refuses_common_and_needs_a_scope(login: httpx.AsyncClient) -> None:
     """v2 admin consent over /common is an error page; a missing scope goes back as invalid_request."""
-    common = await browser.get(
+    common = await login.get(
         "/common/v2.0/adminconsent", params={"client_id": CLIENT, "scope": "x", "redirect_uri": REDIRECT}
     )
     assert common.status_code == 400
     assert "AADSTS90130" in common.text
     answer = query_of(
-        await browser.get(
+        await login.get(
             f"/{TENANT}/v2.0/adminconsent",
             params={"client_id": CLIENT, "redirect_uri": REDIRECT, "state": "b3"},
         )

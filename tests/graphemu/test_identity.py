@@ -6,7 +6,6 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,14 +28,6 @@ REDIRECT = "http://localhost:8080/callback"
 VERIFIER = "v" * 43 + "-verifier"
 CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
 DELEGATED = "https://graph.microsoft.com/Calendars.ReadWrite offline_access openid profile"
-
-
-@pytest.fixture
-async def login(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=EmulatorTransport(app), base_url="https://login.microsoftonline.com"
-    ) as c:
-        yield c
 
 
 def app_credentials(**extra: str) -> dict[str, str]:
