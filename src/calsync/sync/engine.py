@@ -70,8 +70,15 @@ class Engine:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     on_progress: Callable[[str, int, int], None] | None = None  # (mailbox, writes done, writes planned)
 
-    async def plan(self, mailbox: str, source: SourceSnapshot, window: Window) -> list[Action]:
-        """The plan for a mailbox without running it (`calsync plan`, `sync --dry-run`)."""
+    async def plan(
+        self,
+        mailbox: str,
+        source: SourceSnapshot,
+        window: Window,
+        mappings: dict[SourceKey, Mapping] | None = None,
+    ) -> list[Action]:
+        """The plan for a mailbox without running it (`calsync plan`, `sync --dry-run`); `mappings` when
+        the caller already read them."""
         observed = await self.target.list_managed(mailbox, window)
         return plan(
             PlanInput(
@@ -80,7 +87,7 @@ class Engine:
                 window=window,
                 desired=source.events,
                 observed=tuple(observed),
-                mappings=self.store.mappings(mailbox),
+                mappings=self.store.mappings(mailbox) if mappings is None else mappings,
                 quarantined=frozenset(self.store.quarantined(mailbox)),
                 protected_prefixes=source.protected_prefixes,
                 policy=self.policy,
@@ -110,8 +117,8 @@ class Engine:
                     source.error_code or "SourceUnavailable",
                     "the source could not be loaded; nothing was changed",
                 )
-            actions = await self.plan(mailbox, source, window)
-            mappings = self.store.mappings(mailbox)
+            mappings = self.store.mappings(mailbox)  # read once: for the plan, the rails and the writes
+            actions = await self.plan(mailbox, source, window, mappings)
             previous = sum(1 for m in mappings.values() if m.state == "synced")
             in_window = sum(1 for e in source.events if window.contains(e.start, e.end))
             check(actions, desired_count=in_window, previous_count=previous, force=force, limits=self.limits)
