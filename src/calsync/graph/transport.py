@@ -4,8 +4,9 @@
   `async_auth_flow` (httpx `_auth.py` docstring): add the bearer token, send, and on a 401 get a fresh
   token once and send again. It refuses to attach the token to any host other than the Graph base URL's,
   so a crafted `@odata.nextLink` cannot leak it.
-- `build_http_client` makes the one `httpx.AsyncClient` of a GraphClient: pooling, HTTP/2 when `h2` is
-  importable, timeouts, and a custom CA given as an `ssl.SSLContext` (httpx 0.28 deprecates path strings).
+- `build_http_client` makes the one `httpx.AsyncClient` of a GraphClient: pooling (in small pools, see
+  `calsync.graph.pools`), HTTP/2 when `h2` is importable, timeouts, and a custom CA given as an
+  `ssl.SSLContext` (httpx 0.28 deprecates path strings).
 - `transport_error` maps httpx's network exceptions: failures before anything was sent (connect, connect or
   pool timeout) are `TransportError`; failures after (read timeout, reset, protocol error) `Indeterminate`.
 - `loggable_path` is the only form of a URL that reaches logs: the path, and query *names* without values
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from calsync.graph.errors import GraphClientError, Indeterminate, TransportError
+from calsync.graph.pools import ShardedTransport
 from calsync.graph.tokens import TokenProvider
 
 __all__ = ["GraphAuth", "build_http_client", "loggable_path", "transport_error"]
@@ -90,14 +92,19 @@ def build_http_client(
     """
     if http2 is None:
         http2 = importlib.util.find_spec("h2") is not None
+    context = _ssl_context(verify)
+    if transport is None:
+        transport = ShardedTransport(
+            max_connections=max_connections, verify=context, http2=http2, trust_env=trust_env
+        )
     return httpx.AsyncClient(
         base_url=base_url,
         auth=auth,
-        verify=_ssl_context(verify),
+        verify=context,  # for proxy transports httpx mounts from the environment
         timeout=timeout,
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         transport=transport,
-        http2=http2 and transport is None,
+        http2=http2,
         follow_redirects=False,
         trust_env=trust_env,
     )

@@ -13,7 +13,7 @@ import pytest
 from calsync.graph import GraphClientError, NotFound
 from calsync.graph.transport import build_http_client, loggable_path, transport_error
 
-from .conftest import GRAPH, StaticTokens, graph_error_response, mock_client
+from .conftest import GRAPH, graph_error_response, mock_client
 
 
 async def test_client_request_id_on_every_request() -> None:
@@ -110,13 +110,3 @@ async def test_ca_path_becomes_ssl_context(tmp_path: Path) -> None:
     from calsync.graph.transport import _ssl_context
 
     assert isinstance(_ssl_context(files.ca_cert), ssl.SSLContext)
-
-
-async def test_http2_by_default_when_h2_is_installed() -> None:
-    """Without a custom transport the client negotiates HTTP/2 when h2 is importable."""
-    from calsync.graph import GraphClient
-
-    graph = GraphClient(StaticTokens())
-    pool = graph._http._transport._pool  # type: ignore[attr-defined]
-    assert pool._http2 is True
-    await graph.aclose()
