@@ -1,6 +1,6 @@
 """How `calsync sync` does end to end (issue 4, "Speed and memory"): N mailboxes x E events, then a no-op.
 
-    .venv/bin/python bench/sync_bench.py --mailboxes 100 --events 100 [--latency-ms 30] [--parallelism 32]
+    .venv/bin/python bench/sync_bench.py --mailboxes 100 --events 100 [--latency-ms 30] [--parallelism P]
                                          [--tracemalloc] [--profile FILE] [--json]
 
 Setup (not measured): a temporary directory with a certificate made by `calsync.certs.create_certificate`,
@@ -342,7 +342,7 @@ def build_settings(work: Path, info: Any, cert: Any, csv_file: Path, args: argpa
         database_url=f"sqlite:///{work / 'calsync.db'}",
         mailboxes=[upn(n) for n in range(args.mailboxes)],
         csv_file=csv_file,
-        mailbox_parallelism=args.parallelism,
+        **({} if args.parallelism is None else {"mailbox_parallelism": args.parallelism}),
     )
 
 
@@ -410,7 +410,7 @@ def main() -> None:
     parser.add_argument("--mailboxes", type=int, default=100)
     parser.add_argument("--events", type=int, default=100, help="events per mailbox")
     parser.add_argument("--latency-ms", type=float, default=30.0)
-    parser.add_argument("--parallelism", type=int, default=32, help="Settings.mailbox_parallelism")
+    parser.add_argument("--parallelism", type=int, help="Settings.mailbox_parallelism (default: calsync's)")
     parser.add_argument("--tracemalloc", action="store_true", help="measure the heap peak (slows Python)")
     parser.add_argument("--profile", help="write a cProfile of the initial sync to this file")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
@@ -436,7 +436,7 @@ def main() -> None:
         "events_per_mailbox": args.events,
         "events": args.mailboxes * args.events,
         "latency_ms": args.latency_ms,
-        "parallelism": args.parallelism,
+        "parallelism": settings.mailbox_parallelism,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "csv_bytes": csv_bytes,

@@ -77,7 +77,7 @@ class GraphClient(CalendarApi, DirectoryApi, SubscriptionApi):
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         mailbox_concurrency: int = 4,
         max_in_flight: int = 100,
-        rate_limit: float = 2000.0,
+        rate_limit: float = 6500.0,
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,

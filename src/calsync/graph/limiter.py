@@ -9,8 +9,9 @@ Why each limit (graph-facts §6-7):
 - **A throttled mailbox pauses alone**: after a 429 with Retry-After on mailbox M, no new request for M
   leaves before the pause ends, while other mailboxes go on. Graph's Retry-After answers one request, but
   the limits behind it are per app and mailbox, so the whole mailbox waits.
-- **A global request rate per app** (token bucket, default 2,000 requests/s, the older documented per-app
-  limit, far below today's 130,000 per 10 s). A `$batch` costs one token per item, as Graph counts items.
+- **A global request rate per app** (token bucket, default 6,500 requests/s: half of today's documented
+  130,000 per 10 s, so other processes of the same app registration keep room; the older docs said 2,000/s).
+  A `$batch` costs one token per item, as Graph counts items.
 - **A global cap on requests in flight** so waiting happens here, in order, not in httpx's connection pool
   (where it would end as PoolTimeout).
 """
@@ -147,7 +148,7 @@ class MailboxLimiter:
         per_mailbox: int = 4,
         *,
         max_in_flight: int = 100,
-        rate_per_second: float = 2000.0,
+        rate_per_second: float = 6500.0,
         burst: float | None = None,
         clock: Clock | None = None,
     ) -> None:
