@@ -16,6 +16,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 DEFAULT_CONFIG = Path("calsync.toml")
+# Not accepted in calsync.toml: a file holding a secret ends up in backups and repositories.
+FILE_FORBIDDEN = {
+    "client_secret": "CALSYNC_CLIENT_SECRET or client_secret_file",
+    "private_key_password": "CALSYNC_PRIVATE_KEY_PASSWORD",
+    "pkcs12_password": "CALSYNC_PKCS12_PASSWORD or pkcs12_password_file",
+}
 
 
 class SettingsError(ValueError):
@@ -159,6 +165,13 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None, *
             raise SettingsError([f"not valid TOML: {exc}"], str(config_path)) from None
         data = dict(data.get("calsync", data))
         source = str(config_path)
+        inline = [
+            f"{key}: not accepted in the file (it would keep a secret in plain text); use {instead}"
+            for key, instead in FILE_FORBIDDEN.items()
+            if key in data
+        ]
+        if inline:
+            raise SettingsError(inline, source)
     for name in Settings.model_fields:
         value = env.get(f"CALSYNC_{name.upper()}")
         if value is not None:

@@ -72,3 +72,29 @@ def test_require_lists_missing_keys() -> None:
         settings.require("tenant_id", "client_id")
     assert any("CALSYNC_TENANT_ID" in p for p in info.value.problems)
     assert len(info.value.problems) == 2
+
+
+def test_a_secret_in_the_file_is_refused_with_the_alternative(tmp_path: Path) -> None:
+    """client_secret and passwords come from variables or files, never from calsync.toml itself."""
+    config = tmp_path / "calsync.toml"
+    config.write_text('tenant_id = "t"\nclient_secret = "s3cr3t-value"\npkcs12_password = "pw"\n')
+    with pytest.raises(SettingsError) as info:
+        load_settings(config, env={})
+    text = "\n".join(info.value.problems)
+    assert "client_secret: not accepted in the file" in text
+    assert "CALSYNC_CLIENT_SECRET" in text
+    assert "pkcs12_password: not accepted" in text
+    assert "s3cr3t-value" not in str(info.value)
+    settings = load_settings(
+        None, env={"CALSYNC_CLIENT_SECRET": "from-env", "CALSYNC_CONFIG": str(tmp_path / "none")}
+    )
+    assert settings.secret_value() == "from-env"
+
+
+def test_every_key_is_documented() -> None:
+    """docs/configuration.md has a row for every setting, so the reference cannot fall behind."""
+    from calsync.settings import Settings
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    missing = [name for name in Settings.model_fields if f"| `{name}` |" not in text]
+    assert missing == []
