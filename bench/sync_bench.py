@@ -1,13 +1,17 @@
 """How `calsync sync` does end to end (issue 4, "Speed and memory"): N mailboxes x E events, then a no-op.
 
     .venv/bin/python bench/sync_bench.py --mailboxes 100 --events 100 [--latency-ms 30] [--parallelism P]
-                                         [--tracemalloc] [--profile FILE] [--json]
+                                         [--source csv|ics] [--tracemalloc] [--profile FILE] [--json]
 
 Setup (not measured): a temporary directory with a certificate made by `calsync.certs.create_certificate`,
 a graphemu seed (one tenant, an app that signs in with that certificate, N users), and one CSV export with
 N x E timetable rows (each mailbox gets E events over the next weeks, Europe/Berlin wall times, a
-location). `graphemu serve --latency-ms L` runs in its own process over TLS (HTTP/1.1 keep-alive); the
-client signs in with msal and the certificate, trusting graphemu's CA.
+location); with `--source ics` instead one iCalendar feed per mailbox (the same lessons, TZID
+Europe/Berlin with its VTIMEZONE), served by Python's threading HTTP server in its own process and read
+through `ics_url_template` (plain http on loopback, so `allow_http_feeds` and `allow_private_feeds` are on;
+the server answers If-Modified-Since with 304, so the no-op phase skips Graph altogether).
+`graphemu serve --latency-ms L` runs in its own process over TLS (HTTP/1.1 keep-alive); the client signs
+in with msal and the certificate, trusting graphemu's CA.
 
 Then two phases run in this process, each the code of `calsync sync --json` itself
 (calsync.cli.syncing._run with quiet=True: wiring.open_store with migrations, wiring.graph_client,
@@ -59,6 +63,7 @@ import math
 import os
 import platform
 import resource
+import socket
 import ssl
 import subprocess
 import sys
@@ -128,6 +133,67 @@ def write_csv(path: Path, mailboxes: int, events: int) -> int:
     if size > CSV_MAX_BYTES:
         raise SystemExit(f"the CSV is {size} bytes, over calsync's {CSV_MAX_BYTES}-byte limit for one file")
     return size
+
+
+VTIMEZONE = "\r\n".join([
+    "BEGIN:VTIMEZONE", "TZID:Europe/Berlin",
+    "BEGIN:DAYLIGHT", "TZOFFSETFROM:+0100", "TZOFFSETTO:+0200", "TZNAME:CEST", "DTSTART:19700329T020000",
+    "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU", "END:DAYLIGHT",
+    "BEGIN:STANDARD", "TZOFFSETFROM:+0200", "TZOFFSETTO:+0100", "TZNAME:CET", "DTSTART:19701025T030000",
+    "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU", "END:STANDARD",
+    "END:VTIMEZONE",
+])  # fmt: skip
+
+
+def write_feeds(directory: Path, mailboxes: int, events: int) -> int:
+    """One iCalendar feed per mailbox (`<upn>.ics`), the same lessons as the CSV. Returns the bytes."""
+    directory.mkdir()
+    first = dt.date.today() + dt.timedelta(days=1)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    total = 0
+    for m in range(mailboxes):
+        lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//calsync//sync bench//EN", VTIMEZONE]
+        for e in range(events):
+            day, slot = divmod(e, 4)
+            begin = dt.datetime.combine(first + dt.timedelta(days=day), dt.time(8 + 2 * slot))
+            end = begin + dt.timedelta(minutes=45)
+            lines += ["BEGIN:VEVENT", f"UID:l{e}@bench.test", f"DTSTAMP:{stamp}",
+                      f"DTSTART;TZID={ZONE}:{begin:%Y%m%dT%H%M%S}", f"DTEND;TZID={ZONE}:{end:%Y%m%dT%H%M%S}",
+                      f"SUMMARY:Lesson {e}", f"LOCATION:Room {100 + (e + m) % 40}", "END:VEVENT"]  # fmt: skip
+        data = ("\r\n".join([*lines, "END:VCALENDAR"]) + "\r\n").encode()
+        (directory / f"{upn(m)}.ics").write_bytes(data)
+        total += len(data)
+    return total
+
+
+FEED_SERVER = """
+import functools, http.server, sys
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 1024  # http.server's default backlog of 5 drops concurrent connects (1 s SYN retry)
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[2])
+handler.log_message = lambda *args: None
+Server(("127.0.0.1", int(sys.argv[1])), handler).serve_forever()
+"""
+
+
+def start_feed_server(directory: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Python's threading HTTP server (with ETag-less Last-Modified/304) on a free loopback port, serving
+    the feeds from its own process."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    command = [sys.executable, "-c", FEED_SERVER, str(port), str(directory)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, port
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise SystemExit("the feed server did not start") from None
+            time.sleep(0.05)
 
 
 def start_server(workdir: Path, args: argparse.Namespace, pem: str) -> tuple[subprocess.Popen[bytes], Any]:
@@ -330,7 +396,16 @@ def phase(
     return result
 
 
-def build_settings(work: Path, info: Any, cert: Any, csv_file: Path, args: argparse.Namespace) -> Settings:
+def build_settings(
+    work: Path, info: Any, cert: Any, csv_file: Path, feed_port: int | None, args: argparse.Namespace
+) -> Settings:
+    source: dict[str, Any] = {"csv_file": csv_file}
+    if feed_port is not None:
+        source = {
+            "ics_url_template": f"http://127.0.0.1:{feed_port}/{{upn}}.ics",
+            "allow_http_feeds": True,
+            "allow_private_feeds": True,
+        }
     return Settings(
         tenant_id=TENANT,
         client_id=CLIENT,
@@ -341,7 +416,7 @@ def build_settings(work: Path, info: Any, cert: Any, csv_file: Path, args: argpa
         ca_file=Path(info["ca"]),
         database_url=f"sqlite:///{work / 'calsync.db'}",
         mailboxes=[upn(n) for n in range(args.mailboxes)],
-        csv_file=csv_file,
+        **source,
         **({} if args.parallelism is None else {"mailbox_parallelism": args.parallelism}),
     )
 
@@ -414,21 +489,31 @@ def main() -> None:
     parser.add_argument("--tracemalloc", action="store_true", help="measure the heap peak (slows Python)")
     parser.add_argument("--profile", help="write a cProfile of the initial sync to this file")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    parser.add_argument("--source", choices=("csv", "ics"), default="csv",
+                        help="one CSV naming every mailbox, or one iCalendar feed per mailbox")  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sync-bench-") as tmp:
         work = Path(tmp)
         cert = create_certificate(work / "cert", name="bench")
         csv_file = work / "timetable.csv"
-        csv_bytes = write_csv(csv_file, args.mailboxes, args.events)
+        feeds: subprocess.Popen[bytes] | None = None
+        feed_port = None
+        if args.source == "csv":
+            source_bytes = write_csv(csv_file, args.mailboxes, args.events)
+        else:
+            source_bytes = write_feeds(work / "feeds", args.mailboxes, args.events)
+            feeds, feed_port = start_feed_server(work / "feeds")
         server, info = start_server(work, args, cert.certificate.read_text())
         try:
-            settings = build_settings(work, info, cert, csv_file, args)
+            settings = build_settings(work, info, cert, csv_file, feed_port, args)
             initial = phase("initial", settings, info, server.pid, args)
             noop = phase("noop", settings, info, server.pid, args)
         finally:
-            server.terminate()
-            server.wait(30)
-        source = source_mib(csv_file, settings)
+            for process in (server, feeds):
+                if process is not None:
+                    process.terminate()
+                    process.wait(30)
+        source = source_mib(csv_file, settings) if args.source == "csv" else None
     result: dict[str, Any] = {
         "bench": "sync",
         "date": dt.date.today().isoformat(),
@@ -439,8 +524,9 @@ def main() -> None:
         "parallelism": settings.mailbox_parallelism,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "csv_bytes": csv_bytes,
-        "source_mib": round(source, 1),
+        "source": args.source,
+        "source_bytes": source_bytes,
+        "source_mib": None if source is None else round(source, 1),
         "ru_maxrss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "initial": initial,
         "noop": noop,
