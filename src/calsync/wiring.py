@@ -29,13 +29,15 @@ from calsync.graph import (
 )
 from calsync.settings import Settings, SettingsError
 from calsync.sources import (
+    CsvIndex,
     FetchPolicy,
     IcsOptions,
     SafeFetcher,
+    SourceProblem,
     SourceResult,
     UrlTemplate,
     Validators,
-    load_csv,
+    load_csv_index,
     load_ics,
     load_ics_url,
     load_json,
@@ -143,33 +145,39 @@ def sync_engine(settings: Settings, client: GraphClient, store: SqlStateStore) -
 
 
 def snapshot(result: SourceResult, mailbox: str) -> SourceSnapshot:
-    """The engine's view of a source result: events, keys to protect, problems as text."""
-    return snapshots(result).get(mailbox.casefold()) or _snapshot_of(result, mailbox, [])
+    """The engine's view of a source result for one mailbox: its events, the keys to protect and the
+    problems as text, leaving out other mailboxes' problems (a problem naming no mailbox is everyone's)."""
+    m = mailbox.casefold()
+    mine = [e for e in result.events if e.mailbox.casefold() == m]
+    shared = [p for p in result.problems if p.mailbox is None or p.mailbox.casefold() == m]
+    return _snapshot_of(result, mine, shared)
 
 
 def snapshots(result: SourceResult) -> dict[str, SourceSnapshot]:
-    """Every mailbox's snapshot of one result, built in one pass (a CSV/JSON file serves thousands of
+    """Every mailbox's snapshot of one result, built in one pass (a JSON file serves thousands of
     mailboxes: filtering the whole file once per mailbox would be quadratic)."""
     events: dict[str, list[DesiredEvent]] = {}
     for event in result.events:
         events.setdefault(event.mailbox.casefold(), []).append(event)
-    return {m: _snapshot_of(result, m, mine) for m, mine in events.items()}
+    shares: dict[str, list[SourceProblem]] = {m: [] for m in events}
+    for p in result.problems:
+        if p.mailbox is None:  # a problem naming no mailbox is every mailbox's
+            for share in shares.values():
+                share.append(p)
+        elif p.mailbox.casefold() in shares:
+            shares[p.mailbox.casefold()].append(p)
+    return {m: _snapshot_of(result, mine, shares[m]) for m, mine in events.items()}
 
 
-def _snapshot_of(result: SourceResult, mailbox: str, mine: list[DesiredEvent]) -> SourceSnapshot:
+def _snapshot_of(
+    result: SourceResult, mine: list[DesiredEvent], problems: list[SourceProblem]
+) -> SourceSnapshot:
+    lines = tuple(f"{p.code} {p.location}: {p.message}" for p in problems)
     if result.status != "ok":
         code = result.errors[-1].code if result.errors else "SourceUnavailable"
-        return SourceSnapshot("unavailable", problems=_lines(result), error_code=code)
-    protected = frozenset(
-        p.key
-        for p in result.errors
-        if p.key and (p.mailbox is None or p.mailbox.casefold() == mailbox.casefold())
-    )
-    return SourceSnapshot("ok", tuple(mine), protected, _lines(result))
-
-
-def _lines(result: SourceResult) -> tuple[str, ...]:
-    return tuple(f"{p.code} {p.location}: {p.message}" for p in result.problems)
+        return SourceSnapshot("unavailable", problems=lines, error_code=code)
+    protected = frozenset(p.key for p in problems if p.key and p.severity == "error")
+    return SourceSnapshot("ok", tuple(mine), protected, lines)
 
 
 @dataclass
@@ -227,17 +235,15 @@ class Sources:
             return from_ics
         if kind in ("csv", "json"):
             path = self.settings.csv_file if kind == "csv" else self.settings.json_file
-            load = load_csv if kind == "csv" else load_json
-            cache: dict[tuple[datetime, datetime], tuple[SourceResult, dict[str, SourceSnapshot]]] = {}
+            cache: dict[tuple[datetime, datetime], Callable[[str], SourceSnapshot]] = {}
 
             async def from_table(mailbox: str, win: Window) -> SourceSnapshot:
                 assert path is not None
                 key = (win.start, win.end)
-                if key not in cache:  # one file serves every mailbox: read and split it once per run
-                    result = load(_read(path), window=win)
-                    cache[key] = (result, snapshots(result))
-                result, split = cache[key]
-                return split.get(mailbox.casefold()) or _snapshot_of(result, mailbox, [])
+                if key not in cache:  # one file serves every mailbox: read it once per run
+                    cache.clear()
+                    cache[key] = _table(kind, _read(path), win)
+                return cache[key](mailbox)
 
             return from_table
         raise SettingsError(["source: set ics_url_template, ics_file, csv_file or json_file"], "settings")
@@ -251,13 +257,27 @@ class Sources:
         )
 
     def table_mailboxes(self, win: Window) -> list[str]:
-        """For CSV/JSON sources: every mailbox the file names."""
+        """For CSV/JSON sources: every mailbox the file names with at least one good event in `win`."""
         kind = self.settings.source_kind
         path = self.settings.csv_file if kind == "csv" else self.settings.json_file
         if kind not in ("csv", "json") or path is None:
             return []
-        result = (load_csv if kind == "csv" else load_json)(_read(path), window=win)
-        return sorted({e.mailbox.lower() for e in result.events})
+        table = load_csv_index(_read(path)) if kind == "csv" else load_json(_read(path), window=win)
+        if isinstance(table, SourceResult):
+            return sorted({e.mailbox.lower() for e in table.events})
+        # a CSV export: one mailbox's events at a time
+        return sorted({e.mailbox.lower() for m in table.mailboxes() for e in table.result_for(m, win).events})
+
+
+def _table(kind: str, data: bytes, win: Window) -> Callable[[str], SourceSnapshot]:
+    """Each mailbox's snapshot from one CSV or JSON file. A CSV export is indexed and a mailbox's rows are
+    parsed when it is synced, so a run holds the text, not every mailbox's events (docs/sources.md); a
+    JSON document must be parsed whole, so it is split into snapshots once."""
+    table = load_csv_index(data) if kind == "csv" else load_json(data, window=win)
+    if isinstance(table, CsvIndex):
+        return lambda mailbox: snapshot(table.result_for(mailbox, win), mailbox)
+    split = snapshots(table)
+    return lambda mailbox: split.get(mailbox.casefold()) or snapshot(table, mailbox)
 
 
 def _read(path: Path) -> bytes:

@@ -2,7 +2,8 @@
 
 - `parse_ics` / `load_ics`: an iCalendar feed (recurrences expanded, bounded); `load_ics_url` fetches it
   first through `SafeFetcher` (SSRF guard, size and time caps, ETag/Last-Modified).
-- `parse_csv` / `parse_json` (and `load_*`): documented tabular exports.
+- `parse_csv` / `parse_json` (and `load_*`): documented tabular exports. `CsvIndex` (`load_csv_index`) reads a
+  CSV export once, then one mailbox's rows at a time: a run holds the text, not every mailbox's events.
 - `parse_*` raise `SourceUnavailable` when the whole source is unusable; `load_*` return a
   `SourceResult` with status "unavailable" instead. Either way a bad item is a `SourceProblem` and is
   skipped, and `SourceResult.skipped(key)` tells the planner to keep its last good copy.
@@ -21,12 +22,14 @@ from calsync.sources.model import (
     Validators,
 )
 from calsync.sources.tabular import COLUMNS, TabularOptions, load_csv, load_json, parse_csv, parse_json
+from calsync.sources.tabular_index import CsvIndex, load_csv_index
 from calsync.sources.urls import UrlTemplate, redact_url
 
 __all__ = [
     "COLUMNS",
     "IGNORED_PROPERTIES",
     "PROBLEM_CODES",
+    "CsvIndex",
     "FetchPolicy",
     "FetchResult",
     "IcsOptions",
@@ -40,6 +43,7 @@ __all__ = [
     "Validators",
     "default_resolver",
     "load_csv",
+    "load_csv_index",
     "load_ics",
     "load_ics_url",
     "load_json",

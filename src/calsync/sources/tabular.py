@@ -26,10 +26,12 @@ exclusive, as in iCalendar; an end equal to the start means one day. A timed eve
 starts, and nothing may last longer than 5 years or fall outside the years 1601-4500. A bad row or item
 is reported (line or item number, column, a code) and skipped; an unknown column is reported once and
 ignored; a second row with the same mailbox and source_id is reported and skipped (the first is kept).
+A row without a usable mailbox belongs to none: its problem names no mailbox, so every mailbox gets it.
 A JSON file is either a list of objects or an object whose "events" member is that list.
 
 The readers are split by concept: `tabular_rows` (columns, value rules, duplicates and window),
 `tabular_csv` and `tabular_json` (reading each format); this module is the public face of all three.
+`tabular_index` reads a CSV export one mailbox at a time with the same reader and rules.
 """
 
 from __future__ import annotations

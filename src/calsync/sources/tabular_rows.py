@@ -151,11 +151,16 @@ def _identifier(fields: Mapping[str, Any], column: str, limit: int) -> str:
     return text
 
 
-def _event(fields: Mapping[str, Any], kind: Kind, source: str) -> DesiredEvent:
-    """One row or item as a normalised DesiredEvent; raises `_Bad`."""
+def _mailbox(fields: Mapping[str, Any]) -> str:
+    """The row's mailbox, stripped; raises `_Bad` when no mailbox can claim the row."""
     mailbox = _identifier(fields, "mailbox", MAX_MAILBOX)
     if any(ch.isspace() for ch in mailbox):
         raise _Bad("mailbox", "must not contain spaces")
+    return mailbox
+
+
+def _event(fields: Mapping[str, Any], kind: Kind, source: str, mailbox: str) -> DesiredEvent:
+    """One row or item of `mailbox` (checked by `_mailbox`) as a normalised DesiredEvent; raises `_Bad`."""
     source_id = _identifier(fields, "source_id", MAX_ID)
     start, end = _moment(fields, "start"), _moment(fields, "end")
     zone_text = _string(fields, "time_zone")
@@ -219,6 +224,29 @@ def _event(fields: Mapping[str, Any], kind: Kind, source: str) -> DesiredEvent:
     return normalise(event)
 
 
+def _bad_row(
+    kind: Kind, source: str, fields: Mapping[str, Any], where: str, bad: _Bad, *, mailbox: str | None
+) -> SourceProblem:
+    raw_id = fields.get("source_id")
+    key = f"{kind}:{raw_id.strip()}" if isinstance(raw_id, str) and raw_id.strip() else None
+    code = "CSV_BAD_ROW" if kind == "csv" else "JSON_BAD_ITEM"
+    return SourceProblem(
+        source, f"{where}, column '{bad.column}'", code, f"{bad.column} {bad.message}", "error", key, mailbox
+    )
+
+
+def _owner(kind: Kind, source: str, fields: Mapping[str, Any], where: str) -> str | SourceProblem:
+    """The row's mailbox (stripped), or the problem of a row whose mailbox is missing or unusable.
+
+    Nobody can claim such a row, so its problem names no mailbox: it is every mailbox's problem (its key,
+    if readable, is kept in every mailbox), with or without a mailbox filter.
+    """
+    try:
+        return _mailbox(fields)
+    except _Bad as bad:
+        return _bad_row(kind, source, fields, where, bad, mailbox=None)
+
+
 class _Collector:
     """Events and problems of one file, with the duplicate and window rules."""
 
@@ -236,44 +264,27 @@ class _Collector:
         self.problems.append(SourceProblem(self.source, location, code, message, "warning"))
 
     def add(self, fields: Mapping[str, Any], where: str) -> None:
-        raw_mailbox = fields.get("mailbox")
-        mailbox = raw_mailbox.strip() if isinstance(raw_mailbox, str) else None
-        if self.mailbox is not None and mailbox is not None and mailbox.casefold() != self.mailbox:
+        mailbox = _owner(self.kind, self.source, fields, where)
+        if isinstance(mailbox, SourceProblem):
+            self.problems.append(mailbox)
+            return
+        if self.mailbox is not None and mailbox.casefold() != self.mailbox:
             return
         try:
-            event = _event(fields, self.kind, self.source)
+            event = _event(fields, self.kind, self.source, mailbox)
         except _Bad as bad:
-            raw_id = fields.get("source_id")
-            key = f"{self.kind}:{raw_id.strip()}" if isinstance(raw_id, str) and raw_id.strip() else None
-            self.problems.append(
-                SourceProblem(
-                    self.source,
-                    f"{where}, column '{bad.column}'",
-                    self.code_bad,
-                    f"{bad.column} {bad.message}",
-                    "error",
-                    key,
-                    mailbox,
-                )
-            )
+            self.problems.append(_bad_row(self.kind, self.source, fields, where, bad, mailbox=mailbox))
             return
         except ValueError:
-            self.problems.append(
-                SourceProblem(self.source, where, self.code_bad, "the row cannot be represented")
-            )
+            message = "the row cannot be represented"
+            self.problems.append(SourceProblem(self.source, where, self.code_bad, message, mailbox=mailbox))
             return
         ident = (event.mailbox.casefold(), event.source_key)
         if ident in self.events:
+            message = "another row has the same mailbox and source_id; the first is kept"
+            key, owner = event.source_key, event.mailbox
             self.problems.append(
-                SourceProblem(
-                    self.source,
-                    where,
-                    self.code_dup,
-                    "another row has the same mailbox and source_id; the first is kept",
-                    "error",
-                    event.source_key,
-                    event.mailbox,
-                )
+                SourceProblem(self.source, where, self.code_dup, message, "error", key, owner)
             )
             return
         self.events[ident] = event
