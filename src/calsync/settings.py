@@ -85,6 +85,9 @@ class Settings(BaseModel):
     # Mailboxes synced at once. Outlook limits each mailbox separately, so parallel mailboxes cost no
     # throttling; a 100-event mailbox waits ~5 x latency per batch of 20, so few at once leave Graph idle.
     mailbox_parallelism: int = Field(default=32, ge=1, le=256)
+    # Feeds fetched at once: per-mailbox feeds usually come from one timetabling server, which should not
+    # see every mailbox_parallelism request at the same moment.
+    feed_parallelism: int = Field(default=8, ge=1, le=256)
     allow_private_feeds: bool = False  # allow feed hosts on private/loopback addresses (on-premise servers)
     allow_http_feeds: bool = False
 

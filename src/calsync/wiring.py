@@ -7,6 +7,7 @@ provider. This is the one place where they are chosen from calsync.toml.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -201,6 +202,7 @@ class Sources:
             assert self.settings.ics_url_template is not None
             template = UrlTemplate(self.settings.ics_url_template.get_secret_value())
             fetcher = self.fetcher or SafeFetcher(self.fetch_policy(), verify=_verify(self.settings))
+            gate = asyncio.Semaphore(self.settings.feed_parallelism)
 
             async def from_url(mailbox: str, win: Window) -> SourceSnapshot:
                 try:
@@ -210,9 +212,10 @@ class Sources:
                 key = source_state_key(url)
                 known = self.store.source_state(key) if self.store is not None and not self.full else None
                 validators = Validators(known.etag, known.last_modified) if known else None
-                result = await load_ics_url(
-                    fetcher, url, mailbox=mailbox, window=win, options=options, validators=validators
-                )
+                async with gate:
+                    result = await load_ics_url(
+                        fetcher, url, mailbox=mailbox, window=win, options=options, validators=validators
+                    )
                 if result.not_modified:
                     return SourceSnapshot("not_modified")
                 found = snapshot(result, mailbox)

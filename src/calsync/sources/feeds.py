@@ -9,6 +9,7 @@ next request a 304 and hide the broken feed behind "unchanged" forever.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from calsync.domain import Window
@@ -26,15 +27,19 @@ async def load_ics_url(
     validators: Validators | None = None,
     options: IcsOptions | None = None,
 ) -> SourceResult:
-    """Fetch and parse one mailbox's feed. Parsing runs on the calling thread (it is CPU-bound and
-    bounded: about 0.5 s per MB); run it in a worker thread if the event loop must stay responsive."""
+    """Fetch and parse one mailbox's feed. Parsing (CPU-bound and bounded: about 0.5 s per MB) runs in a
+    worker thread."""
     try:
         fetched = await fetcher.fetch(url, validators=validators)
     except SourceUnavailable as exc:
         return exc.as_result()
     if fetched.not_modified:
         return SourceResult(events=[], status="ok", not_modified=True, validators=fetched.validators)
-    result = load_ics(fetched.content, mailbox=mailbox, window=window, options=options)
+    # In a worker thread: a large feed takes a while to parse, and the event loop must meanwhile keep
+    # answering the Graph requests of the mailboxes synced at the same time.
+    result = await asyncio.to_thread(
+        load_ics, fetched.content, mailbox=mailbox, window=window, options=options
+    )
     if result.status != "ok":
         return result
     return replace(result, validators=fetched.validators)
