@@ -56,9 +56,10 @@ def emulator(tmp_path: Path) -> Iterator[dict[str, Any]]:
         ],
     }
     world = world_from_seed(seed)
-    server = BackgroundServer(world, EmulatorConfig(), tls_dir=tmp_path / "tls")
+    emulator_config = EmulatorConfig()
+    server = BackgroundServer(world, emulator_config, tls_dir=tmp_path / "tls")
     info = server.start()
-    yield {"info": info, "world": world, "cert": cert}
+    yield {"info": info, "world": world, "cert": cert, "config": emulator_config}
     server.stop()
 
 
@@ -105,6 +106,22 @@ def test_sync_then_plan_status_and_purge(config: Path, emulator: dict[str, Any])
     purge = runner.invoke(app, ["--config", str(config), "purge", "--mailbox", "ada@uni.example", "--yes"])
     assert purge.exit_code == 0, purge.output
     assert events(emulator, "ada@uni.example") == []
+
+
+def test_purge_then_sync_recreates_every_event(config: Path, emulator: dict[str, Any]) -> None:
+    """After `calsync purge`, a sync creates the events again, each with a new transactionId, also when
+    Graph answers every reused transactionId with 409 (graphemu's "conflict" mode, graph-facts §4)."""
+    emulator["config"].duplicate_transaction_id = "conflict"
+    assert runner.invoke(app, ["--config", str(config), "sync"]).exit_code == 0
+    before = {e.transaction_id for e in events(emulator, "ada@uni.example")}
+    purge = runner.invoke(app, ["--config", str(config), "purge", "--mailbox", "ada@uni.example", "--yes"])
+    assert purge.exit_code == 0, purge.output
+    assert "Deleted 7 calsync events" in purge.output
+    again = runner.invoke(app, ["--config", str(config), "sync", "--json"])
+    assert again.exit_code == 0, again.output
+    after = {e.transaction_id for e in events(emulator, "ada@uni.example")}
+    assert len(after) == 7
+    assert not after & before
 
 
 def test_missing_settings_are_named(tmp_path: Path) -> None:

@@ -400,6 +400,29 @@ async def test_repeated_transaction_id_conflicts_in_conflict_mode(graph, app) ->
     )
 
 
+@pytest.mark.parametrize("mode", ["return-original", "conflict"])
+async def test_transaction_id_of_a_deleted_event(graph, app, world, mode: str) -> None:
+    """After the original is deleted, "return-original" creates a new event (which then owns the id) and
+    "conflict" still answers 409: the transactionId stays used."""
+    app.state.config.duplicate_transaction_id = mode
+    first = await create(graph, body(transactionId="tx-1"))
+    assert (await graph.delete(f"{EVENTS}/{first['id']}")).status_code == 204
+    if mode == "conflict":
+        for _ in range(2):
+            assert error(await graph.post(EVENTS, json=body(transactionId="tx-1")))[:2] == (
+                409,
+                "ErrorDuplicateTransactionId",
+            )
+        assert world.events[world.find_user(ADELE).id] == {}
+        return
+    second = await create(graph, body(transactionId="tx-1", subject="again"))
+    assert second["id"] != first["id"]
+    assert (second["subject"], second["transactionId"]) == ("again", "tx-1")
+    third = await create(graph, body(transactionId="tx-1", subject="retry"))
+    assert third["id"] == second["id"]
+    assert len(world.events[world.find_user(ADELE).id]) == 1
+
+
 async def test_transaction_id_cannot_change(graph) -> None:
     """PATCH with another transactionId is refused."""
     event = await create(graph, body(transactionId="tx-1"))

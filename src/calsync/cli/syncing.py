@@ -22,6 +22,7 @@ from calsync.domain import Window
 from calsync.runtime import MailboxOutcome, Runner
 from calsync.settings import Settings
 from calsync.store import SqlStateStore, upgrade
+from calsync.sync import tombstones
 from calsync.sync.ports import Create, Delete, Quarantined, RunReport, Update
 
 COUNTS = ("created", "updated", "deleted", "adopted", "unchanged", "failed")
@@ -250,10 +251,10 @@ def purge(
                     return 0
                 if not yes and not typer.confirm(f"Delete {len(managed)} calsync events from {mailbox}?"):
                     raise typer.Abort()
-                deletes = [Delete(o.source_key, o.remote_id, None, "purge") for o in managed]
-                results = await engine.target.apply(mailbox, deletes)
+                # tombstones first (a later sync re-creates with new transaction ids), then the deletes
+                deleted = await tombstones.purge(engine.target, store, engine.tenant_id, mailbox, managed)
                 store.purge_mailbox(mailbox)
-                return sum(1 for r in results if r.status in ("ok", "gone"))
+                return deleted
 
         with wiring.open_store(settings) as store:
             deleted = asyncio.run(go(store))

@@ -52,7 +52,11 @@ class MemoryStateStore:
 
     def mapping_by_remote_id(self, mailbox: str, remote_id: str) -> Mapping | None:
         with self._lock:
-            found = [m for m in self._mappings.get(mailbox, {}).values() if m.remote_id == remote_id]
+            found = [
+                m
+                for m in self._mappings.get(mailbox, {}).values()
+                if m.has_event and m.remote_id == remote_id
+            ]
         return min(found, key=lambda m: m.source_key, default=None)
 
     def put_mapping(self, mapping: Mapping) -> None:
@@ -180,7 +184,9 @@ class MemoryStateStore:
 
     def mailboxes(self) -> list[str]:
         with self._lock:
-            names = {mailbox for mailbox, rows in self._mappings.items() if rows}
+            names = {
+                mailbox for mailbox, rows in self._mappings.items() if any(m.has_event for m in rows.values())
+            }
             names |= {mailbox for mailbox, rows in self._quarantine.items() if rows}
             names |= {mailbox for mailbox, rows in self._runs.items() if rows}
             names |= {mailbox for mailbox, rows in self._delta.items() if rows}
@@ -188,7 +194,9 @@ class MemoryStateStore:
 
     def purge_mailbox(self, mailbox: str) -> None:
         with self._lock:
-            self._mappings.pop(mailbox, None)
+            rows = self._mappings.get(mailbox, {})
+            for key, mapping in rows.items():
+                rows[key] = replace(mapping.detached(), failures=0)
             self._quarantine.pop(mailbox, None)
             self._runs.pop(mailbox, None)
             self._delta.pop(mailbox, None)

@@ -95,11 +95,14 @@ class RuntimeStateStore(StateStore, Protocol):
         ...
 
     def mailboxes(self) -> list[str]:
-        """Every mailbox with mappings, quarantined items, runs or delta links, sorted."""
+        """Every mailbox with mappings (tombstones do not count), quarantined items, runs or delta
+        links, sorted."""
         ...
 
     def purge_mailbox(self, mailbox: str) -> None:
-        """Forget the mailbox's mappings, quarantine, runs and delta links (not its lease)."""
+        """Forget the mailbox's quarantine, runs and delta links (not its lease), and turn each of its
+        mappings into a tombstone (`Mapping.detached()`, failures 0): the mailbox's events are gone,
+        but a key's next create must still get a transaction id never sent before."""
         ...
 
 

@@ -93,10 +93,15 @@ class SqlStateStore:
             return {SourceKey(row.source_key): _mapping(row) for row in rows}
 
     def mapping_by_remote_id(self, mailbox: str, remote_id: str) -> Mapping | None:
-        """The mapping of a remote id; if several claim it (a bug elsewhere), the first by source key."""
+        """The mapping of a remote id; if several claim it (a bug elsewhere), the first by source key.
+        Never a tombstone (state detached: it has no event)."""
         query = (
             sa.select(schema.mappings)
-            .where(schema.mappings.c.mailbox == mailbox, schema.mappings.c.remote_id == remote_id)
+            .where(
+                schema.mappings.c.mailbox == mailbox,
+                schema.mappings.c.remote_id == remote_id,
+                schema.mappings.c.state != "detached",
+            )
             .order_by(schema.mappings.c.source_key)
             .limit(1)
         )
@@ -340,17 +345,36 @@ class SqlStateStore:
     # -- mailboxes ---------------------------------------------------------------------------------
 
     def mailboxes(self) -> list[str]:
-        query = sa.union(*(sa.select(table.c.mailbox) for table in _PER_MAILBOX))
+        """Mailboxes with state: a mapping other than a tombstone, a quarantined item, a run, a delta link."""
+        mappings = sa.select(schema.mappings.c.mailbox).where(schema.mappings.c.state != "detached")
+        query = sa.union(mappings, *(sa.select(table.c.mailbox) for table in _FORGOTTEN))
         with self._read() as conn:
             return sorted(conn.execute(query).scalars())
 
     def purge_mailbox(self, mailbox: str) -> None:
+        """Forget the mailbox (quarantine, runs, delta links) but turn its mappings into tombstones
+        (Mapping.detached, with no failures): a key's next create must not reuse a transaction id."""
+        m = schema.mappings.c
+        detach = (
+            sa.update(schema.mappings)
+            .where(m.mailbox == mailbox)
+            .values(
+                state="detached",
+                generation=sa.case((m.state == "detached", m.generation), else_=m.generation + 1),
+                remote_id=None,
+                change_key=None,
+                content_hash=None,
+                failures=0,
+                updated_at=self._now(),
+            )
+        )
         with self._write() as conn:
-            for table in _PER_MAILBOX:
+            conn.execute(detach)  # SET reads the row as it was: the CASE sees the old state
+            for table in _FORGOTTEN:
                 conn.execute(sa.delete(table).where(table.c.mailbox == mailbox))
 
 
-_PER_MAILBOX = (schema.mappings, schema.quarantine, schema.runs, schema.delta_links)
+_FORGOTTEN = (schema.quarantine, schema.runs, schema.delta_links)  # per mailbox, dropped on purge
 _MAPPING_UPDATE = tuple(c.name for c in schema.mappings.columns if c.name not in {"mailbox", "source_key"})
 
 

@@ -7,8 +7,9 @@ or the OOM killer does (a power cut can also lose writes the OS had not flushed;
 (always, in production) a hit is one comparison.
 
 Points (calsync.sync.engine; the engine commits a chunk's intents together, and its results together):
-- `intent`: hit once per create, just after the chunk's intents (mapping state `creating`) are
-  committed and before any of its writes is sent;
+- `intent`: hit once per intent, just after the chunk's intents (a create's: mapping state `creating`;
+  a removed key's tombstone: state `detached`, calsync.sync.intents) are committed and before any of
+  its writes is sent;
 - `apply`: just before a chunk of writes is sent;
 - `applied`: just after a chunk's answers arrived, before any of them is committed;
 - `record`: hit once per answer, just after the chunk's results are committed (before the next chunk).

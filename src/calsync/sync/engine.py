@@ -4,7 +4,12 @@ Ordering guarantees (architecture.md invariants 2, 3, 6):
 - A create's intent (mapping state `creating` with its transaction id) is committed before the write;
   the result is committed after it. A crash in between leaves an intent that the next run resolves:
   the event is either observed by its tag (adopted) or created again with the *same* transaction id.
-- An indeterminate outcome is resolved by looking the event up by its tag, never by a second blind create.
+- A delete of a key's event (not of a duplicate copy) commits the key's tombstone (state `detached`,
+  next generation: calsync.sync.tombstones) before the write, so a key that comes back is created
+  with a new transaction id, even after a crash between the delete and its result.
+- An indeterminate outcome is resolved by looking the event up by its tag, never by a second blind create;
+  so is a create answered 409 ErrorDuplicateTransactionId: no event with the tag means its transaction
+  id is spent (created once, deleted since), and the key gets a tombstone, so the next run uses a new one.
 - One action's failure stays local: it is counted on its mapping, and after `max_failures` runs the item
   is quarantined with its reason; the other actions go on.
 - A source that is unavailable, a calendar that cannot be listed, or a tripped rail writes nothing.
@@ -19,6 +24,7 @@ from typing import Literal
 
 from calsync.domain import DesiredEvent, SourceKey, Window
 from calsync.sync import crashpoints
+from calsync.sync.intents import Outcome, intent
 from calsync.sync.planner import PlanInput, Policy, plan, transaction_id
 from calsync.sync.ports import (
     Action,
@@ -36,6 +42,8 @@ from calsync.sync.ports import (
     Update,
 )
 from calsync.sync.safety import Limits, SafetyStop, check
+
+DUPLICATE_TRANSACTION = "ErrorDuplicateTransactionId"  # a create's transaction id was used before
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +127,7 @@ class Engine:
                 )
             mappings = self.store.mappings(mailbox)  # read once: for the plan, the rails and the writes
             actions = await self.plan(mailbox, source, window, mappings)
-            previous = sum(1 for m in mappings.values() if m.state == "synced")
+            previous = sum(1 for m in mappings.values() if m.state == "synced")  # not intents, tombstones
             in_window = sum(1 for e in source.events if window.contains(e.start, e.end))
             check(actions, desired_count=in_window, previous_count=previous, force=force, limits=self.limits)
             if not dry_run:
@@ -144,25 +152,22 @@ class Engine:
     async def _execute(
         self, mailbox: str, actions: Sequence[Action], mappings: dict[SourceKey, Mapping], report: RunReport
     ) -> None:
+        state = dict(mappings)  # what the store holds for this mailbox, kept current as we write
         writes: list[Create | Update | Delete] = []
         for action in actions:
             if isinstance(action, Adopt):
-                self._adopt(mailbox, action, mappings.get(action.observed.source_key))
+                key = action.observed.source_key
+                state[key] = self._adopt(mailbox, action, state.get(key))
                 report.adopted += 1
             elif isinstance(action, Skip):
-                self._skip(mailbox, action, mappings.get(action.source_key), report)
+                self._skip(mailbox, action, state.get(action.source_key), report)
             else:
                 writes.append(action)
-        state = dict(mappings)  # what the store holds for this mailbox, kept current as we write
         if self.on_progress is not None:
             self.on_progress(mailbox, 0, len(writes))
         for start in range(0, len(writes), self.chunk_size):
             chunk = writes[start : start + self.chunk_size]
-            intents = [
-                self._intent(mailbox, a, state.get(a.desired.source_key))
-                for a in chunk
-                if isinstance(a, Create)
-            ]
+            intents = [m for a in chunk if (m := intent(a, state, mailbox, self.tenant_id)) is not None]
             if intents:  # intent before effect: committed, in one transaction, before the chunk is sent
                 self.store.put_mappings(intents)
                 state.update((m.source_key, m) for m in intents)
@@ -171,44 +176,32 @@ class Engine:
             crashpoints.hit("apply")
             results = await self.target.apply(mailbox, chunk)
             crashpoints.hit("applied")
-            outcome = _Outcome()
+            outcome = Outcome()
             for result in results:
                 await self._record(mailbox, result, report, state, outcome)
-            outcome.commit(self.store, mailbox)  # the chunk's results, in one transaction
+            outcome.commit(self.store)  # the chunk's results, in one transaction
             for _ in results:
                 crashpoints.hit("record")
             if self.on_progress is not None:
                 self.on_progress(mailbox, start + len(chunk), len(writes))
 
-    def _intent(self, mailbox: str, action: Create, old: Mapping | None) -> Mapping:
-        key = action.desired.source_key
-        return Mapping(
+    def _adopt(self, mailbox: str, action: Adopt, old: Mapping | None) -> Mapping:
+        obs = action.observed
+        adopted = Mapping(
             mailbox=mailbox,
-            source_key=key,
-            state="creating",
-            transaction_id=action.transaction_id,
-            generation=_generation(old, action.transaction_id, self.tenant_id, mailbox, key),
-            content_hash=old.content_hash if old else None,
+            source_key=obs.source_key,
+            state="synced",
+            transaction_id=old.transaction_id
+            if old
+            else transaction_id(self.tenant_id, mailbox, obs.source_key, 0),
+            generation=old.generation if old else 0,
+            remote_id=obs.remote_id,
+            change_key=obs.change_key,
+            content_hash=action.content_hash or None,
             failures=old.failures if old else 0,
         )
-
-    def _adopt(self, mailbox: str, action: Adopt, old: Mapping | None) -> None:
-        obs = action.observed
-        self.store.put_mapping(
-            Mapping(
-                mailbox=mailbox,
-                source_key=obs.source_key,
-                state="synced",
-                transaction_id=old.transaction_id
-                if old
-                else transaction_id(self.tenant_id, mailbox, obs.source_key, 0),
-                generation=old.generation if old else 0,
-                remote_id=obs.remote_id,
-                change_key=obs.change_key,
-                content_hash=action.content_hash or None,
-                failures=old.failures if old else 0,
-            )
-        )
+        self.store.put_mapping(adopted)
+        return adopted
 
     def _skip(self, mailbox: str, action: Skip, old: Mapping | None, report: RunReport) -> None:
         if action.reason == "user_deleted_respected" and old is not None and old.state != "user_deleted":
@@ -224,19 +217,21 @@ class Engine:
         result: ActionResult,
         report: RunReport,
         state: dict[SourceKey, Mapping],
-        outcome: _Outcome,
+        outcome: Outcome,
     ) -> None:
         action = result.action
         key = action.desired.source_key if isinstance(action, Create | Update) else action.source_key
         current = state.get(key)
-        if result.status == "indeterminate" and isinstance(action, Create):
+        spent = result.error_code == DUPLICATE_TRANSACTION
+        if isinstance(action, Create) and (result.status == "indeterminate" or spent):
             found = await self.target.find_by_key(mailbox, key)
             if found:  # the create did happen: adopt it
                 result = ActionResult(action, "ok", found[0].remote_id, found[0].change_key)
+            elif spent and current is not None:  # created once and deleted since: a new generation
+                current = current.detached()
         if result.status in ("ok", "gone") and isinstance(action, Delete):
-            if current is not None and current.remote_id in (action.remote_id, None):
-                outcome.deleted.append(key)  # (a removed duplicate leaves the kept copy's mapping alone)
-                state.pop(key, None)
+            if action.removes_key and current is not None and current.failures:
+                outcome.put(replace(current, failures=0), state)  # the tombstone, committed as intent
             report.deleted += 1
         elif result.status == "ok" and isinstance(action, Create | Update) and current is not None:
             done = replace(
@@ -266,37 +261,6 @@ class Engine:
                 code = result.error_code or result.status
                 outcome.quarantined.append(Quarantined(mailbox, key, code, result.message or "", failures))
                 report.quarantined += 1
-
-
-@dataclass
-class _Outcome:
-    """A chunk's results, committed together (quarantined keys were skipped by the planner, so a
-    successful write never needs to release one)."""
-
-    mappings: dict[SourceKey, Mapping] = field(default_factory=dict)
-    deleted: list[SourceKey] = field(default_factory=list)
-    quarantined: list[Quarantined] = field(default_factory=list)
-
-    def put(self, mapping: Mapping, state: dict[SourceKey, Mapping]) -> None:
-        self.mappings[mapping.source_key] = mapping
-        state[mapping.source_key] = mapping
-
-    def commit(self, store: StateStore, mailbox: str) -> None:
-        if self.mappings:
-            store.put_mappings(self.mappings.values())
-        for key in self.deleted:
-            store.delete_mapping(mailbox, key)
-        for item in self.quarantined:
-            store.put_quarantine(item)
-
-
-def _generation(old: Mapping | None, txid: str, tenant_id: str, mailbox: str, key: SourceKey) -> int:
-    """The generation whose transaction id the planner used (it bumps it after a user delete)."""
-    base = old.generation if old else 0
-    for generation in (base, base + 1):
-        if transaction_id(tenant_id, mailbox, key, generation) == txid:
-            return generation
-    return base
 
 
 def _count_plan(actions: Sequence[Action], report: RunReport) -> None:

@@ -12,6 +12,11 @@ Rules, per source key (documented in docs/sync.md):
 - A desired event with no observed copy is created, with a transaction id derived from the mapping's
   generation. When the mapping says calsync had created it (state synced) the user deleted it: policy
   `recreate` creates it again with the next generation, `respect` skips it and remembers the choice.
+- A tombstone (mapping state `detached`: calsync deleted the key's event because the source dropped it,
+  or on purge) counts as no mapping, except that a create uses its generation as is (already bumped when
+  the event was deleted): a key that comes back gets a new transaction id, and is not taken for a user's
+  delete. An observed copy of a key with a tombstone (a delete that was lost) is handled as one the
+  mapping does not know: adopted if the source has the key, else deleted.
 - An observed copy whose content hash differs from the desired hash is updated. One that the user
   edited (the adapter sees its content no longer matches the hash calsync wrote) is put back under
   `source-wins`, kept under `keep-user-changes` (until the source itself changes that event).
@@ -90,7 +95,7 @@ def plan(inp: PlanInput) -> list[Action]:
     for key in sorted(set(desired) | observed_in):
         mapping = inp.mappings.get(key)
         copies = by_key.get(key, [])
-        keep, duplicates = _choose(copies, mapping)
+        keep, duplicates = _choose(copies, mapping if mapping is not None and mapping.has_event else None)
         actions.extend(Delete(key, d.remote_id, d.change_key, "duplicate") for d in duplicates)
         if key in inp.quarantined:
             actions.append(Skip(key, "quarantined"))
@@ -122,7 +127,7 @@ def _plan_key(
 ) -> list[Action]:
     digest = content_hash(event)
     if keep is None:
-        generation = mapping.generation if mapping is not None else 0
+        generation = mapping.generation if mapping is not None else 0  # a tombstone's: already the next
         if (
             mapping is not None
             and mapping.remote_id is not None
@@ -135,7 +140,8 @@ def _plan_key(
         txid = transaction_id(inp.tenant_id, inp.mailbox, key, generation)
         return [Create(event, digest, txid)]
     actions: list[Action] = []
-    if mapping is None or mapping.remote_id != keep.remote_id or mapping.change_key != keep.change_key:
+    live = mapping if mapping is not None and mapping.has_event else None  # a tombstone knows no event
+    if live is None or (live.remote_id, live.change_key) != (keep.remote_id, keep.change_key):
         actions.append(Adopt(keep, keep.content_hash or ""))
     source_changed = keep.content_hash != digest
     if source_changed or (keep.user_modified and inp.policy.user_changes == "source-wins"):

@@ -12,7 +12,21 @@ Terminology (used throughout calsync.sync, calsync.adapters and calsync.store):
   observations: the engine converges when it is empty or stale (events are adopted by their tag).
 - **transaction id**: the deterministic id sent with a create (Graph `transactionId`), so a retried
   create makes no second event; it is derived from tenant, mailbox, source key and the mapping's
-  generation (bumped when a create must really be repeated, e.g. after the user deleted the event).
+  generation (bumped when a create must really be repeated: after the user deleted the event, or after
+  calsync deleted it, see "detached"). A transaction id is never sent for a second event: what Graph
+  answers to a reused one is undocumented (graph-facts §4: the deleted original, or 409).
+
+Mapping states (`MappingState`):
+
+- `creating`: the intent of a create, committed before it is sent (no remote id yet); the next run
+  finds the event by its tag or sends the create again with the same transaction id.
+- `synced`: calsync wrote or adopted the event with this remote id, change key and content hash.
+- `user_deleted`: the user deleted the event and policy `respect` keeps it deleted.
+- `detached`: a tombstone. calsync deleted the key's event (the source dropped the key, or `calsync
+  purge`); there is no event (remote id, change key and hash are None) and `generation` is the one the
+  key's next create uses, already past every generation sent before. Everything that reads mappings
+  treats it as "no mapping", except for that generation. One row per removed key stays.
+- `deleting`: reserved (allowed by the schema; nothing writes it).
 
 Implementations: `calsync.adapters.graph_target.GraphCalendarTarget` (Graph), `calsync.store` (SQL).
 """
@@ -20,7 +34,7 @@ Implementations: `calsync.adapters.graph_target.GraphCalendarTarget` (Graph), `c
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -75,6 +89,12 @@ class Delete:
     remote_id: str
     change_key: str | None
     reason: str  # "removed_from_source" | "left_window" | "duplicate" | "purge"
+
+    @property
+    def removes_key(self) -> bool:
+        """The key's event goes, so its mapping becomes a tombstone; not for a duplicate copy, whose key
+        keeps its mapped event."""
+        return self.reason != "duplicate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +169,25 @@ class Mapping:
     change_key: str | None = None
     content_hash: str | None = None  # hash of what calsync last wrote
     failures: int = 0
+
+    @property
+    def has_event(self) -> bool:
+        """False for a tombstone: the key has no event of calsync's (see the module's Mapping states)."""
+        return self.state != "detached"
+
+    def detached(self) -> Mapping:
+        """This key's tombstone: no event, and (unless it already is a tombstone, whose generation was
+        never sent) the next generation, so the key's next create carries a transaction id never sent."""
+        if self.state == "detached":
+            return self
+        return replace(
+            self,
+            state="detached",
+            generation=self.generation + 1,
+            remote_id=None,
+            change_key=None,
+            content_hash=None,
+        )
 
 
 @dataclass(frozen=True, slots=True)

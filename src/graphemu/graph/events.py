@@ -4,7 +4,7 @@ For each collection C (users/{user}/events, users/{user}/calendar/events, users/
     GET C             single instances and series masters, never occurrences (user-list-events.md); paged
                       like every Outlook collection (see calendars.collection); $filter incl.
                       singleValueExtendedProperties/Any(...), $orderby, $select, $expand
-    POST C            201 + the event; a repeated transactionId in the mailbox creates nothing new
+    POST C            201 + the event; a repeated transactionId creates nothing new (see the CHOICEs)
     GET C/{id}        an event, or an occurrence by its occurrence id (eventmodel.occurrence_id)
     PATCH C/{id}      200 + the event; on an occurrence id the occurrence becomes an exception
     DELETE C/{id}     204; on an occurrence id the occurrence is cancelled (cancelledOccurrences)
@@ -16,6 +16,8 @@ header (W/"changeKey", "changeKey", changeKey or *) that does not match answers 
 CHOICE: a repeated create with a known transactionId answers 201 with the original event
   (duplicate_transaction_id="return-original"), or 409 ErrorDuplicateTransactionId ("conflict"); graph-facts
   §4 says the real answer is undocumented.
+CHOICE: a transactionId stays used after its event is deleted: "conflict" still answers 409, while
+  "return-original", having no original to return, creates a new event (which then owns the id).
 CHOICE: POST answers carry Location: the event's canonical URL.
 CHOICE: an id that is not base64 is 400 ErrorInvalidIdMalformed "Id is malformed." (graph-facts §9); an
   unknown one, or one in another calendar than the path names, is 404 ErrorItemNotFound.
@@ -244,11 +246,11 @@ def _register(prefix: str, path: str) -> None:
         body = req.body if isinstance(req.body, dict) else {}
         tid = next((v for k, v in body.items() if k.lower() == "transactionid"), None)
         known = ctx.world.transactions.get((mailbox.id, tid)) if isinstance(tid, str) and tid else None
-        event = ctx.world.events.get(mailbox.id, {}).get(known) if known else None
-        if event is not None and ctx.config.duplicate_transaction_id == "conflict":
+        if known is not None and ctx.config.duplicate_transaction_id == "conflict":  # even if deleted since
             raise GraphError(
                 409, "ErrorDuplicateTransactionId", "An event with this transactionId already exists."
             )
+        event = ctx.world.events.get(mailbox.id, {}).get(known) if known else None
         event = event or create_event(ctx, mailbox, calendar, req.body)
         headers["Location"] = ctx.url(f"users('{mailbox.id}')/events('{event.id}')")
         return GraphResponse(201, _entity(ctx, req, event_json(ctx, event, req), fragment), headers)

@@ -408,7 +408,8 @@ def test_mailboxes_lists_every_mailbox_with_state(store: RuntimeStateStore) -> N
 
 
 def test_purge_mailbox_forgets_only_that_mailbox(store: RuntimeStateStore) -> None:
-    """Purge removes the mailbox's mappings, quarantine, runs and delta links; its lease stays."""
+    """Purge removes the mailbox's quarantine, runs and delta links and turns its mappings into
+    tombstones (a mailbox with only tombstones is not listed); its lease stays."""
     for mb in (MB, OTHER):
         store.put_mapping(mapping(mailbox=mb))
         store.put_quarantine(Quarantined(mb, SourceKey("k"), "c", "m", 1))
@@ -417,10 +418,55 @@ def test_purge_mailbox_forgets_only_that_mailbox(store: RuntimeStateStore) -> No
     store.acquire_lease(MB, "purger", ttl_seconds=60)
     store.purge_mailbox(MB)
     assert store.mailboxes() == [OTHER]
-    assert store.mappings(MB) == {}
+    assert store.mappings(MB) == {SourceKey("ics:lecture-1"): mapping().detached()}
     assert store.quarantined(MB) == {}
     assert store.runs(MB) == []
     assert store.delta_link(MB, "cal") is None
     assert store.lease_owner(MB) == "purger"
     assert len(store.mappings(OTHER)) == 1
     assert [r.mailbox for r in store.last_runs()] == [OTHER]
+
+
+# -- tombstones -----------------------------------------------------------------------------------
+
+
+def test_purge_turns_every_mapping_into_a_tombstone_once(store: RuntimeStateStore) -> None:
+    """Each state becomes `detached` with no event, no failures and the next generation; a tombstone
+    keeps its generation (it was never sent), so purging twice changes nothing more."""
+    rows = [
+        mapping("synced", generation=2, failures=3),
+        mapping("creating", state="creating", generation=4, remote_id=None, change_key=None),
+        mapping("user_deleted", state="user_deleted", generation=1),
+        mapping(
+            "detached", state="detached", generation=7, remote_id=None, change_key=None, content_hash=None
+        ),
+    ]
+    store.put_mappings(rows)
+    store.purge_mailbox(MB)
+    expected = {
+        m.source_key: replace(
+            m, state="detached", remote_id=None, change_key=None, content_hash=None, failures=0
+        )
+        for m in rows
+    }
+    for key, generation in (("synced", 3), ("creating", 5), ("user_deleted", 2), ("detached", 7)):
+        expected[SourceKey(key)] = replace(expected[SourceKey(key)], generation=generation)
+    assert store.mappings(MB) == expected
+    store.purge_mailbox(MB)
+    assert store.mappings(MB) == expected
+    assert all(m.detached() == m for m in expected.values())
+
+
+def test_a_tombstone_is_kept_but_is_no_event(store: RuntimeStateStore) -> None:
+    """A tombstone comes back from mappings() (its generation matters) but is never found by a remote id
+    and does not make its mailbox known."""
+    stone = mapping("gone", mailbox="t@x").detached()
+    assert (stone.state, stone.generation, stone.remote_id, stone.has_event) == ("detached", 1, None, False)
+    store.put_mapping(stone)
+    store.put_mapping(replace(mapping("live", remote_id="AAMk-1"), state="synced"))
+    assert store.mappings("t@x") == {stone.source_key: stone}
+    assert store.mailboxes() == [MB]
+    assert store.mapping_by_remote_id("t@x", "AAMk-gone") is None
+    found = store.mapping_by_remote_id(MB, "AAMk-1")
+    assert found is not None
+    assert found.source_key == "live"

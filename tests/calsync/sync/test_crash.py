@@ -9,9 +9,10 @@ Each round changes the feed (new subjects, moved, removed and added events: the 
 everything), then runs `calsync sync` and kills it with SIGKILL; round r uses KINDS[r % 5], with its
 parameter drawn from the campaign's seeded RNG:
 - a named crash point (calsync.sync.crashpoints, CALSYNC_CRASH_AT="<point>:<n>", the process kills
-  itself at the n-th hit): just after a chunk's create intents are committed (`intent`), before a
-  chunk of writes is sent (`apply`), after the answers of the chunk's `$batch` calls arrived but before
-  any is committed (`applied`), after a chunk's results are committed, before the next chunk (`record`);
+  itself at the n-th hit): just after a chunk's intents (creates, tombstones) are committed (`intent`),
+  before a chunk of writes is sent (`apply`), after the answers of the chunk's `$batch` calls arrived but
+  before any is committed (`applied`), after a chunk's results are committed, before the next chunk
+  (`record`);
 - `random` (CF-03): the test kills the process as soon as graphemu has seen k of its requests, wherever
   it is then (a `$batch` in flight, a commit, the next listing), while graphemu injects 10% 429/503
   and loses 10% of the answers to applied writes (commit-then-drop, CF-01).

@@ -148,6 +148,40 @@ def test_user_deleted_event_is_recreated_with_a_new_transaction_id() -> None:
     assert respected == Skip(e.source_key, "user_deleted_respected")
 
 
+def tombstone(e: DesiredEvent, generation: int) -> Mapping:
+    """The row calsync keeps after deleting the key's event (state detached, the next generation)."""
+    return Mapping(
+        "m@x", e.source_key, "detached", transaction_id("tenant", "m@x", e.source_key, 0), generation
+    )
+
+
+def test_a_key_that_comes_back_uses_its_tombstones_generation_under_both_policies() -> None:
+    """A tombstone is no user's delete: the key is created (under `respect` too) with the tombstone's
+    generation as is, so its transaction id is new."""
+    e = desired("ics:a", 10)
+    for policy in (Policy(), Policy(user_deletes="respect")):
+        (action,) = run_plan([e], {}, {e.source_key: tombstone(e, 1)}, policy=policy)
+        assert isinstance(action, Create)
+        assert action.transaction_id == transaction_id("tenant", "m@x", "ics:a", 1)
+
+
+def test_an_event_whose_key_has_a_tombstone_is_an_unknown_copy() -> None:
+    """A copy of a key with a tombstone (its delete was lost) is adopted if the source has the key, and
+    deleted as removed from the source if not; it is never taken for the mapped copy."""
+    e = desired("ics:a", 10)
+    o, other = observe(e), observe(e)
+    stones = {e.source_key: tombstone(e, 3)}
+    assert run_plan([e], {o.remote_id: o}, stones) == [Adopt(o, o.content_hash or "")]
+    assert run_plan([], {o.remote_id: o}, stones) == [
+        Delete(e.source_key, o.remote_id, "ck", "removed_from_source")
+    ]
+    kept, dropped = sorted((o, other), key=lambda c: c.remote_id)  # the lowest id, as with no mapping
+    assert run_plan([e], {o.remote_id: o, other.remote_id: other}, stones) == [
+        Delete(e.source_key, dropped.remote_id, "ck", "duplicate"),
+        Adopt(kept, kept.content_hash or ""),
+    ]
+
+
 def test_user_edits_follow_the_policy() -> None:
     """source-wins puts the timetable's version back; keep-user-changes leaves the user's edit alone."""
     e = desired("ics:a", 10)
