@@ -149,7 +149,7 @@ def world_from_seed(
             if ref is None:
                 problems.append(f"groups[{i}].members: unknown member {member!r}")
             elif group is not None:
-                group.members.append(ref)
+                world.add_member(group, ref)
 
     for i, a in enumerate(data.get("apps", [])):
         tenant_id = tenant_of(a, f"apps[{i}]") if "clientId" in a else ""

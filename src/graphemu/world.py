@@ -187,6 +187,8 @@ class World:
         self.users: dict[str, User] = {}
         self.groups: dict[str, Group] = {}
         self.policies: list[AccessPolicy] = []
+        self._members_cache: dict[str, dict[str, None]] = {}  # group id -> nested members (_closure)
+        self._by_upn: dict[str, str] = {}  # lower-cased UPN -> user id, checked on use (find_user)
         self.calendars: dict[str, dict[str, Calendar]] = {}  # owner id -> calendar id -> calendar
         self.events: dict[str, dict[str, Event]] = {}  # owner id -> event id -> event
         self.transactions: dict[tuple[str, str], str] = {}  # (owner id, transactionId) -> event id
@@ -221,20 +223,45 @@ class World:
 
     def add_group(self, group: Group) -> Group:
         self.groups[group.id] = group
+        self._members_cache.clear()
         return group
 
+    def add_member(self, group: Group, member_id: str) -> None:
+        """Add a user or group to a group (the way to change membership: it resets the cached closures)."""
+        group.members.append(member_id)
+        self._members_cache.clear()
+
     def find_user(self, key: str, tenant_id: str | None = None) -> User | None:
-        """A user by object id or userPrincipalName (case-insensitive), optionally within a tenant."""
+        """A user by object id or userPrincipalName (case-insensitive), optionally within a tenant.
+
+        UPN lookups go through `_by_upn`, which remembers the id a UPN was last found under and is
+        checked on every hit, so a stale entry (a user replaced by a snapshot load) falls back to the scan.
+        """
         user = self.users.get(key) or self.users.get(key.lower())
         if user is None:
             lowered = key.lower()
-            user = next((u for u in self.users.values() if u.user_principal_name.lower() == lowered), None)
+            known = self.users.get(self._by_upn.get(lowered, ""))
+            if known is not None and known.user_principal_name.lower() == lowered:
+                user = known
+            else:
+                users = self.users.values()
+                user = next((u for u in users if u.user_principal_name.lower() == lowered), None)
+                if user is not None:
+                    self._by_upn[lowered] = user.id
         if user is not None and tenant_id is not None and user.tenant_id != tenant_id:
             return None
         return user
 
     def transitive_members(self, group_id: str) -> list[str]:
         """Ids of all nested members (users and groups), each once, in a stable depth-first order."""
+        return list(self._closure(group_id))
+
+    def _closure(self, group_id: str) -> dict[str, None]:
+        """The nested members of a group, computed once per membership change (add_group, add_member):
+        access policies are checked on every request, and a policy group may hold thousands of users."""
+        cached = self._members_cache.get(group_id)
+        if cached is not None:
+            return cached
         seen: dict[str, None] = {}
         stack = list(reversed(self.groups[group_id].members)) if group_id in self.groups else []
         while stack:
@@ -244,13 +271,14 @@ class World:
             seen[member] = None
             if member in self.groups:
                 stack.extend(reversed(self.groups[member].members))
-        return list(seen)
+        self._members_cache[group_id] = seen
+        return seen
 
     def app_may_access(self, client_id: str, user_id: str) -> bool:
         """Apply application access policies: RestrictAccess allows only the group's members."""
         policies = [p for p in self.policies if p.client_id == client_id]
         for policy in policies:
-            members = self.transitive_members(policy.group_id)
+            members = self._closure(policy.group_id)
             if policy.access_right == "RestrictAccess" and user_id not in members:
                 return False
             if policy.access_right == "DenyAccess" and user_id in members:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import httpx
@@ -352,3 +353,34 @@ async def test_mailbox_time_zone_needs_mailbox_settings_permission(graph: httpx.
     response = await graph.get(f"/users/{ADELE}/mailboxSettings/timeZone")
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "ErrorAccessDenied"
+
+
+def test_upn_lookup_survives_a_replaced_user(world: World) -> None:
+    """find_user remembers where a UPN was found, but checks it: a user replaced under a new id (as a
+    snapshot load does) is found under the new id, not the stale one."""
+    adele = world.find_user(ADELE.upper())
+    assert adele is not None
+    assert adele.user_principal_name == ADELE
+    del world.users[adele.id]
+    moved = dataclasses.replace(adele, id="00000000-0000-4000-8000-00000000ad01")
+    world.users[moved.id] = moved
+    assert world.find_user(ADELE) is moved
+    assert world.find_user("nobody@contoso.onmicrosoft.com") is None
+
+
+def test_access_policy_follows_membership_changes(world: World) -> None:
+    """The policy group's nested members are cached between requests, and a membership change through
+    add_member or add_group is seen at once."""
+    client_id = next(iter(world.apps))
+    outsider = world.find_user("outsider@contoso.onmicrosoft.com")
+    megan = world.find_user("megan@contoso.onmicrosoft.com")
+    assert outsider is not None
+    assert megan is not None
+    assert world.app_may_access(client_id, megan.id)  # through the nested Staff group
+    assert not world.app_may_access(client_id, outsider.id)
+    staff = next(g for g in world.groups.values() if g.display_name == "Staff")
+    world.add_member(staff, outsider.id)
+    assert world.app_may_access(client_id, outsider.id)
+    assert outsider.id in world.transitive_members(
+        next(g.id for g in world.groups.values() if g.display_name == "Calendar sync")
+    )
