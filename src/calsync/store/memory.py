@@ -106,7 +106,10 @@ class MemoryStateStore:
             problems=rules.clean_problems(report.problems),
         )
         with self._lock:
-            self._runs.setdefault(stored.mailbox, {})[stored.started] = stored
+            runs = self._runs.setdefault(stored.mailbox, {})
+            runs[stored.started] = stored
+            for old in sorted(runs, reverse=True)[rules.RUNS_KEPT :]:
+                del runs[old]
 
     def last_runs(self) -> list[RunReport]:
         with self._lock:

@@ -193,5 +193,13 @@ def check_lease(mailbox: str, owner: str, ttl_seconds: float) -> None:
         raise ValueError("ttl_seconds must be positive")
 
 
+RUNS_KEPT = 50  # runs kept per mailbox: a sync every 15 minutes would otherwise add ~35,000 a year each
+MAX_PROBLEMS = 100  # problems stored per run; a feed with thousands of bad items keeps its first ones
+
+
 def clean_problems(problems: Sequence[str]) -> list[str]:
+    """Problems as stored: cleaned, and at most MAX_PROBLEMS, the last line saying how many were left out."""
+    if len(problems) > MAX_PROBLEMS:
+        kept = MAX_PROBLEMS - 1
+        return [*(clean_text(p) for p in problems[:kept]), f"... and {len(problems) - kept} more problems"]
     return [clean_text(p) for p in problems]

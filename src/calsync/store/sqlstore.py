@@ -180,7 +180,8 @@ class SqlStateStore:
     # -- runs --------------------------------------------------------------------------------------
 
     def record_run(self, report: RunReport) -> None:
-        """Record a run; recording the same (mailbox, started) again replaces it."""
+        """Record a run; recording the same (mailbox, started) again replaces it. Only the newest
+        RUNS_KEPT runs of a mailbox are kept (older ones are deleted in the same transaction)."""
         rules.check_run(report)
         row: dict[str, Any] = {
             "mailbox": report.mailbox,
@@ -193,8 +194,18 @@ class SqlStateStore:
         }
         row.update({name: getattr(report, name) for name in _COUNTS})
         update = [name for name in row if name not in {"mailbox", "started"}]
+        runs = schema.runs.c
+        kept = (
+            sa.select(runs.started)
+            .where(runs.mailbox == report.mailbox)
+            .order_by(runs.started.desc())
+            .offset(rules.RUNS_KEPT - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
         with self._write() as conn:
             self._upsert(conn, schema.runs, [row], keys=("mailbox", "started"), update=update)
+            conn.execute(sa.delete(schema.runs).where(runs.mailbox == report.mailbox, runs.started < kept))
 
     def last_runs(self) -> list[RunReport]:
         latest = (

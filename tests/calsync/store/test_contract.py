@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from calsync.domain import SourceKey
-from calsync.store import RuntimeStateStore, SourceState, source_state_key
+from calsync.store import RuntimeStateStore, SourceState, records, source_state_key
 from calsync.sync.ports import Mapping, Quarantined, RunReport
 from tests.calsync.store.conftest import Backend, FakeClock
 
@@ -235,6 +235,32 @@ def test_runs_history_newest_first_with_limit(store: RuntimeStateStore) -> None:
     assert store.runs(OTHER) == []
     with pytest.raises(ValueError):
         store.runs(MB, limit=-1)
+
+
+def test_only_the_newest_runs_of_a_mailbox_are_kept(store: RuntimeStateStore) -> None:
+    """A mailbox keeps its newest RUNS_KEPT runs (older ones go when a run is recorded); other mailboxes'
+    runs are not touched, and recording an old run again does not bring it back."""
+    kept = records.RUNS_KEPT
+    store.record_run(report(mailbox=OTHER, started=T0 - timedelta(days=1)))
+    for n in range(kept + 5):
+        store.record_run(report(started=T0 + timedelta(minutes=15 * n), created=n))
+    history = store.runs(MB, limit=kept + 10)
+    assert [r.created for r in history] == list(range(kept + 4, 4, -1))
+    store.record_run(report(started=T0, created=0))  # older than all kept: recorded, then pruned
+    assert len(store.runs(MB, limit=kept + 10)) == kept
+    assert [r.mailbox for r in store.last_runs()] == sorted([MB, OTHER])
+
+
+def test_a_run_keeps_its_first_problems_and_counts_the_rest(store: RuntimeStateStore) -> None:
+    """A feed with thousands of bad items stores MAX_PROBLEMS lines, the last saying how many were left."""
+    cap = records.MAX_PROBLEMS
+    store.record_run(report(problems=[f"BAD item {n}" for n in range(cap + 400)]))
+    problems = store.last_runs()[0].problems
+    assert len(problems) == cap
+    assert problems[: cap - 1] == [f"BAD item {n}" for n in range(cap - 1)]
+    assert problems[-1] == f"... and {400 + 1} more problems"
+    store.record_run(report(started=T0 + timedelta(hours=1), problems=["one", "two"]))
+    assert store.last_runs()[0].problems == ["one", "two"]
 
 
 def test_stored_runs_are_copies(store: RuntimeStateStore) -> None:
