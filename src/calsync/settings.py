@@ -8,14 +8,34 @@ reported at once with its key (pydantic collects them; `SettingsError.problems` 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG = Path("calsync.toml")
+# Keys whose CALSYNC_* variable is a comma-separated list.
+LIST_KEYS = frozenset(
+    {
+        "delegated_scopes",
+        "mailboxes",
+        "feed_allow_hosts",
+        "feed_allow_networks",
+        "feed_only_hosts",
+        "feed_ports",
+    }
+)
 # Not accepted in calsync.toml: a file holding a secret ends up in backups and repositories.
 FILE_FORBIDDEN = {
     "client_secret": "CALSYNC_CLIENT_SECRET or client_secret_file",
@@ -91,6 +111,23 @@ class Settings(BaseModel):
     feed_parallelism: int = Field(default=8, ge=1, le=256)
     allow_private_feeds: bool = False  # allow feed hosts on private/loopback addresses (on-premise servers)
     allow_http_feeds: bool = False
+    # Narrower than allow_private_feeds, for an on-premise timetabling server (docs/sources.md):
+    feed_allow_hosts: list[str] = Field(default_factory=list)  # names that may resolve to private addresses
+    feed_allow_networks: list[str] = Field(default_factory=list)  # CIDRs treated as public
+    feed_only_hosts: list[str] | None = None  # fetch feeds from these hosts only
+    feed_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
+        default_factory=lambda: [443, 80]
+    )  # any port with allow_private_feeds
+
+    @field_validator("feed_allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not a network (e.g. 10.20.0.0/16)") from None
+        return value
 
     @model_validator(mode="after")
     def _one_credential(self) -> Settings:
@@ -179,7 +216,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None, *
     for name in Settings.model_fields:
         value = env.get(f"CALSYNC_{name.upper()}")
         if value is not None:
-            is_list = name in ("delegated_scopes", "mailboxes")
+            is_list = name in LIST_KEYS
             data[name] = [v.strip() for v in value.split(",") if v.strip()] if is_list else value
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:

@@ -252,11 +252,14 @@ class Sources:
         raise SettingsError(["source: set ics_url_template, ics_file, csv_file or json_file"], "settings")
 
     def fetch_policy(self) -> FetchPolicy:
-        private = self.settings.allow_private_feeds
+        s = self.settings
         return FetchPolicy(
-            allow_http=self.settings.allow_http_feeds,
-            allow_private=private,
-            ports=None if private else frozenset({443, 80}),
+            allow_http=s.allow_http_feeds,
+            allow_private=s.allow_private_feeds,
+            allow_hosts=frozenset(s.feed_allow_hosts),
+            allow_networks=tuple(s.feed_allow_networks),
+            only_hosts=None if s.feed_only_hosts is None else frozenset(s.feed_only_hosts),
+            ports=None if s.allow_private_feeds else frozenset(s.feed_ports),
         )
 
     def table_mailboxes(self, win: Window) -> list[str]:
