@@ -148,9 +148,9 @@ def sync_engine(settings: Settings, client: GraphClient, store: SqlStateStore) -
 def snapshot(result: SourceResult, mailbox: str) -> SourceSnapshot:
     """The engine's view of a source result for one mailbox: its events, the keys to protect and the
     problems as text, leaving out other mailboxes' problems (a problem naming no mailbox is everyone's)."""
-    m = mailbox.casefold()
-    mine = [e for e in result.events if e.mailbox.casefold() == m]
-    shared = [p for p in result.problems if p.mailbox is None or p.mailbox.casefold() == m]
+    m = mailbox.lower()
+    mine = [e for e in result.events if e.mailbox.lower() == m]
+    shared = [p for p in result.problems if p.mailbox is None or p.mailbox.lower() == m]
     return _snapshot_of(result, mine, shared)
 
 
@@ -159,14 +159,14 @@ def snapshots(result: SourceResult) -> dict[str, SourceSnapshot]:
     mailboxes: filtering the whole file once per mailbox would be quadratic)."""
     events: dict[str, list[DesiredEvent]] = {}
     for event in result.events:
-        events.setdefault(event.mailbox.casefold(), []).append(event)
+        events.setdefault(event.mailbox.lower(), []).append(event)
     shares: dict[str, list[SourceProblem]] = {m: [] for m in events}
     for p in result.problems:
         if p.mailbox is None:  # a problem naming no mailbox is every mailbox's
             for share in shares.values():
                 share.append(p)
-        elif p.mailbox.casefold() in shares:
-            shares[p.mailbox.casefold()].append(p)
+        elif p.mailbox.lower() in shares:
+            shares[p.mailbox.lower()].append(p)
     return {m: _snapshot_of(result, mine, shares[m]) for m, mine in events.items()}
 
 
@@ -283,7 +283,7 @@ def _table(kind: str, data: bytes, win: Window) -> Callable[[str], SourceSnapsho
     if isinstance(table, CsvIndex):
         return lambda mailbox: snapshot(table.result_for(mailbox, win), mailbox)
     split = snapshots(table)
-    return lambda mailbox: split.get(mailbox.casefold()) or snapshot(table, mailbox)
+    return lambda mailbox: split.get(mailbox.lower()) or snapshot(table, mailbox)
 
 
 def _read(path: Path) -> bytes:

@@ -67,11 +67,11 @@ async def test_each_mailbox_sees_its_own_rows_and_problems(export: Path) -> None
 async def test_snapshots_match_the_whole_file_parse(export: Path) -> None:
     """Per mailbox, the same events as splitting `load_csv` of the whole file."""
     whole = load_csv(export.read_bytes(), window=WINDOW)
-    mailboxes = sorted({e.mailbox.casefold() for e in whole.events})
+    mailboxes = sorted({e.mailbox.lower() for e in whole.events})
     found = await load_all(export, *mailboxes)
     for mailbox in mailboxes:
         assert found[mailbox].status == "ok"
-        assert found[mailbox].events == tuple(e for e in whole.events if e.mailbox.casefold() == mailbox)
+        assert found[mailbox].events == tuple(e for e in whole.events if e.mailbox.lower() == mailbox)
     assert sum(len(s.events) for s in found.values()) == len(whole.events) == 5
 
 
@@ -151,3 +151,29 @@ async def test_json_snapshots_carry_only_their_own_problems(tmp_path: Path) -> N
     assert (found["c@uni.edu"].events, found["c@uni.edu"].problems) == ((), (unknown,))
     assert sources_for(path).table_mailboxes(WINDOW) == ["a@uni.edu", "b@uni.edu"]
     assert load_json(path.read_bytes(), window=WINDOW).status == "ok"
+
+
+async def test_a_row_wider_than_the_header_keeps_its_copy(tmp_path: Path) -> None:
+    """An unquoted comma in a value makes a row too wide: it is refused, but its mailbox owns the problem
+    and its key is protected, so the event already in Graph is kept instead of deleted."""
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "mailbox,source_id,subject,start,end,time_zone,location\r\n"
+        "adele@uni.edu,L1,Lecture,2026-03-02T09:00,2026-03-02T10:00,Europe/Berlin,Room 1, north wing\r\n"
+        "adele@uni.edu,L2,Lecture,2026-03-03T09:00,2026-03-03T10:00,Europe/Berlin,Room 2\r\n",
+        encoding="utf-8",
+    )
+    found = await load_all(path, "adele@uni.edu", "bob@uni.edu")
+    adele, bob = found["adele@uni.edu"], found["bob@uni.edu"]
+    assert [e.source_key for e in adele.events] == ["csv:L2"]
+    assert adele.protected_prefixes == frozenset({"csv:L1"})
+    assert adele.problems[0].startswith("CSV_BAD_ROW line 2: the row has more cells than the header")
+    assert (bob.problems, bob.protected_prefixes) == ((), frozenset())
+
+
+async def test_mailboxes_are_told_apart_as_the_runner_names_them(export: Path) -> None:
+    """Mailboxes are compared lower-cased, as `resolve_mailboxes` names them: Straße@ and STRASSE@ are two
+    mailboxes, each with its own row."""
+    found = await load_all(export, "straße@uni.edu", "strasse@uni.edu")
+    assert [e.source_key for e in found["straße@uni.edu"].events] == ["csv:S-1"]
+    assert [e.source_key for e in found["strasse@uni.edu"].events] == ["csv:S-2"]

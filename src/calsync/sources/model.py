@@ -155,7 +155,7 @@ class SourceResult:
         return any(
             p.severity == "error"
             and p.covers(key)
-            and (mailbox is None or p.mailbox is None or p.mailbox.casefold() == mailbox.casefold())
+            and (mailbox is None or p.mailbox is None or p.mailbox.lower() == mailbox.lower())
             for p in self.problems
         )
 

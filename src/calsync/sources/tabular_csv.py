@@ -96,7 +96,8 @@ class _Sheet:
         return cells
 
     def fields(self, cells: list[str]) -> dict[str, str]:
-        """A well-shaped row's known columns (missing trailing cells are empty)."""
+        """A row's known columns (missing trailing cells are empty; cells past the header are left out, so
+        a row that is too wide still names its mailbox and source_id)."""
         return {n: cells[i] if i < len(cells) else "" for i, n in enumerate(self.header) if n in COLUMNS}
 
 
@@ -147,7 +148,7 @@ def _open(data: bytes, opts: TabularOptions) -> _Sheet:
 
 def _body(sheet: _Sheet, max_rows: int) -> Iterator[tuple[int, int, list[str] | SourceProblem]]:
     """The rows after the header, blank ones left out: (line, byte offset, cells) for a row to validate,
-    or a `SourceProblem` for one that cannot be (not CSV, more cells than columns). Raises
+    or a `SourceProblem` for one that cannot be read as CSV. Raises
     `SourceUnavailable` (CSV_TOO_LARGE) at the row past `max_rows`."""
     count = 0
     for line, offset, cells in _records(sheet.utf8, sheet.delimiter, *sheet.body):
@@ -163,11 +164,7 @@ def _body(sheet: _Sheet, max_rows: int) -> Iterator[tuple[int, int, list[str] | 
         count += 1
         if count > max_rows:
             raise unavailable(sheet.source, "CSV_TOO_LARGE", "the file has more rows than the cap")
-        if len(cells) > len(sheet.header):
-            message = "the row has more cells than the header has columns"
-            yield line, offset, SourceProblem(sheet.source, f"line {line}", "CSV_BAD_ROW", message)
-            continue
-        yield line, offset, cells
+        yield line, offset, cells  # a row wider than the header is refused by the collector, with its key
 
 
 def parse_csv(
@@ -186,7 +183,7 @@ def parse_csv(
         if isinstance(row, SourceProblem):
             collector.problems.append(row)
         else:
-            collector.add(sheet.fields(row), f"line {line}")
+            collector.add(sheet.fields(row), f"line {line}", too_wide=len(row) > len(sheet.header))
     return collector.result()
 
 

@@ -36,7 +36,7 @@ class CsvIndex:
     def __init__(self, data: bytes, *, options: TabularOptions | None = None) -> None:
         opts = options or TabularOptions()
         sheet = _open(data, opts)
-        rows: dict[str, array[int]] = {}  # casefolded mailbox: offset, line, offset, line, ...
+        rows: dict[str, array[int]] = {}  # lower-cased mailbox: offset, line, offset, line, ...
         unowned: list[SourceProblem] = []
         lines: array[int] = array("q")
         for line, offset, row in _body(sheet, opts.max_rows):
@@ -46,7 +46,7 @@ class CsvIndex:
                 if isinstance(owner, SourceProblem):
                     problem = owner
                 else:
-                    mine = rows.get(key := owner.casefold())
+                    mine = rows.get(key := owner.lower())
                     if mine is None:
                         mine = rows[key] = array("q")
                     mine.append(offset)
@@ -60,7 +60,7 @@ class CsvIndex:
         self._unowned_lines = lines
 
     def mailboxes(self) -> list[str]:
-        """Every mailbox at least one readable row names, casefolded and sorted."""
+        """Every mailbox at least one readable row names, lower-cased and sorted."""
         return sorted(self._rows)
 
     @property
@@ -77,13 +77,14 @@ class CsvIndex:
         collector.problems.extend(sheet.warnings)
         unowned, lines = self._unowned, self._unowned_lines
         pending = 0
-        mine = self._rows.get(mailbox.casefold(), _NONE)
+        mine = self._rows.get(mailbox.lower(), _NONE)
         for i in range(0, len(mine), 2):
             offset, line = mine[i], mine[i + 1]
             while pending < len(lines) and lines[pending] < line:
                 collector.problems.append(unowned[pending])
                 pending += 1
-            collector.add(sheet.fields(sheet.record(offset, line)), f"line {line}")
+            cells = sheet.record(offset, line)
+            collector.add(sheet.fields(cells), f"line {line}", too_wide=len(cells) > len(sheet.header))
         collector.problems.extend(unowned[pending:])
         return collector.result()
 

@@ -224,11 +224,16 @@ def _event(fields: Mapping[str, Any], kind: Kind, source: str, mailbox: str) -> 
     return normalise(event)
 
 
+def _key(kind: Kind, fields: Mapping[str, Any]) -> str | None:
+    """The source key of a row that is refused, when its source_id is readable (its copy is then kept)."""
+    raw_id = fields.get("source_id")
+    return f"{kind}:{raw_id.strip()}" if isinstance(raw_id, str) and raw_id.strip() else None
+
+
 def _bad_row(
     kind: Kind, source: str, fields: Mapping[str, Any], where: str, bad: _Bad, *, mailbox: str | None
 ) -> SourceProblem:
-    raw_id = fields.get("source_id")
-    key = f"{kind}:{raw_id.strip()}" if isinstance(raw_id, str) and raw_id.strip() else None
+    key = _key(kind, fields)
     code = "CSV_BAD_ROW" if kind == "csv" else "JSON_BAD_ITEM"
     return SourceProblem(
         source, f"{where}, column '{bad.column}'", code, f"{bad.column} {bad.message}", "error", key, mailbox
@@ -254,7 +259,7 @@ class _Collector:
         self.kind = kind
         self.source = source
         self.window = window
-        self.mailbox = mailbox.casefold() if mailbox else None
+        self.mailbox = mailbox.lower() if mailbox else None
         self.events: dict[tuple[str, str], DesiredEvent] = {}
         self.problems: list[SourceProblem] = []
         self.code_bad = "CSV_BAD_ROW" if kind == "csv" else "JSON_BAD_ITEM"
@@ -263,12 +268,22 @@ class _Collector:
     def warn(self, location: str, code: str, message: str) -> None:
         self.problems.append(SourceProblem(self.source, location, code, message, "warning"))
 
-    def add(self, fields: Mapping[str, Any], where: str) -> None:
+    def add(self, fields: Mapping[str, Any], where: str, *, too_wide: bool = False) -> None:
+        """Validate one row or item; `too_wide`: a CSV row with more cells than the header has columns
+        (often a delimiter inside an unquoted value), refused but with its key, so its copy is kept."""
         mailbox = _owner(self.kind, self.source, fields, where)
         if isinstance(mailbox, SourceProblem):
             self.problems.append(mailbox)
             return
-        if self.mailbox is not None and mailbox.casefold() != self.mailbox:
+        if self.mailbox is not None and mailbox.lower() != self.mailbox:
+            return
+        if too_wide:
+            message = "the row has more cells than the header has columns (a delimiter in an unquoted value?)"
+            self.problems.append(
+                SourceProblem(
+                    self.source, where, self.code_bad, message, "error", _key(self.kind, fields), mailbox
+                )
+            )
             return
         try:
             event = _event(fields, self.kind, self.source, mailbox)
@@ -277,9 +292,12 @@ class _Collector:
             return
         except ValueError:
             message = "the row cannot be represented"
-            self.problems.append(SourceProblem(self.source, where, self.code_bad, message, mailbox=mailbox))
+            key = _key(self.kind, fields)
+            self.problems.append(
+                SourceProblem(self.source, where, self.code_bad, message, "error", key, mailbox)
+            )
             return
-        ident = (event.mailbox.casefold(), event.source_key)
+        ident = (event.mailbox.lower(), event.source_key)
         if ident in self.events:
             message = "another row has the same mailbox and source_id; the first is kept"
             key, owner = event.source_key, event.mailbox
@@ -291,7 +309,7 @@ class _Collector:
 
     def result(self) -> SourceResult:
         kept = [e for e in self.events.values() if self.window.contains(e.start, e.end)]
-        kept.sort(key=lambda e: (e.mailbox.casefold(), e.source_key))
+        kept.sort(key=lambda e: (e.mailbox.lower(), e.source_key))
         return SourceResult(events=kept, problems=self.problems)
 
 
