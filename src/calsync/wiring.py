@@ -293,15 +293,21 @@ def _read(path: Path) -> bytes:
         raise SettingsError([f"cannot read {path}: {exc.strerror}"], "source") from None
 
 
+def mailbox_name(raw: str) -> str:
+    """How calsync names a mailbox everywhere (state rows, leases, source lookups): trimmed and
+    lower-cased, as Entra compares UPNs, so `Adele@Uni.edu` and `adele@uni.edu` share one state."""
+    return raw.strip().lower()
+
+
 async def resolve_mailboxes(
     settings: Settings, client: GraphClient, sources: Sources, win: Window
 ) -> list[str]:
     """The mailboxes to sync: the explicit list, else the group's members, else those a file names."""
     if settings.mailboxes:
-        return sorted({m.lower() for m in settings.mailboxes})
+        return sorted({mailbox_name(m) for m in settings.mailboxes})
     if settings.group:
         members = client.group_transitive_user_members(settings.group)
-        return sorted({str(u.get("userPrincipalName") or u["id"]).lower() async for u in members})
+        return sorted({mailbox_name(str(u.get("userPrincipalName") or u["id"])) async for u in members})
     table = sources.table_mailboxes(win)
     if table:
         return table

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from calsync.certs import create_certificate
 from calsync.cli.main import app
+from calsync.store import SqlStateStore, make_engine
 from graphemu import EmulatorConfig, world_from_seed
 from graphemu.server import BackgroundServer
 
@@ -122,6 +123,45 @@ def test_purge_then_sync_recreates_every_event(config: Path, emulator: dict[str,
     after = {e.transaction_id for e in events(emulator, "ada@uni.example")}
     assert len(after) == 7
     assert not after & before
+
+
+def test_mailbox_names_are_one_however_they_are_typed(config: Path, emulator: dict[str, Any]) -> None:
+    """`--mailbox` in any case names the same state: a sync of "Ada@Uni.Example" is followed by a no-op
+    sync of the configured "ada@uni.example", and a purge typed in capitals turns its rows into tombstones,
+    so with user_deletes = "respect" the next sync creates the events again instead of taking the purge
+    for the user's deletes."""
+    config.write_text(config.read_text() + 'user_deletes = "respect"\n')
+    first = runner.invoke(app, ["--config", str(config), "sync", "--mailbox", " Ada@Uni.Example", "--json"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["--config", str(config), "sync", "--json"])
+    assert again.exit_code == 0, again.output
+    (report,) = json.loads(again.stdout)
+    assert (report["mailbox"], report["created"], report["adopted"], report["unchanged"]) == (
+        "ada@uni.example", 0, 0, 7,
+    )  # fmt: skip
+    purge = runner.invoke(app, ["--config", str(config), "purge", "--mailbox", "ADA@uni.example", "--yes"])
+    assert purge.exit_code == 0, purge.output
+    assert events(emulator, "ada@uni.example") == []
+    back = runner.invoke(app, ["--config", str(config), "sync", "--json"])
+    assert back.exit_code == 0, back.output
+    assert len(events(emulator, "ada@uni.example")) == 7
+
+
+def test_purge_waits_for_a_running_sync(config: Path, emulator: dict[str, Any], tmp_path: Path) -> None:
+    """While another process holds the mailbox's lease (a sync running elsewhere), purge deletes nothing
+    and says why, with exit code 6."""
+    assert runner.invoke(app, ["--config", str(config), "sync"]).exit_code == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        assert SqlStateStore(engine).acquire_lease("ada@uni.example", "other-host:4242", 600)
+        purge = runner.invoke(
+            app, ["--config", str(config), "purge", "--mailbox", "ada@uni.example", "--yes"]
+        )
+        assert purge.exit_code == 6, purge.output
+        assert "is being synced" in purge.output
+        assert len(events(emulator, "ada@uni.example")) == 7
+    finally:
+        engine.dispose()
 
 
 def test_missing_settings_are_named(tmp_path: Path) -> None:

@@ -16,10 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from calsync import wiring
-from calsync.cli.output import EXIT_PARTIAL, console, emit_json, reported
+from calsync.cli.output import EXIT_PARTIAL, console, emit_json, err_console, reported
 from calsync.cli.state import settings_from
 from calsync.domain import Window
-from calsync.runtime import MailboxOutcome, Runner
+from calsync.runtime import MailboxOutcome, Runner, acquire, this_process
 from calsync.settings import Settings
 from calsync.store import SqlStateStore, upgrade
 from calsync.sync import tombstones
@@ -85,7 +85,9 @@ async def _run_with(
         sources = wiring.Sources(settings, store, full=full or dry_run)
         win = wiring.window(settings)
         targets = (
-            list(mailboxes) if mailboxes else await wiring.resolve_mailboxes(settings, client, sources, win)
+            list(dict.fromkeys(wiring.mailbox_name(m) for m in mailboxes))
+            if mailboxes
+            else await wiring.resolve_mailboxes(settings, client, sources, win)
         )
         engine = wiring.sync_engine(settings, client, store)
         runner = Runner(engine, store, sources.loader(), parallelism=settings.mailbox_parallelism)
@@ -239,6 +241,7 @@ def purge(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Remove every event calsync created in a mailbox (after a confirmation); other events stay."""
+    mailbox = wiring.mailbox_name(mailbox)
     with reported():
         settings = settings_from(ctx.obj)
 
@@ -257,7 +260,16 @@ def purge(
                 return deleted
 
         with wiring.open_store(settings) as store:
-            deleted = asyncio.run(go(store))
+            owner = this_process()
+            if not acquire(store, mailbox, owner, 3600.0):  # never while a sync of the mailbox runs
+                err_console.print(
+                    f"[bold red]error:[/] {mailbox} is being synced; purge it when that run ends."
+                )
+                raise typer.Exit(EXIT_PARTIAL)
+            try:
+                deleted = asyncio.run(go(store))
+            finally:
+                store.release_lease(mailbox, owner)
         console.print(f"Deleted {deleted} calsync events from {mailbox}.")
 
 
@@ -284,6 +296,7 @@ def release(
     ] = False,
 ) -> None:
     """Let quarantined items be tried again on the next sync (after fixing what made them fail)."""
+    mailbox = wiring.mailbox_name(mailbox)
     with reported():
         with wiring.open_store(settings_from(ctx.obj)) as store:
             held = store.quarantined(mailbox)

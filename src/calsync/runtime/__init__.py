@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from calsync.runtime.runner import MailboxOutcome, Progress, Runner
+from calsync.runtime.runner import MailboxOutcome, Progress, Runner, acquire, this_process
 
-__all__ = ["MailboxOutcome", "Progress", "Runner"]
+__all__ = ["MailboxOutcome", "Progress", "Runner", "acquire", "this_process"]

@@ -57,6 +57,23 @@ class Progress(Protocol):
     def mailbox_finished(self, mailbox: str, report: RunReport) -> None: ...
 
 
+def this_process() -> str:
+    """The lease owner name of this process: host and pid, so a dead local owner can be recognised."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def acquire(leases: Leases, mailbox: str, owner: str, seconds: float) -> bool:
+    """Take the mailbox's lease; a lease held by a process of this host that no longer runs is taken over
+    at once instead of waiting for it to expire."""
+    if leases.acquire_lease(mailbox, owner, seconds):
+        return True
+    holder = leases.lease_owner(mailbox)
+    if holder is not None and _dead_here(holder):
+        leases.release_lease(mailbox, holder)
+        return leases.acquire_lease(mailbox, owner, seconds)
+    return False
+
+
 @dataclass
 class MailboxOutcome:
     mailbox: str
@@ -71,7 +88,7 @@ class Runner:
     load: SourceLoader
     parallelism: int = 8
     lease_seconds: float = 3600.0
-    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    owner: str = field(default_factory=this_process)
     progress: Progress | None = None
 
     async def run(
@@ -90,13 +107,7 @@ class Runner:
         return list(await asyncio.gather(*(one(m) for m in mailboxes)))
 
     def _acquire(self, mailbox: str) -> bool:
-        if self.leases.acquire_lease(mailbox, self.owner, self.lease_seconds):
-            return True
-        holder = self.leases.lease_owner(mailbox)
-        if holder is not None and _dead_here(holder):
-            self.leases.release_lease(mailbox, holder)
-            return self.leases.acquire_lease(mailbox, self.owner, self.lease_seconds)
-        return False
+        return acquire(self.leases, mailbox, self.owner, self.lease_seconds)
 
     async def _one(self, mailbox: str, window: Window, *, dry_run: bool, force: bool) -> MailboxOutcome:
         if self.progress is not None:
