@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from calsync.certs import create_certificate
 from calsync.cli.main import app
 from calsync.store import SqlStateStore, make_engine
+from calsync.sync.ports import Quarantined
 from graphemu import EmulatorConfig, world_from_seed
 from graphemu.server import BackgroundServer
 
@@ -160,6 +161,28 @@ def test_purge_waits_for_a_running_sync(config: Path, emulator: dict[str, Any], 
         assert purge.exit_code == 6, purge.output
         assert "is being synced" in purge.output
         assert len(events(emulator, "ada@uni.example")) == 7
+    finally:
+        engine.dispose()
+
+
+def test_a_purge_with_no_events_left_still_cleans_the_state(
+    config: Path, emulator: dict[str, Any], tmp_path: Path
+) -> None:
+    """A purge killed after its deletes leaves rows and quarantine behind; purging again, with no event
+    left to delete, still turns the rows into tombstones and drops the quarantine."""
+    assert runner.invoke(app, ["--config", str(config), "sync"]).exit_code == 0
+    world = emulator["world"]
+    world.events[world.find_user("ada@uni.example").id].clear()  # the deletes of the killed purge
+    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        store = SqlStateStore(engine)
+        key = next(iter(store.mappings("ada@uni.example")))
+        store.put_quarantine(Quarantined("ada@uni.example", key, "ErrorInvalidRequest", "400", failures=5))
+        purge = runner.invoke(app, ["--config", str(config), "purge", "--mailbox", "ada@uni.example"])
+        assert purge.exit_code == 0, purge.output
+        assert "Deleted 0 calsync events" in purge.output
+        assert store.quarantined("ada@uni.example") == {}
+        assert {m.state for m in store.mappings("ada@uni.example").values()} == {"detached"}
     finally:
         engine.dispose()
 

@@ -250,9 +250,12 @@ def purge(
                 engine = wiring.sync_engine(settings, client, store)
                 everything = Window(datetime(1601, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
                 managed = await engine.target.list_managed(mailbox, everything)
-                if not managed:
-                    return 0
-                if not yes and not typer.confirm(f"Delete {len(managed)} calsync events from {mailbox}?"):
+                # with no events left (e.g. a purge killed after its deletes) the state is still cleaned
+                if (
+                    managed
+                    and not yes
+                    and not typer.confirm(f"Delete {len(managed)} calsync events from {mailbox}?")
+                ):
                     raise typer.Abort()
                 # tombstones first (a later sync re-creates with new transaction ids), then the deletes
                 deleted = await tombstones.purge(engine.target, store, engine.tenant_id, mailbox, managed)

@@ -92,6 +92,9 @@ class MemoryStateStore:
     def release_quarantine(self, mailbox: str, source_key: SourceKey) -> None:
         with self._lock:
             self._quarantine.get(mailbox, {}).pop(source_key, None)
+            mapping = self._mappings.get(mailbox, {}).get(source_key)
+            if mapping is not None and mapping.failures:
+                self._mappings[mailbox][source_key] = replace(mapping, failures=0)
 
     # -- runs --------------------------------------------------------------------------------------
 

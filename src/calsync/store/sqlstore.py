@@ -170,11 +170,18 @@ class SqlStateStore:
             )
 
     def release_quarantine(self, mailbox: str, source_key: SourceKey) -> None:
+        """Forget the quarantine and the key's failure count: a released item gets its full budget."""
+        mappings = schema.mappings.c
         with self._write() as conn:
             conn.execute(
                 sa.delete(schema.quarantine).where(
                     schema.quarantine.c.mailbox == mailbox, schema.quarantine.c.source_key == source_key
                 )
+            )
+            conn.execute(
+                sa.update(schema.mappings)
+                .where(mappings.mailbox == mailbox, mappings.source_key == source_key, mappings.failures != 0)
+                .values(failures=0)
             )
 
     # -- runs --------------------------------------------------------------------------------------

@@ -169,6 +169,19 @@ def test_quarantine_put_update_release(store: RuntimeStateStore) -> None:
     assert list(store.quarantined(OTHER)) == ["bad"]
 
 
+def test_releasing_an_item_gives_it_its_full_failure_budget(store: RuntimeStateStore) -> None:
+    """Release resets the key's failure count, so the item is quarantined again only after max_failures
+    new failures, not on the first; other keys and mailboxes keep theirs."""
+    store.put_mapping(mapping("bad", failures=5))
+    store.put_mapping(mapping("other", failures=2))
+    store.put_mapping(mapping("bad", mailbox=OTHER, failures=5))
+    store.put_quarantine(Quarantined(MB, SourceKey("bad"), "TimeZoneNotSupported", "400", failures=5))
+    store.release_quarantine(MB, SourceKey("bad"))
+    assert store.mappings(MB)[SourceKey("bad")].failures == 0
+    assert store.mappings(MB)[SourceKey("other")].failures == 2
+    assert store.mappings(OTHER)[SourceKey("bad")].failures == 5
+
+
 def test_quarantine_messages_with_nul_are_cleaned_not_refused(store: RuntimeStateStore) -> None:
     """Recording why an item failed must not fail because the message quotes a NUL from the bad input."""
     store.put_quarantine(Quarantined(MB, SourceKey("k"), "bad_input", "saw \x00 here", failures=1))
