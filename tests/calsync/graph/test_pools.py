@@ -79,7 +79,7 @@ async def test_counts_return_to_zero_however_the_response_ends(world: World, tmp
 
 async def test_http2_is_offered_by_default_when_h2_is_installed() -> None:
     """Graph speaks HTTP/2; each pool offers it (ALPN) when the h2 package is importable."""
-    pytest.importorskip("h2")
+    pytest.importorskip("h2", reason="HTTP/2 needs the h2 package (the httpx[http2] extra)")
     graph = GraphClient(StaticTokens())
     transport: Any = graph._http._transport
     assert isinstance(transport, ShardedTransport)
