@@ -11,7 +11,7 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -194,6 +194,8 @@ class Sources:
     store: SqlStateStore | None = None
     full: bool = False
     fetcher: SafeFetcher | None = None
+    # The CSV/JSON file of this run, read once for `table_mailboxes` and every mailbox's snapshot.
+    _table: tuple[tuple[datetime, datetime], _Table] | None = field(default=None, init=False, repr=False)
 
     def loader(self) -> SourceLoader:
         kind = self.settings.source_kind
@@ -237,16 +239,11 @@ class Sources:
 
             return from_ics
         if kind in ("csv", "json"):
-            path = self.settings.csv_file if kind == "csv" else self.settings.json_file
-            cache: dict[tuple[datetime, datetime], Callable[[str], SourceSnapshot]] = {}
 
             async def from_table(mailbox: str, win: Window) -> SourceSnapshot:
-                assert path is not None
-                key = (win.start, win.end)
-                if key not in cache:  # one file serves every mailbox: read it once per run
-                    cache.clear()
-                    cache[key] = _table(kind, _read(path), win)
-                return cache[key](mailbox)
+                table = self._table_for(win)
+                assert table is not None
+                return table.snapshot(mailbox)
 
             return from_table
         raise SettingsError(["source: set ics_url_template, ics_file, csv_file or json_file"], "settings")
@@ -264,26 +261,47 @@ class Sources:
 
     def table_mailboxes(self, win: Window) -> list[str]:
         """For CSV/JSON sources: every mailbox the file names with at least one good event in `win`."""
+        table = self._table_for(win)
+        return [] if table is None else table.mailboxes()
+
+    def _table_for(self, win: Window) -> _Table | None:
+        """The configured CSV/JSON file for `win`, read once per run (one file serves every mailbox)."""
         kind = self.settings.source_kind
         path = self.settings.csv_file if kind == "csv" else self.settings.json_file
         if kind not in ("csv", "json") or path is None:
-            return []
-        table = load_csv_index(_read(path)) if kind == "csv" else load_json(_read(path), window=win)
-        if isinstance(table, SourceResult):
-            return sorted({e.mailbox.lower() for e in table.events})
-        # a CSV export: one mailbox's events at a time
-        return sorted({e.mailbox.lower() for m in table.mailboxes() for e in table.result_for(m, win).events})
+            return None
+        key = (win.start, win.end)
+        if self._table is None or self._table[0] != key:
+            data = _read(path)
+            self._table = (
+                key,
+                _Table(load_csv_index(data) if kind == "csv" else load_json(data, window=win), win),
+            )
+        return self._table[1]
 
 
-def _table(kind: str, data: bytes, win: Window) -> Callable[[str], SourceSnapshot]:
+class _Table:
     """Each mailbox's snapshot from one CSV or JSON file. A CSV export is indexed and a mailbox's rows are
     parsed when it is synced, so a run holds the text, not every mailbox's events (docs/sources.md); a
     JSON document must be parsed whole, so it is split into snapshots once."""
-    table = load_csv_index(data) if kind == "csv" else load_json(data, window=win)
-    if isinstance(table, CsvIndex):
-        return lambda mailbox: snapshot(table.result_for(mailbox, win), mailbox)
-    split = snapshots(table)
-    return lambda mailbox: split.get(mailbox.lower()) or snapshot(table, mailbox)
+
+    def __init__(self, table: CsvIndex | SourceResult, win: Window) -> None:
+        self._table = table
+        self._window = win
+        self._split = snapshots(table) if isinstance(table, SourceResult) else {}
+
+    def snapshot(self, mailbox: str) -> SourceSnapshot:
+        if isinstance(self._table, CsvIndex):
+            return snapshot(self._table.result_for(mailbox, self._window), mailbox)
+        return self._split.get(mailbox.lower()) or snapshot(self._table, mailbox)
+
+    def mailboxes(self) -> list[str]:
+        """The mailboxes with at least one good event in the window, sorted (a CSV export: one mailbox's
+        rows parsed at a time)."""
+        if isinstance(self._table, SourceResult):
+            return sorted({e.mailbox.lower() for e in self._table.events})
+        index, win = self._table, self._window
+        return sorted({e.mailbox.lower() for m in index.mailboxes() for e in index.result_for(m, win).events})
 
 
 def _read(path: Path) -> bytes:

@@ -120,6 +120,15 @@ async def test_the_file_is_read_once_per_run(export: Path) -> None:
     assert [e.source_key for e in (await loader("bob@uni.edu", WINDOW)).events] == ["csv:B-1"]
 
 
+async def test_finding_the_mailboxes_and_syncing_them_read_the_file_once(export: Path) -> None:
+    """`table_mailboxes` (which mailboxes a run syncs) and the loader share one read of the file."""
+    sources = sources_for(export)
+    mailboxes = sources.table_mailboxes(WINDOW)
+    export.unlink()
+    loader = sources.loader()
+    assert [(await loader(m, WINDOW)).status for m in mailboxes] == ["ok"] * len(mailboxes)
+
+
 def test_table_mailboxes_are_those_with_good_events_in_the_window(export: Path) -> None:
     """Sorted and lower-cased, as before: Cem (only an old row) and Dora (only a bad row) are left out."""
     expected = sorted({e.mailbox.lower() for e in load_csv(export.read_bytes(), window=WINDOW).events})
