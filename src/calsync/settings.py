@@ -12,7 +12,7 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -25,17 +25,6 @@ from pydantic import (
 )
 
 DEFAULT_CONFIG = Path("calsync.toml")
-# Keys whose CALSYNC_* variable is a comma-separated list.
-LIST_KEYS = frozenset(
-    {
-        "delegated_scopes",
-        "mailboxes",
-        "feed_allow_hosts",
-        "feed_allow_networks",
-        "feed_only_hosts",
-        "feed_ports",
-    }
-)
 # Not accepted in calsync.toml: a file holding a secret ends up in backups and repositories.
 FILE_FORBIDDEN = {
     "client_secret": "CALSYNC_CLIENT_SECRET or client_secret_file",
@@ -191,6 +180,11 @@ class Settings(BaseModel):
             )
 
 
+def _is_list(annotation: Any) -> bool:
+    """`list[...]` or `list[...] | None`."""
+    return get_origin(annotation) is list or any(get_origin(a) is list for a in get_args(annotation))
+
+
 def load_settings(path: Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
     """Read calsync.toml (if present, or the given path, which must exist) and CALSYNC_* variables."""
     env = dict(os.environ if env is None else env)
@@ -213,11 +207,12 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None, *
         ]
         if inline:
             raise SettingsError(inline, source)
-    for name in Settings.model_fields:
+    for name, info in Settings.model_fields.items():
         value = env.get(f"CALSYNC_{name.upper()}")
-        if value is not None:
-            is_list = name in LIST_KEYS
-            data[name] = [v.strip() for v in value.split(",") if v.strip()] if is_list else value
+        if value is not None:  # a list-typed key's variable is comma-separated
+            data[name] = (
+                [v.strip() for v in value.split(",") if v.strip()] if _is_list(info.annotation) else value
+            )
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings.model_validate(data)
