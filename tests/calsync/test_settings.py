@@ -98,3 +98,19 @@ def test_every_key_is_documented() -> None:
     text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
     missing = [name for name in Settings.model_fields if f"| `{name}` |" not in text]
     assert missing == []
+
+
+def test_list_keys_come_from_comma_separated_variables(tmp_path: Path) -> None:
+    """Every list-typed key (mailboxes, scopes, feed lists) is split on commas; other keys are not."""
+    env = {
+        "CALSYNC_CONFIG": str(tmp_path / "absent.toml"),
+        "CALSYNC_MAILBOXES": "a@uni.edu, b@uni.edu,,",
+        "CALSYNC_DELEGATED_SCOPES": "Calendars.ReadWrite,User.Read",
+        "CALSYNC_FEED_ONLY_HOSTS": "timetable.uni.edu",
+        "CALSYNC_GROUP": "staff,students",
+    }
+    settings = load_settings(None, env=env)
+    assert settings.mailboxes == ["a@uni.edu", "b@uni.edu"]
+    assert settings.delegated_scopes == ["Calendars.ReadWrite", "User.Read"]
+    assert settings.feed_only_hosts == ["timetable.uni.edu"]
+    assert settings.group == "staff,students"
