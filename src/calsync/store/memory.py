@@ -172,6 +172,16 @@ class MemoryStateStore:
             self._leases[mailbox] = _Lease(owner, now + timedelta(seconds=ttl_seconds))
             return True
 
+    def renew_lease(self, mailbox: str, owner: str, ttl_seconds: float) -> bool:
+        rules.check_lease(mailbox, owner, ttl_seconds)
+        now = self._now()
+        with self._lock:
+            held = self._leases.get(mailbox)
+            if held is None or held.owner != owner:
+                return False
+            self._leases[mailbox] = _Lease(owner, now + timedelta(seconds=ttl_seconds))
+            return True
+
     def release_lease(self, mailbox: str, owner: str) -> bool:
         with self._lock:
             held = self._leases.get(mailbox)

@@ -86,6 +86,11 @@ class RuntimeStateStore(StateStore, Protocol):
         """Take or renew the mailbox's lease until now + ttl; False if another owner holds it unexpired."""
         ...
 
+    def renew_lease(self, mailbox: str, owner: str, ttl_seconds: float) -> bool:
+        """Extend the lease to now + ttl only if `owner` still holds it (expired or not, as long as nobody
+        took it over): the fencing check of a run before each chunk of writes. False: it was taken over."""
+        ...
+
     def release_lease(self, mailbox: str, owner: str) -> bool:
         """Give the lease up if `owner` holds it; True if it did."""
         ...

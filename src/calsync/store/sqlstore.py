@@ -344,6 +344,20 @@ class SqlStateStore:
             ).first()
             return inserted is not None
 
+    def renew_lease(self, mailbox: str, owner: str, ttl_seconds: float) -> bool:
+        """Extend the lease only while `owner` holds it: one conditional UPDATE, so a takeover committed
+        by another process (which rewrote `owner`) makes this return False, whatever this process thinks."""
+        rules.check_lease(mailbox, owner, ttl_seconds)
+        until = self._now() + timedelta(seconds=ttl_seconds)
+        with self._write() as conn:
+            renewed = conn.execute(
+                sa.update(schema.leases)
+                .where(schema.leases.c.mailbox == mailbox, schema.leases.c.owner == owner)
+                .values(expires_at=until)
+                .returning(schema.leases.c.mailbox)
+            ).first()
+        return renewed is not None
+
     def release_lease(self, mailbox: str, owner: str) -> bool:
         with self._write() as conn:
             result = conn.execute(

@@ -13,17 +13,25 @@ Ordering guarantees (architecture.md invariants 2, 3, 6):
 - One action's failure stays local: it is counted on its mapping, and after `max_failures` runs the item
   is quarantined with its reason; the other actions go on.
 - A source that is unavailable, a calendar that cannot be listed, or a tripped rail writes nothing.
+- A run may be interrupted between chunks by its `guard` (calsync.sync.guard): a lease lost to another
+  process (fencing) or a shutdown. The chunk in flight finishes and its results are committed; nothing after
+  it is sent.
+
+The state store is synchronous (short SQL transactions); the engine calls it through `asyncio.to_thread`
+so the event loop, which carries every other mailbox's Graph traffic, never waits on the database.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, ParamSpec, TypeVar
 
 from calsync.domain import DesiredEvent, SourceKey, Window
 from calsync.sync import crashpoints
+from calsync.sync.guard import Guard, RunInterrupted
 from calsync.sync.intents import Outcome, intent
 from calsync.sync.planner import PlanInput, Policy, plan, transaction_id
 from calsync.sync.ports import (
@@ -44,6 +52,15 @@ from calsync.sync.ports import (
 from calsync.sync.safety import Limits, SafetyStop, check
 
 DUPLICATE_TRANSACTION = "ErrorDuplicateTransactionId"  # a create's transaction id was used before
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def off_loop(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a state-store call in a worker thread: the store is synchronous SQL, and a transaction that
+    waits on a lock (SQLite's writer, a PostgreSQL row) must not stall every other mailbox's requests."""
+    return await asyncio.to_thread(func, *args, **kwargs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +105,9 @@ class Engine:
         """The plan for a mailbox without running it (`calsync plan`, `sync --dry-run`); `mappings` when
         the caller already read them."""
         observed = await self.target.list_managed(mailbox, window)
+        if mappings is None:
+            mappings = await off_loop(self.store.mappings, mailbox)
+        quarantined = await off_loop(self.store.quarantined, mailbox)
         return plan(
             PlanInput(
                 tenant_id=self.tenant_id,
@@ -95,8 +115,8 @@ class Engine:
                 window=window,
                 desired=source.events,
                 observed=tuple(observed),
-                mappings=self.store.mappings(mailbox) if mappings is None else mappings,
-                quarantined=frozenset(self.store.quarantined(mailbox)),
+                mappings=mappings,
+                quarantined=frozenset(quarantined),
                 protected_prefixes=source.protected_prefixes,
                 policy=self.policy,
             )
@@ -110,14 +130,18 @@ class Engine:
         *,
         dry_run: bool = False,
         force: bool = False,
+        guard: Guard | None = None,
     ) -> tuple[RunReport, list[Action]]:
-        """Sync one mailbox; returns the report (also recorded unless dry_run) and the plan."""
+        """Sync one mailbox; returns the report (also recorded unless dry_run) and the plan.
+
+        `guard` is awaited before each chunk of writes; when it raises RunInterrupted the run stops there
+        (status `stopped`, the guard's code), its finished chunks recorded."""
         report = RunReport(mailbox=mailbox, started=self.clock(), problems=list(source.problems))
         actions: list[Action] = []
         if source.status == "not_modified":
             report.finished, report.message = self.clock(), "the source is unchanged since the last good run"
             if not dry_run:
-                self.store.record_run(report)
+                await off_loop(self.store.record_run, report)
             return report, actions
         try:
             if source.status != "ok":
@@ -125,17 +149,21 @@ class Engine:
                     source.error_code or "SourceUnavailable",
                     "the source could not be loaded; nothing was changed",
                 )
-            mappings = self.store.mappings(mailbox)  # read once: for the plan, the rails and the writes
+            # read once: for the plan, the rails and the writes
+            mappings = await off_loop(self.store.mappings, mailbox)
             actions = await self.plan(mailbox, source, window, mappings)
             previous = sum(1 for m in mappings.values() if m.state == "synced")  # not intents, tombstones
             in_window = sum(1 for e in source.events if window.contains(e.start, e.end))
             check(actions, desired_count=in_window, previous_count=previous, force=force, limits=self.limits)
             if not dry_run:
-                await self._execute(mailbox, actions, mappings, report)
+                await self._execute(mailbox, actions, mappings, report, guard)
             else:
                 _count_plan(actions, report)
         except SafetyStop as stop:
             report.status = "skipped" if source.status != "ok" else "stopped"
+            report.error_code, report.message = stop.code, stop.message
+        except RunInterrupted as stop:
+            report.status = "stopped"
             report.error_code, report.message = stop.code, stop.message
         except TargetError as exc:
             report.status = "failed"
@@ -144,32 +172,39 @@ class Engine:
         if report.status == "ok" and report.failed:
             report.status = "partial"
         if not dry_run:
-            self.store.record_run(report)
+            await off_loop(self.store.record_run, report)
             if report.status == "ok" and source.on_success is not None:
-                source.on_success()
+                await off_loop(source.on_success)
         return report, actions
 
     async def _execute(
-        self, mailbox: str, actions: Sequence[Action], mappings: dict[SourceKey, Mapping], report: RunReport
+        self,
+        mailbox: str,
+        actions: Sequence[Action],
+        mappings: dict[SourceKey, Mapping],
+        report: RunReport,
+        guard: Guard | None,
     ) -> None:
         state = dict(mappings)  # what the store holds for this mailbox, kept current as we write
         writes: list[Create | Update | Delete] = []
         for action in actions:
             if isinstance(action, Adopt):
                 key = action.observed.source_key
-                state[key] = self._adopt(mailbox, action, state.get(key))
+                state[key] = await self._adopt(mailbox, action, state.get(key))
                 report.adopted += 1
             elif isinstance(action, Skip):
-                self._skip(mailbox, action, state.get(action.source_key), report)
+                await self._skip(mailbox, action, state.get(action.source_key), report)
             else:
                 writes.append(action)
         if self.on_progress is not None:
             self.on_progress(mailbox, 0, len(writes))
         for start in range(0, len(writes), self.chunk_size):
             chunk = writes[start : start + self.chunk_size]
+            if guard is not None:  # fencing: a run whose lease was taken over, or a shutdown, stops here
+                await guard(mailbox)
             intents = [m for a in chunk if (m := intent(a, state, mailbox, self.tenant_id)) is not None]
             if intents:  # intent before effect: committed, in one transaction, before the chunk is sent
-                self.store.put_mappings(intents)
+                await off_loop(self.store.put_mappings, intents)
                 state.update((m.source_key, m) for m in intents)
                 for _ in intents:
                     crashpoints.hit("intent")
@@ -179,13 +214,13 @@ class Engine:
             outcome = Outcome()
             for result in results:
                 await self._record(mailbox, result, report, state, outcome)
-            outcome.commit(self.store)  # the chunk's results, in one transaction
+            await off_loop(outcome.commit, self.store)  # the chunk's results, in one transaction
             for _ in results:
                 crashpoints.hit("record")
             if self.on_progress is not None:
                 self.on_progress(mailbox, start + len(chunk), len(writes))
 
-    def _adopt(self, mailbox: str, action: Adopt, old: Mapping | None) -> Mapping:
+    async def _adopt(self, mailbox: str, action: Adopt, old: Mapping | None) -> Mapping:
         obs = action.observed
         adopted = Mapping(
             mailbox=mailbox,
@@ -200,12 +235,12 @@ class Engine:
             content_hash=action.content_hash or None,
             failures=old.failures if old else 0,
         )
-        self.store.put_mapping(adopted)
+        await off_loop(self.store.put_mapping, adopted)
         return adopted
 
-    def _skip(self, mailbox: str, action: Skip, old: Mapping | None, report: RunReport) -> None:
+    async def _skip(self, mailbox: str, action: Skip, old: Mapping | None, report: RunReport) -> None:
         if action.reason == "user_deleted_respected" and old is not None and old.state != "user_deleted":
-            self.store.put_mapping(replace(old, state="user_deleted"))
+            await off_loop(self.store.put_mapping, replace(old, state="user_deleted"))
         if action.reason == "quarantined":
             report.quarantined += 1
         else:

@@ -206,7 +206,7 @@ class RunReport:
     mailbox: str
     started: datetime
     finished: datetime | None = None
-    status: Literal["ok", "partial", "failed", "stopped", "skipped"] = "ok"
+    status: Literal["ok", "partial", "failed", "stopped", "skipped", "not_applicable"] = "ok"
     created: int = 0
     updated: int = 0
     deleted: int = 0

@@ -388,6 +388,22 @@ def test_renewal_extends_the_lease(store: RuntimeStateStore, clock: FakeClock) -
     assert store.lease_owner(MB) == "w1"
 
 
+def test_renew_is_a_fence_against_a_takeover(store: RuntimeStateStore, clock: FakeClock) -> None:
+    """A holder that stalled past its lease renews only if nobody took the mailbox over meanwhile."""
+    assert store.acquire_lease(MB, "stalled", ttl_seconds=60)
+    clock.advance(30)
+    assert store.renew_lease(MB, "stalled", ttl_seconds=60)  # the heartbeat: expiry now at +90
+    clock.advance(100)  # stalled past its lease, but nobody took it: it still holds it
+    assert store.renew_lease(MB, "stalled", ttl_seconds=60)
+    clock.advance(61)
+    assert store.acquire_lease(MB, "other", ttl_seconds=60)  # taken over after expiry
+    assert not store.renew_lease(MB, "stalled", ttl_seconds=60)  # fenced: its next write is refused
+    assert store.lease_owner(MB) == "other"
+    assert not store.renew_lease(OTHER, "stalled", ttl_seconds=60)  # no lease at all: nothing to renew
+    assert store.release_lease(MB, "other")
+    assert not store.renew_lease(MB, "other", ttl_seconds=60)  # released: a late heartbeat cannot revive it
+
+
 def test_lease_arguments_are_checked(store: RuntimeStateStore) -> None:
     """A lease needs a positive TTL and a named owner."""
     with pytest.raises(ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL
 
-from calsync.store import current_revision, downgrade, head_revision, make_engine, upgrade
+from calsync.store import SqlStateStore, current_revision, downgrade, head_revision, make_engine, upgrade
 from calsync.store.schema import NAMING_CONVENTION, metadata
+from calsync.sync.ports import RunReport
 
 
 def schema_diff(url: str | URL, target: sa.MetaData = metadata) -> list[Any]:
@@ -110,4 +112,27 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS / "env.py").is_file()
     assert (MIGRATIONS / "script.py.mako").is_file()
     assert (MIGRATIONS / "versions" / "0001_initial.py").is_file()
-    assert head_revision() == "0001"
+    assert (MIGRATIONS / "versions" / "0002_run_status_not_applicable.py").is_file()
+    assert head_revision() == "0002"
+
+
+def test_a_database_of_the_first_release_accepts_not_applicable_runs(tmp_path: Path) -> None:
+    """0001 -> 0002 keeps the runs it had and lets a run end `not_applicable`; going down turns those
+    runs into failures, so the old CHECK constraint holds again."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, revision="0001")
+    engine = make_engine(url)
+    try:
+        store = SqlStateStore(engine)
+        started = datetime(2026, 12, 1, tzinfo=UTC)
+        store.record_run(RunReport("a@x", started, started, status="ok", created=3))
+        upgrade(url)
+        store.record_run(RunReport("b@x", started, started, status="not_applicable"))
+        assert {r.mailbox: (r.status, r.created) for r in store.last_runs()} == {
+            "a@x": ("ok", 3),
+            "b@x": ("not_applicable", 0),
+        }
+        downgrade(url, "0001")
+        assert {r.mailbox: r.status for r in store.last_runs()} == {"a@x": "ok", "b@x": "failed"}
+    finally:
+        engine.dispose()
