@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -107,6 +108,31 @@ class Settings(BaseModel):
     feed_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
         default_factory=lambda: [443, 80]
     )  # any port with allow_private_feeds
+    # Members without an Exchange Online mailbox (unlicensed, on-premises): a run of theirs ends
+    # "not_applicable" and does not make `calsync sync` exit 6, unless this says "error".
+    mailbox_not_enabled: Literal["not-applicable", "error"] = "not-applicable"
+    # The service (`calsync serve`, `calsync worker`; docs/deploy.md).
+    sync_interval_minutes: float = Field(default=15.0, gt=0, le=1440)  # an incremental round this often
+    full_sync_at: time = time(3, 0)  # and a full reconcile daily at this time (full_sync_zone)
+    full_sync_zone: str = "UTC"
+    lease_seconds: float = Field(default=120.0, ge=10, le=86400)  # renewed every third while a run lasts
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8400, ge=1, le=65535)
+    worker_concurrency: int = Field(default=16, ge=1, le=256)  # mailboxes one `calsync worker` runs at once
+    finished_jobs_kept_hours: int = Field(default=24, ge=1)  # Procrastinate's finished jobs are purged after
+    log_level: Literal["debug", "info", "warning", "error"] | None = None  # None: the command's default
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("full_sync_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+        return value
 
     @field_validator("feed_allow_networks")
     @classmethod

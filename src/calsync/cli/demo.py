@@ -1,4 +1,4 @@
-"""`calsync demo`: the main job end to end against an embedded emulator (see calsync.demo.run)."""
+"""`calsync demo`: the main job end to end against an embedded emulator (see calsync.cli.demo_run)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def demo(
     staff: Annotated[int, typer.Option(min=1, max=200, help="How many lecturers.")] = 12,
 ) -> None:
     """Sync a demo university's timetable into emulated Outlook calendars, change it, and sync again."""
-    from calsync.demo.run import main  # graphemu is imported only for the demo
+    from calsync.cli.demo_run import main  # graphemu is imported only for the demo
 
     with reported():
         main(directory, console, students=students, staff=staff)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from calsync.graph import (
     AuthError,
@@ -72,26 +73,35 @@ def _exists(exc: Exception) -> tuple[str, int]:
     return f"Refusing to overwrite existing files: {exc}. Use --overwrite to replace them.", EXIT_USAGE
 
 
-def fail(exc: Exception) -> NoReturn:
-    """Print the human text for `exc` and exit with its code; unknown errors keep their type name only."""
+def rendered(exc: Exception) -> tuple[str, int]:
+    """The human text (Rich markup) and exit code of `exc`; unknown errors keep their type name only."""
     for kind, func in reversed(_renderers):
         if isinstance(exc, kind):
-            text, code = func(exc)
-            err_console.print(f"[bold red]error:[/] {text}")
-            raise typer.Exit(code)
-    err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
-    raise typer.Exit(EXIT_FAILURE)
+            return func(exc)
+    return f"{type(exc).__name__}: {exc}", EXIT_FAILURE
+
+
+def fail(exc: Exception, *, as_json: bool = False) -> NoReturn:
+    """Print the human text for `exc` (or, under --json, a JSON error document on stdout) and exit with
+    its code."""
+    text, code = rendered(exc)
+    if as_json:
+        plain = Text.from_markup(text).plain
+        emit_json({"error": {"type": type(exc).__name__, "message": plain, "exit_code": code}})
+    else:
+        err_console.print(f"[bold red]error:[/] {text}")
+    raise typer.Exit(code)
 
 
 @contextmanager
-def reported() -> Iterator[None]:
-    """Turn exceptions raised by a command into human text and an exit code."""
+def reported(*, as_json: bool = False) -> Iterator[None]:
+    """Turn exceptions raised by a command into human text (or a JSON error) and an exit code."""
     try:
         yield
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception as exc:
-        fail(exc)
+        fail(exc, as_json=as_json)
 
 
 def emit_json(data: Any) -> None:

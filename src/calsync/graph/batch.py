@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import httpx
@@ -58,6 +58,7 @@ class BatchSender(Protocol):
     clock: Clock
     rng: random.Random
     limiter: MailboxLimiter
+    observer: Callable[[str, int | None, float | None], None] | None  # see GraphClient
 
     async def send_batch_once(
         self, mailbox: str | None, payload: dict[str, Any], items: int
@@ -149,6 +150,9 @@ class _ChunkRun:
                     n, Indeterminate("no answer for this batch item", method=self.items[n].method)
                 )
             status = result.status
+            hint = parse_retry_after(_header(result.headers, "retry-after")) if status == 429 else None
+            if self.client.observer is not None:  # each item is a request of its own to Graph's limits
+                self.client.observer(self.items[n].method.upper(), status or None, hint)
             if status == 429 or (self.items[n].retry_safe and (status in TRANSIENT_STATUSES or status == 0)):
                 retry.add(n)
                 hint = parse_retry_after(_header(result.headers, "retry-after"))

@@ -18,7 +18,7 @@ import random
 import ssl
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,8 @@ class GraphClient(CalendarApi, DirectoryApi, SubscriptionApi):
         clock: time and sleep; tests pass a fake that never sleeps.
         rng: randomness of the backoff jitter (seed it in tests).
         http2: None = use HTTP/2 when the h2 package is installed.
+        observer: called after every HTTP exchange with (method, status or None when the request could
+            not be sent, Retry-After seconds of a 429 or None): metrics, without this package knowing them.
     """
 
     def __init__(
@@ -83,7 +85,9 @@ class GraphClient(CalendarApi, DirectoryApi, SubscriptionApi):
         rng: random.Random | None = None,
         http2: bool | None = None,
         trust_env: bool = True,
+        observer: Callable[[str, int | None, float | None], None] | None = None,
     ) -> None:
+        self.observer = observer
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
         self._base_path = self.base_url.path.rstrip("/")
         self.retry_policy = retry or RetryPolicy()
@@ -199,6 +203,8 @@ class GraphClient(CalendarApi, DirectoryApi, SubscriptionApi):
                 response = await self._http.send(request)
             except httpx.TransportError as exc:
                 self._log(request, None, started)
+                if self.observer is not None:
+                    self.observer("$batch" if batch else request.method, None, None)
                 raise transport_error(
                     exc, request.method, loggable_path(request.url, self._base_path)
                 ) from exc
@@ -206,9 +212,14 @@ class GraphClient(CalendarApi, DirectoryApi, SubscriptionApi):
             self._log(request, response, started)
             if response.status_code >= 400:
                 error = graph_error(response.status_code, response.headers, response.content)
-                if isinstance(error, Throttled) and error.retry_after is not None:
-                    self.limiter.pause(key, error.retry_after)
+                retry_after = error.retry_after if isinstance(error, Throttled) else None
+                if retry_after is not None:
+                    self.limiter.pause(key, retry_after)
+                if self.observer is not None:
+                    self.observer("$batch" if batch else request.method, response.status_code, retry_after)
                 raise error
+            if self.observer is not None:
+                self.observer("$batch" if batch else request.method, response.status_code, None)
         return response
 
     async def send_batch_once(

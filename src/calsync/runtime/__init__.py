@@ -1,7 +1,4 @@
-"""Running syncs: one run per mailbox at a time, many mailboxes at once (in-process by default)."""
+"""When work runs: the in-process scheduler of `calsync serve` on the embedded default, or Procrastinate
+jobs run by `calsync worker` on PostgreSQL. What a run does is calsync.services' business."""
 
 from __future__ import annotations
-
-from calsync.runtime.runner import MailboxOutcome, Progress, Runner, acquire, this_process
-
-__all__ = ["MailboxOutcome", "Progress", "Runner", "acquire", "this_process"]

@@ -14,11 +14,12 @@ from __future__ import annotations
 from calsync.store.engine import begin_write, database_url, make_engine, safe_url
 from calsync.store.memory import MemoryStateStore
 from calsync.store.migrate import current_revision, downgrade, head_revision, upgrade
-from calsync.store.records import RuntimeStateStore, SourceState, source_state_key
+from calsync.store.records import RunHealth, RuntimeStateStore, SourceState, source_state_key
 from calsync.store.sqlstore import SqlStateStore
 
 __all__ = [
     "MemoryStateStore",
+    "RunHealth",
     "RuntimeStateStore",
     "SourceState",
     "SqlStateStore",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from calsync.domain import SourceKey
 from calsync.store import records as rules
-from calsync.store.records import Clock, RuntimeStateStore, SourceState, utc_now
+from calsync.store.records import GOOD_RUN_STATUSES, Clock, RunHealth, RuntimeStateStore, SourceState, utc_now
 from calsync.sync.ports import Mapping, Quarantined, RunReport, StateStore
 
 
@@ -118,6 +118,21 @@ class MemoryStateStore:
         with self._lock:
             latest = [by_start[max(by_start)] for _, by_start in sorted(self._runs.items()) if by_start]
         return [_copy_report(r) for r in latest]
+
+    def run_health(self) -> dict[str, RunHealth]:
+        with self._lock:
+            runs = {
+                m: sorted(by_start.values(), key=lambda r: r.started) for m, by_start in self._runs.items()
+            }
+        health = {}
+        for mailbox, ordered in runs.items():
+            good = [r.started for r in ordered if r.status in GOOD_RUN_STATUSES]
+            last = good[-1] if good else None
+            bad = sum(
+                1 for r in ordered if r.status not in GOOD_RUN_STATUSES and (last is None or r.started > last)
+            )
+            health[mailbox] = RunHealth(mailbox, last, bad)
+        return health
 
     def runs(self, mailbox: str, limit: int = 20) -> list[RunReport]:
         rules.check_count("limit", limit)

@@ -59,6 +59,19 @@ def source_state_key(url_or_id: str) -> str:
     return hashlib.sha256(url_or_id.encode("utf-8")).hexdigest()
 
 
+GOOD_RUN_STATUSES = ("ok", "not_applicable")  # a run that leaves the mailbox as it should be
+
+
+@dataclass(frozen=True, slots=True)
+class RunHealth:
+    """How a mailbox has fared: its last good run and the runs that were not good since then (the
+    consecutive failures an operator alerts on)."""
+
+    mailbox: str
+    last_success: datetime | None
+    failures_since: int
+
+
 class RuntimeStateStore(StateStore, Protocol):
     """StateStore plus what the runtime, CLI and web pages need. Each method commits on return."""
 
@@ -70,6 +83,10 @@ class RuntimeStateStore(StateStore, Protocol):
 
     def runs(self, mailbox: str, limit: int = 20) -> list[RunReport]:
         """The mailbox's runs, newest first."""
+        ...
+
+    def run_health(self) -> dict[str, RunHealth]:
+        """Every mailbox with runs: its last good run's start and the runs since that were not good."""
         ...
 
     def source_state(self, key: str) -> SourceState | None: ...

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
@@ -25,7 +25,14 @@ from calsync.domain import SourceKey
 from calsync.store import records as rules
 from calsync.store import schema
 from calsync.store.engine import begin_write
-from calsync.store.records import Clock, RuntimeStateStore, SourceState, utc_now
+from calsync.store.records import (
+    GOOD_RUN_STATUSES,
+    Clock,
+    RunHealth,
+    RuntimeStateStore,
+    SourceState,
+    utc_now,
+)
 from calsync.sync.ports import Mapping, MappingState, Quarantined, RunReport, StateStore
 
 _COUNTS = ("created", "updated", "deleted", "adopted", "unchanged", "failed", "quarantined")
@@ -231,6 +238,36 @@ class SqlStateStore:
         with self._read() as conn:
             return [_report(row) for row in conn.execute(query)]
 
+    def run_health(self) -> dict[str, RunHealth]:
+        """Two grouped scans of `runs` (at most RUNS_KEPT rows per mailbox), whatever the mailbox count."""
+        runs = schema.runs.c
+        good = runs.status.in_(GOOD_RUN_STATUSES)
+        last_good = (
+            sa.select(runs.mailbox, sa.func.max(sa.case((good, runs.started))).label("last_success"))
+            .group_by(runs.mailbox)
+            .subquery()
+        )
+        bad_since = sa.func.sum(
+            sa.case(
+                (
+                    sa.and_(
+                        sa.not_(good),
+                        sa.or_(last_good.c.last_success.is_(None), runs.started > last_good.c.last_success),
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+        )
+        query = (
+            sa.select(runs.mailbox, sa.func.max(last_good.c.last_success), bad_since)
+            .join(last_good, last_good.c.mailbox == runs.mailbox)
+            .group_by(runs.mailbox)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return {m: RunHealth(m, None if last is None else _utc(last), int(bad or 0)) for m, last, bad in rows}
+
     def runs(self, mailbox: str, limit: int = 20) -> list[RunReport]:
         rules.check_count("limit", limit)
         query = (
@@ -423,6 +460,12 @@ def _mapping_row(mapping: Mapping, now: datetime) -> dict[str, Any]:
         "failures": mapping.failures,
         "updated_at": now,
     }
+
+
+def _utc(value: datetime | str) -> datetime:
+    """A timestamp read through an aggregate, which bypasses the column type: SQLite gives text, naive."""
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _mapping(row: sa.Row[Any]) -> Mapping:

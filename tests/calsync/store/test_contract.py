@@ -525,3 +525,21 @@ def test_a_tombstone_is_kept_but_is_no_event(store: RuntimeStateStore) -> None:
     found = store.mapping_by_remote_id(MB, "AAMk-1")
     assert found is not None
     assert found.source_key == "live"
+
+
+def test_run_health_counts_failures_since_the_last_good_run(store: RuntimeStateStore) -> None:
+    """Consecutive failures are the runs after the newest good one; a mailbox never good counts all."""
+    t = [T0 + timedelta(minutes=15 * i) for i in range(6)]
+    for started, status in zip(t, ("failed", "ok", "partial", "failed", "stopped", "skipped"), strict=True):
+        store.record_run(report(MB, started, status=status))
+    store.record_run(report(OTHER, t[0], status="failed"))
+    store.record_run(report(OTHER, t[1], status="skipped"))
+    store.record_run(report("c@example.edu", t[0], status="ok"))
+    store.record_run(report("c@example.edu", t[1], status="not_applicable"))
+    health = store.run_health()
+    assert health[MB].last_success == t[1]
+    assert health[MB].failures_since == 4
+    assert health[OTHER].last_success is None
+    assert health[OTHER].failures_since == 2
+    assert health["c@example.edu"].last_success == t[1]
+    assert health["c@example.edu"].failures_since == 0

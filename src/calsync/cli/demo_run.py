@@ -21,11 +21,12 @@ from typing import Any
 import httpx
 from rich.console import Console
 
-from calsync.cli.syncing import _run, print_summary
+from calsync.cli.render import print_summary
+from calsync.cli.syncing import run_sync
 from calsync.demo import tenant as demo_tenant
 from calsync.demo import timetable
 from calsync.demo.feeds import FeedServer
-from calsync.runtime import MailboxOutcome
+from calsync.services import MailboxOutcome
 from graphemu import EmulatorConfig
 from graphemu.server import BackgroundServer
 
@@ -112,7 +113,7 @@ async def demo(directory: Path, console: Console, *, students: int = 200, staff:
         config = _config(directory, info, tenant, feeds, term)
 
         console.rule("First sync")
-        first, _ = await _run(str(config), None, dry_run=False, force=False, quiet=False)
+        first = (await run_sync(str(config), None, dry_run=False, force=False, quiet=False)).outcomes
         print_summary(first, limit=8)
 
         console.rule("Changes")
@@ -125,7 +126,7 @@ async def demo(directory: Path, console: Console, *, students: int = 200, staff:
         console.print(f"  {victim} deleted '{mine['subject']}' in Outlook")
 
         console.rule("Second sync")
-        second, _ = await _run(str(config), None, dry_run=False, force=False, quiet=False)
+        second = (await run_sync(str(config), None, dry_run=False, force=False, quiet=False)).outcomes
         print_summary(second, limit=8)
         changed = _counts(second)
         console.print(

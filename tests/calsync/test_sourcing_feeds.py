@@ -1,4 +1,4 @@
-"""`wiring.Sources` for per-mailbox feed URLs, against a real HTTP server on loopback: at most
+"""`sourcing.Sources` for per-mailbox feed URLs, against a real HTTP server on loopback: at most
 `feed_parallelism` feeds are fetched at once, however many mailboxes are synced at the same time."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from calsync import wiring
+from calsync.services import sourcing
 from calsync.settings import Settings, SettingsError, load_settings
 from calsync.sync.engine import SourceSnapshot
 from tests.calsync.sources.support import WINDOW, calendar, vevent
@@ -71,7 +72,7 @@ async def test_feeds_fetched_at_once_are_capped(feed_server: int, parallelism: i
         allow_private_feeds=True,
         feed_parallelism=parallelism,
     )
-    loader = wiring.Sources(settings).loader()
+    loader = sourcing.Sources(settings).loader()
     mailboxes = [f"student{n}@uni.edu" for n in range(12)]
     snapshots = await asyncio.gather(*(loader(m, WINDOW) for m in mailboxes))
     assert [s.status for s in snapshots] == ["ok"] * 12
@@ -93,7 +94,7 @@ async def test_an_on_premise_server_is_reached_only_through_its_network_or_name(
     (feed_allow_hosts) is allowed; feed_only_hosts refuses every other host; the port must be listed."""
 
     async def load(settings: Settings) -> SourceSnapshot:
-        return await wiring.Sources(settings).loader()("adele@uni.edu", WINDOW)
+        return await sourcing.Sources(settings).loader()("adele@uni.edu", WINDOW)
 
     refused = await load(feed_settings(feed_server))
     assert (refused.status, refused.error_code) == ("unavailable", "FETCH_BLOCKED")
@@ -106,8 +107,8 @@ async def test_an_on_premise_server_is_reached_only_through_its_network_or_name(
         feed_settings(feed_server, feed_allow_networks=["127.0.0.0/8"], feed_only_hosts=["timetable.uni.edu"])
     )
     assert "not on the allowlist" in only.problems[0]
-    by_name = wiring.Sources(feed_settings(feed_server, feed_allow_hosts=["Timetable.Uni.Local."]))
-    assert by_name.fetch_policy().allow_hosts == frozenset({"timetable.uni.local"})
+    by_name = wiring.fetch_policy(feed_settings(feed_server, feed_allow_hosts=["Timetable.Uni.Local."]))
+    assert by_name.allow_hosts == frozenset({"timetable.uni.local"})
 
 
 def test_feed_lists_come_from_variables_and_bad_networks_are_named(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""`wiring.Sources` for CSV and JSON exports: each mailbox gets its own events, its own rows' problems
+"""`sourcing.Sources` for CSV and JSON exports: each mailbox gets its own events, its own rows' problems
 plus the file's, and only its own protected keys; an unreadable file makes every mailbox unavailable."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from calsync import wiring
+from calsync.services import sourcing
 from calsync.settings import Settings
 from calsync.sources import load_csv, load_json
 from calsync.sync.engine import SourceSnapshot
@@ -28,9 +28,9 @@ CSV = (
 UNKNOWN_COLUMN = "CSV_UNKNOWN_COLUMN column 'colour': unknown column; it is ignored"
 
 
-def sources_for(path: Path) -> wiring.Sources:
+def sources_for(path: Path) -> sourcing.Sources:
     kind = "csv_file" if path.suffix == ".csv" else "json_file"
-    return wiring.Sources(Settings.model_validate({kind: path}))
+    return sourcing.Sources(Settings.model_validate({kind: path}))
 
 
 async def load_all(path: Path, *mailboxes: str) -> dict[str, SourceSnapshot]:

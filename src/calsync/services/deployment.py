@@ -1,0 +1,95 @@
+"""A `Deployment`: what one process needs to run calsync's use cases, built once and shared.
+
+The CLI opens one per command, `calsync serve` and `calsync worker` one per process. It holds the settings,
+the state store (opened and migrated once) and the Graph client with its app-token provider, created on
+first use: `calsync status` never reads a certificate or asks for a token, and a whole service shares one
+connection pool, one rate limiter and one token cache, so the per-app request budget and the per-mailbox
+limits are enforced in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+
+from calsync import wiring
+from calsync.domain import Window
+from calsync.graph import AppTokenProvider, GraphClient
+from calsync.settings import Settings
+from calsync.store import SqlStateStore
+from calsync.sync.engine import Engine, off_loop
+from calsync.sync.ports import RunReport
+
+GraphObserver = Callable[[str, int | None, float | None], None]
+"""(method, HTTP status or None for a transport failure, Retry-After seconds or None), per response."""
+RunObserver = Callable[[RunReport, bool], None]
+"""(report, dry_run) after each mailbox's run: metrics, without the use cases knowing them."""
+
+
+@dataclass
+class Deployment:
+    """Settings, store and (lazily) the Graph client of this process. Open with `open_deployment`."""
+
+    settings: Settings
+    store: SqlStateStore
+    transport: httpx.AsyncBaseTransport | None = None  # tests and the demo: graphemu in-process
+    observer: GraphObserver | None = None
+    run_observers: list[RunObserver] = field(default_factory=list)
+    _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
+    _client: GraphClient | None = field(default=None, repr=False)
+    _tokens: AppTokenProvider | None = field(default=None, repr=False)
+    _engine: Engine | None = field(default=None, repr=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    async def graph(self) -> GraphClient:
+        """The process's Graph client (app-only tokens), created on first use."""
+        async with self._lock:
+            if self._client is None:
+                self._tokens = AppTokenProvider(wiring.entra_app(self.settings))
+                self._stack.push_async_callback(self._tokens.aclose)
+                self._client = await self._stack.enter_async_context(
+                    wiring.graph_client(
+                        self.settings, transport=self.transport, tokens=self._tokens, observer=self.observer
+                    )
+                )
+            return self._client
+
+    async def check_credential(self) -> None:
+        """Get an app token now (msal caches it): a refused secret or certificate raises AuthError here,
+        even on a run where every feed is unchanged and no other Graph call would be made."""
+        await self.graph()
+        assert self._tokens is not None
+        await self._tokens.token()
+
+    async def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = wiring.sync_engine(self.settings, await self.graph(), self.store)
+        return self._engine
+
+    def window(self, now: datetime | None = None) -> Window:
+        return wiring.window(self.settings, now)
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+
+@asynccontextmanager
+async def open_deployment(
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    transport: httpx.AsyncBaseTransport | None = None,
+    observer: GraphObserver | None = None,
+) -> AsyncIterator[Deployment]:
+    """The deployment for this process; the database is migrated first unless `migrate` is False (reads
+    that must not change a database, e.g. `calsync status` on a copy)."""
+    async with AsyncExitStack() as outer:
+        store = await off_loop(outer.enter_context, wiring.open_store(settings, migrate=migrate))
+        deployment = Deployment(settings, store, transport=transport, observer=observer)
+        outer.push_async_callback(deployment.aclose)
+        yield deployment

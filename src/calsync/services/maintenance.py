@@ -1,0 +1,72 @@
+"""Purge a mailbox and release quarantined items: the two repairs an administrator makes by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from calsync.domain import SourceKey, Window
+from calsync.services.deployment import Deployment
+from calsync.services.leases import MailboxBusy, hold
+from calsync.services.sourcing import mailbox_name
+from calsync.sync import tombstones
+from calsync.sync.engine import off_loop
+
+EVERYTHING = Window(datetime(1601, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
+
+
+class NothingToRelease(ValueError):
+    """None of the named keys is quarantined in the mailbox."""
+
+    def __init__(self, mailbox: str, held: Iterable[str]) -> None:
+        self.mailbox = mailbox
+        self.held = sorted(held)
+        super().__init__(f"no such quarantined item in {mailbox}")
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    mailbox: str
+    found: int  # calsync's events in the mailbox when the purge began
+    deleted: int  # of those, gone now
+    declined: bool = False  # the confirmation was declined: nothing was changed
+
+
+async def purge_mailbox(
+    deployment: Deployment, mailbox: str, *, confirm: Callable[[int], bool] | None = None
+) -> PurgeResult:
+    """Remove every event calsync created in the mailbox and forget its state (tombstones kept).
+
+    Holds the mailbox's lease, so it never runs beside a sync of it (MailboxBusy otherwise). `confirm`
+    is asked with the number of events found, before anything is deleted."""
+    mailbox = mailbox_name(mailbox)
+    engine = await deployment.engine()
+    async with hold(deployment.store, mailbox, seconds=deployment.settings.lease_seconds):
+        managed = await engine.target.list_managed(mailbox, EVERYTHING)
+        # with no events left (e.g. a purge killed after its deletes) the state is still cleaned
+        if managed and confirm is not None and not confirm(len(managed)):
+            return PurgeResult(mailbox, len(managed), 0, declined=True)
+        # tombstones first (a later sync re-creates with new transaction ids), then the deletes
+        deleted = await tombstones.purge(engine.target, deployment.store, engine.tenant_id, mailbox, managed)
+        await off_loop(deployment.store.purge_mailbox, mailbox)
+    return PurgeResult(mailbox, len(managed), deleted)
+
+
+def release(
+    deployment: Deployment, mailbox: str, keys: Iterable[str] = (), *, everything: bool = False
+) -> list[str]:
+    """Let quarantined items be tried again on the next sync; the keys released (NothingToRelease when
+    none of `keys` is quarantined)."""
+    mailbox = mailbox_name(mailbox)
+    held = deployment.store.quarantined(mailbox)
+    wanted = set(keys)
+    chosen: list[str] = sorted(held) if everything else sorted(k for k in held if k in wanted)
+    if not chosen:
+        raise NothingToRelease(mailbox, held)
+    for key in chosen:
+        deployment.store.release_quarantine(mailbox, SourceKey(key))
+    return chosen
+
+
+__all__ = ["MailboxBusy", "NothingToRelease", "PurgeResult", "purge_mailbox", "release"]

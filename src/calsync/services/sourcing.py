@@ -1,0 +1,219 @@
+"""Where each mailbox's desired events come from this run: the configured source, read for the engine.
+
+`Sources` turns the configured source (per-person iCalendar feeds, one iCalendar file, a CSV or JSON
+export) into one `SourceSnapshot` per mailbox; `resolve_mailboxes` decides which mailboxes a run covers.
+Both are use-case logic (conditional fetches tied to the last good run, a file read once per run), so
+they live in the services layer; the objects they use are built by calsync.wiring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+from calsync import wiring
+from calsync.domain import DesiredEvent, Window
+from calsync.graph import GraphClient
+from calsync.settings import Settings, SettingsError
+from calsync.sources import (
+    CsvIndex,
+    IcsOptions,
+    SafeFetcher,
+    SourceProblem,
+    SourceResult,
+    UrlTemplate,
+    Validators,
+    load_csv_index,
+    load_ics,
+    load_ics_url,
+    load_json,
+)
+from calsync.store import SourceState, SqlStateStore, source_state_key
+from calsync.sync.engine import SourceSnapshot, off_loop
+
+SourceLoader = Callable[[str, Window], Awaitable[SourceSnapshot]]
+"""(mailbox, window) -> what the source says for that mailbox this run."""
+
+
+def snapshot(result: SourceResult, mailbox: str) -> SourceSnapshot:
+    """The engine's view of a source result for one mailbox: its events, the keys to protect and the
+    problems as text, leaving out other mailboxes' problems (a problem naming no mailbox is everyone's)."""
+    m = mailbox.lower()
+    mine = [e for e in result.events if e.mailbox.lower() == m]
+    shared = [p for p in result.problems if p.mailbox is None or p.mailbox.lower() == m]
+    return _snapshot_of(result, mine, shared)
+
+
+def snapshots(result: SourceResult) -> dict[str, SourceSnapshot]:
+    """Every mailbox's snapshot of one result, built in one pass (a JSON file serves thousands of
+    mailboxes: filtering the whole file once per mailbox would be quadratic)."""
+    events: dict[str, list[DesiredEvent]] = {}
+    for event in result.events:
+        events.setdefault(event.mailbox.lower(), []).append(event)
+    shares: dict[str, list[SourceProblem]] = {m: [] for m in events}
+    for p in result.problems:
+        if p.mailbox is None:  # a problem naming no mailbox is every mailbox's
+            for share in shares.values():
+                share.append(p)
+        elif p.mailbox.lower() in shares:
+            shares[p.mailbox.lower()].append(p)
+    return {m: _snapshot_of(result, mine, shares[m]) for m, mine in events.items()}
+
+
+def _snapshot_of(
+    result: SourceResult, mine: list[DesiredEvent], problems: list[SourceProblem]
+) -> SourceSnapshot:
+    lines = tuple(f"{p.code} {p.location}: {p.message}" for p in problems)
+    if result.status != "ok":
+        code = result.errors[-1].code if result.errors else "SourceUnavailable"
+        return SourceSnapshot("unavailable", problems=lines, error_code=code)
+    protected = frozenset(p.key for p in problems if p.key and p.severity == "error")
+    return SourceSnapshot("ok", tuple(mine), protected, lines)
+
+
+@dataclass
+class Sources:
+    """Loads each mailbox's desired events from the configured source.
+
+    Feeds fetched by URL are requested conditionally (If-None-Match / If-Modified-Since with the
+    validators of the last successful run) unless `full` is set; their validators are stored only
+    after the mailbox's run succeeded.
+    """
+
+    settings: Settings
+    store: SqlStateStore | None = None
+    full: bool = False
+    fetcher: SafeFetcher | None = None
+    # The CSV/JSON file of this run, read once for `table_mailboxes` and every mailbox's snapshot.
+    _table: tuple[tuple[datetime, datetime], _Table] | None = field(default=None, init=False, repr=False)
+
+    def loader(self) -> SourceLoader:
+        kind = self.settings.source_kind
+        options = IcsOptions(default_zone=self.settings.default_time_zone)
+        if kind == "ics-url":
+            assert self.settings.ics_url_template is not None
+            template = UrlTemplate(self.settings.ics_url_template.get_secret_value())
+            fetcher = self.fetcher or wiring.feed_fetcher(self.settings)
+            gate = asyncio.Semaphore(self.settings.feed_parallelism)
+
+            async def from_url(mailbox: str, win: Window) -> SourceSnapshot:
+                try:
+                    url = template.expand(upn=mailbox, mail=mailbox, id=mailbox)
+                except ValueError as exc:
+                    return SourceSnapshot("unavailable", problems=(str(exc),), error_code="BAD_URL_TEMPLATE")
+                key = source_state_key(url)
+                known = None
+                if self.store is not None and not self.full:
+                    known = await off_loop(self.store.source_state, key)
+                validators = Validators(known.etag, known.last_modified) if known else None
+                async with gate:
+                    result = await load_ics_url(
+                        fetcher, url, mailbox=mailbox, window=win, options=options, validators=validators
+                    )
+                if result.not_modified:
+                    return SourceSnapshot("not_modified")
+                found = snapshot(result, mailbox)
+                if found.status != "ok" or result.validators is None or self.store is None:
+                    return found
+                fresh = result.validators
+                state = SourceState(
+                    key, fresh.etag, fresh.last_modified, datetime.now(UTC), len(found.events)
+                )
+                return replace(found, on_success=partial(self.store.put_source_state, state))
+
+            return from_url
+        if kind == "ics-file":
+            path = self.settings.ics_file
+
+            async def from_ics(mailbox: str, win: Window) -> SourceSnapshot:
+                assert path is not None
+                return snapshot(load_ics(_read(path), mailbox=mailbox, window=win, options=options), mailbox)
+
+            return from_ics
+        if kind in ("csv", "json"):
+
+            async def from_table(mailbox: str, win: Window) -> SourceSnapshot:
+                table = self._table_for(win)
+                assert table is not None
+                return table.snapshot(mailbox)
+
+            return from_table
+        raise SettingsError(["source: set ics_url_template, ics_file, csv_file or json_file"], "settings")
+
+    def table_mailboxes(self, win: Window) -> list[str]:
+        """For CSV/JSON sources: every mailbox the file names with at least one good event in `win`."""
+        table = self._table_for(win)
+        return [] if table is None else table.mailboxes()
+
+    def _table_for(self, win: Window) -> _Table | None:
+        """The configured CSV/JSON file for `win`, read once per run (one file serves every mailbox)."""
+        kind = self.settings.source_kind
+        path = self.settings.csv_file if kind == "csv" else self.settings.json_file
+        if kind not in ("csv", "json") or path is None:
+            return None
+        key = (win.start, win.end)
+        if self._table is None or self._table[0] != key:
+            data = _read(path)
+            self._table = (
+                key,
+                _Table(load_csv_index(data) if kind == "csv" else load_json(data, window=win), win),
+            )
+        return self._table[1]
+
+
+class _Table:
+    """Each mailbox's snapshot from one CSV or JSON file. A CSV export is indexed and a mailbox's rows are
+    parsed when it is synced, so a run holds the text, not every mailbox's events (docs/sources.md); a
+    JSON document must be parsed whole, so it is split into snapshots once."""
+
+    def __init__(self, table: CsvIndex | SourceResult, win: Window) -> None:
+        self._table = table
+        self._window = win
+        self._split = snapshots(table) if isinstance(table, SourceResult) else {}
+
+    def snapshot(self, mailbox: str) -> SourceSnapshot:
+        if isinstance(self._table, CsvIndex):
+            return snapshot(self._table.result_for(mailbox, self._window), mailbox)
+        return self._split.get(mailbox.lower()) or snapshot(self._table, mailbox)
+
+    def mailboxes(self) -> list[str]:
+        """The mailboxes with at least one good event in the window, sorted (a CSV export: one mailbox's
+        rows parsed at a time)."""
+        if isinstance(self._table, SourceResult):
+            return sorted({e.mailbox.lower() for e in self._table.events})
+        index, win = self._table, self._window
+        return sorted({e.mailbox.lower() for m in index.mailboxes() for e in index.result_for(m, win).events})
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SettingsError([f"cannot read {path}: {exc.strerror}"], "source") from None
+
+
+def mailbox_name(raw: str) -> str:
+    """How calsync names a mailbox everywhere (state rows, leases, source lookups): trimmed and
+    lower-cased, as Entra compares UPNs, so `Adele@Uni.edu` and `adele@uni.edu` share one state."""
+    return raw.strip().lower()
+
+
+async def resolve_mailboxes(
+    settings: Settings, client: GraphClient, sources: Sources, win: Window
+) -> list[str]:
+    """The mailboxes to sync: the explicit list, else the group's members, else those a file names."""
+    if settings.mailboxes:
+        return sorted({mailbox_name(m) for m in settings.mailboxes})
+    if settings.group:
+        members = client.group_transitive_user_members(settings.group)
+        return sorted({mailbox_name(str(u.get("userPrincipalName") or u["id"])) async for u in members})
+    table = sources.table_mailboxes(win)
+    if table:
+        return table
+    raise SettingsError(
+        ["mailboxes: list them, set group, or use a CSV/JSON source that names them"], "settings"
+    )

@@ -1,0 +1,158 @@
+"""Sync and plan: make mailboxes' calendars match the source (the main use case).
+
+`sync_mailboxes` serves `calsync sync` and `calsync plan` (many mailboxes at once, progress for the CLI);
+`sync_mailbox` serves the scheduler of `calsync serve` and the jobs of `calsync worker` (one mailbox, one
+run). Both go through `_run_one`: the mailbox's lease (one run per mailbox across every process, renewed
+and fenced: calsync.services.leases), its source, the engine, and the classification of a mailbox that
+has no Exchange Online mailbox as `not_applicable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from calsync.domain import Window
+from calsync.services.deployment import Deployment
+from calsync.services.leases import MailboxBusy, hold
+from calsync.services.sourcing import SourceLoader, Sources, mailbox_name, resolve_mailboxes
+from calsync.sync.engine import Engine, off_loop
+from calsync.sync.ports import Action, RunReport
+
+MAILBOX_NOT_ENABLED = "mailbox_not_enabled"  # calsync.adapters' code for MailboxNotEnabledForRESTAPI
+
+
+class Progress(Protocol):
+    """What a sync reports while it works (the CLI draws Rich progress bars from it)."""
+
+    def mailbox_started(self, mailbox: str) -> None: ...
+
+    def writes_progress(self, mailbox: str, done: int, total: int) -> None: ...
+
+    def mailbox_finished(self, mailbox: str, report: RunReport) -> None: ...
+
+
+@dataclass
+class MailboxOutcome:
+    mailbox: str
+    report: RunReport
+    actions: list[Action] = field(default_factory=list)  # the plan, kept for dry runs only
+
+
+@dataclass
+class SyncResult:
+    outcomes: list[MailboxOutcome]
+    window: Window
+
+    @property
+    def complete(self) -> bool:
+        """Every mailbox ok, or not applicable (no Exchange Online mailbox) where that is allowed."""
+        return all(o.report.status in ("ok", "not_applicable") for o in self.outcomes)
+
+
+async def sync_mailboxes(
+    deployment: Deployment,
+    mailboxes: Sequence[str] | None = None,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    full: bool = False,
+    progress: Progress | None = None,
+    stopping: asyncio.Event | None = None,
+) -> SyncResult:
+    """Sync (or with `dry_run`, plan) the given mailboxes, or every configured one; outcomes in order.
+
+    The app's credential is checked first, so a refused secret or certificate is an error even when
+    every feed is unchanged and no other Graph call would be made."""
+    await deployment.check_credential()
+    sources = Sources(deployment.settings, deployment.store, full=full or dry_run)
+    win = deployment.window()
+    targets = (
+        list(dict.fromkeys(mailbox_name(m) for m in mailboxes))
+        if mailboxes
+        else await resolve_mailboxes(deployment.settings, await deployment.graph(), sources, win)
+    )
+    engine = await deployment.engine()
+    load = sources.loader()
+    if progress is not None:
+        engine.on_progress = progress.writes_progress
+    gate = asyncio.Semaphore(deployment.settings.mailbox_parallelism)
+
+    async def one(mailbox: str) -> MailboxOutcome:
+        async with gate:
+            if progress is not None:
+                progress.mailbox_started(mailbox)
+            outcome = await _run_one(
+                deployment, engine, load, mailbox, win, dry_run=dry_run, force=force, stopping=stopping
+            )
+            if progress is not None:
+                progress.mailbox_finished(mailbox, outcome.report)
+            return outcome
+
+    return SyncResult(list(await asyncio.gather(*(one(m) for m in targets))), win)
+
+
+async def sync_mailbox(
+    deployment: Deployment, mailbox: str, *, full: bool = False, stopping: asyncio.Event | None = None
+) -> RunReport:
+    """One run of one mailbox (the scheduler's and the workers' unit of work)."""
+    sources = Sources(deployment.settings, deployment.store, full=full)
+    outcome = await _run_one(
+        deployment,
+        await deployment.engine(),
+        sources.loader(),
+        mailbox_name(mailbox),
+        deployment.window(),
+        dry_run=False,
+        force=False,
+        stopping=stopping,
+    )
+    return outcome.report
+
+
+async def mailboxes(deployment: Deployment) -> list[str]:
+    """Every mailbox the configuration covers now (a group's members are read again each time)."""
+    sources = Sources(deployment.settings, deployment.store)
+    win = deployment.window()
+    return await resolve_mailboxes(deployment.settings, await deployment.graph(), sources, win)
+
+
+async def _run_one(
+    deployment: Deployment,
+    engine: Engine,
+    load: SourceLoader,
+    mailbox: str,
+    window: Window,
+    *,
+    dry_run: bool,
+    force: bool,
+    stopping: asyncio.Event | None,
+) -> MailboxOutcome:
+    settings = deployment.settings
+    try:
+        async with hold(
+            deployment.store, mailbox, seconds=settings.lease_seconds, stopping=stopping
+        ) as lease:
+            source = await load(mailbox, window)
+            report, actions = await engine.run(
+                mailbox, source, window, dry_run=dry_run, force=force, guard=lease.guard
+            )
+    except MailboxBusy:
+        now = datetime.now(UTC)
+        report = RunReport(mailbox, now, now, status="skipped", error_code="Busy",
+                           message="another run of this mailbox is in progress")  # fmt: skip
+        return MailboxOutcome(mailbox, report)
+    if report.error_code == MAILBOX_NOT_ENABLED and settings.mailbox_not_enabled == "not-applicable":
+        report = replace(report, status="not_applicable")
+        if not dry_run:
+            await off_loop(
+                deployment.store.record_run, report
+            )  # the same (mailbox, started): replaces the failed row
+    for observe in deployment.run_observers:
+        observe(report, dry_run)
+    # Plans are kept only for dry runs (`calsync plan`): a real run of thousands of mailboxes would
+    # otherwise hold every plan until the end.
+    return MailboxOutcome(mailbox, report, actions if dry_run else [])

@@ -1,0 +1,6 @@
+"""The web service: health, readiness and metrics today; the pages and the REST API come next.
+
+`create_app(...)` builds the FastAPI application that `calsync serve` runs under uvicorn.
+"""
+
+from __future__ import annotations
