@@ -4,7 +4,7 @@
 pending job of the same kind (its queueing lock is taken) is *coalesced*: the pending job will do the
 work, so nothing is deferred and that is not an error.
 
-How, and why (figures from `bench/jobs_bench.py`, 10,000 mailboxes, local PostgreSQL 15):
+How, and why:
 
 1. One query finds which of the queueing locks are already pending (`status = 'todo'`, answered from
    procrastinate's partial unique index on `queueing_lock`); those mailboxes are coalesced at once.
@@ -13,12 +13,13 @@ How, and why (figures from `bench/jobs_bench.py`, 10,000 mailboxes, local Postgr
 3. A chunk can still conflict (another process deferred the same mailbox between steps 1 and 2).
    `batch_defer` raises `AlreadyEnqueued` on the first conflict and inserts nothing of the chunk, so
    the chunk is split in halves and retried, down to single jobs; a single job that conflicts is
-   coalesced. k racing conflicts cost about k * log2(chunk_size) extra round trips, not a round trip
-   per mailbox.
+   coalesced. k racing conflicts cost about k * log2(chunk_size) extra statements, not one per mailbox.
 
-Deferring one job per round trip (`defer_async` in a loop) is the simple alternative; it is an order
-of magnitude slower at 10,000 mailboxes. Without step 1, a round in which most mailboxes are still
-pending (workers behind) degenerates into the bisection of nearly every chunk.
+`bench/jobs_bench.py`, 10,000 mailboxes, PostgreSQL 15 on the same 2-CPU machine: 0.57-0.61 s when
+none is pending, 0.02 s when all are (the lookup alone), 0.27-0.38 s when half are. The alternatives:
+one `defer_async` per mailbox takes 15.4 s (a round trip each); chunks without the lookup take 16-21 s
+when all are pending (every chunk is bisected down to single jobs), which is exactly the round after
+workers fell behind.
 """
 
 from __future__ import annotations
