@@ -265,8 +265,8 @@ async def test_a_retry_meeting_a_pending_sync_hands_over_to_it(conninfo: str, ap
 
 @postgres
 async def test_stalled_jobs_of_dead_workers_are_requeued(conninfo: str, app: App) -> None:
-    running = await start_job(app, app.job_manager, "m1")
-    other = await start_job(app, app.job_manager, "m2")
+    await start_job(app, app.job_manager, "m1")
+    await start_job(app, app.job_manager, "m2")
     assert await enqueue(app, ["m2"], full=False) == EnqueueResult(1, 0)  # m2 also has a pending sync
     assert await recover_stalled(app, stalled_after_s=30) == 0  # heartbeats are fresh
     await sql(conninfo, "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour'")
@@ -276,7 +276,6 @@ async def test_stalled_jobs_of_dead_workers_are_requeued(conninfo: str, app: App
         ("m2", False, "failed"),  # could not requeue next to the pending one, which takes over
         ("m2", False, "todo"),
     ]
-    assert running.id != other.id
 
 
 @postgres

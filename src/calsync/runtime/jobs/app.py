@@ -57,8 +57,10 @@ class JobHandlers:
     """The work, as plain async callables built by the composition root from the services.
 
     `sync_mailbox(mailbox, full)` runs one sync and returns the run's status ("ok", "partial",
-    "failed", ...); it raises `TransientRunError` for failures worth retrying. `mailboxes()` returns
-    every mailbox to sync now; it is called again at each periodic round.
+    "failed", ...); it raises `TransientRunError` for failures worth retrying. A returned "failed" is a
+    run that ended and recorded why (a safety rail, a disconnected mailbox): the job succeeds and is
+    not retried. `mailboxes()` returns every mailbox to sync now; it is called again at each periodic
+    round.
     """
 
     sync_mailbox: Callable[[str, bool], Awaitable[str]]
