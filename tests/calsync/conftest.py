@@ -50,3 +50,13 @@ def pg_schema_factory(postgres_base_url: URL) -> Iterator[Callable[[], URL]]:
         for name in created:
             conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
     admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """Commands run through CliRunner configure calsync's logging (calsync.cli.state); undo it after each
+    test so that the next one, and pytest's own capture, see logging as it was."""
+    yield
+    from calsync import logs
+
+    logs.reset_logging()

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from calsync.cli import authcmd, cert, demo, graphcmd, syncing
+from calsync.cli import authcmd, cert, demo, graphcmd, service, syncing
+from calsync.cli.state import CliState
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
 
 app = typer.Typer(
     name="calsync",
@@ -25,6 +40,8 @@ app.command("status")(syncing.status)
 app.command("purge")(syncing.purge)
 app.command("release")(syncing.release)
 app.command("demo")(demo.demo)
+app.command("serve")(service.serve)
+app.command("worker")(service.worker)
 
 
 @app.callback()
@@ -33,6 +50,22 @@ def main(
     config: Annotated[
         str | None, typer.Option("--config", "-c", envvar="CALSYNC_CONFIG", help="calsync.toml to read.")
     ] = None,
+    log_level: Annotated[
+        LogLevel | None,
+        typer.Option(
+            "--log-level",
+            help="debug, info, warning or error (default: log_level in calsync.toml / CALSYNC_LOG_LEVEL, "
+            "else warning; info for serve and worker). Logs go to stderr, secrets redacted.",
+            case_sensitive=False,
+        ),
+    ] = None,
+    log_format: Annotated[
+        LogFormat | None, typer.Option("--log-format", help="text (default) or json (one object a line).")
+    ] = None,
 ) -> None:
     """calsync: timetables and feeds into Outlook calendars."""
-    ctx.obj = config
+    ctx.obj = CliState(
+        config,
+        log_level.value if log_level else None,
+        log_format.value if log_format else None,
+    )

@@ -1,12 +1,40 @@
-"""Settings for a command: read once, from --config (or calsync.toml) and CALSYNC_* variables."""
+"""What every command shares: the global options, and the settings read once from them.
+
+Reading the settings is also when logging is set up (the level may come from calsync.toml) and when
+the configured secrets are registered with the redactor, so that no log line, third-party ones included,
+can print them afterwards.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from calsync.settings import Settings, load_settings
 
 
-def settings_from(config: str | None) -> Settings:
-    """The settings of this invocation; `config` is the --config option (None: calsync.toml if present)."""
-    return load_settings(Path(config) if config else None)
+@dataclass(frozen=True)
+class CliState:
+    """The global options: --config, --log-level, --log-format (None: from settings or the default)."""
+
+    config: str | None = None
+    log_level: str | None = None
+    log_format: str | None = None
+
+
+def settings_from(state: CliState | str | None, *, log_default: str = "warning") -> Settings:
+    """The settings of this invocation (`state.config`: the --config option; None: calsync.toml if
+    present); configures logging: --log-level, else CALSYNC_LOG_LEVEL / log_level, else `log_default`."""
+    if not isinstance(state, CliState):
+        state = CliState(state)
+    settings = load_settings(Path(state.config) if state.config else None)
+    from calsync import logs, redact
+
+    for secret in (settings.client_secret, settings.private_key_password, settings.pkcs12_password):
+        if secret is not None:
+            redact.register_secret(secret.get_secret_value())
+    if settings.ics_url_template is not None:
+        redact.register_url_secrets(settings.ics_url_template.get_secret_value())
+    level = state.log_level or settings.log_level or log_default
+    logs.configure_logging(level, "json" if (state.log_format or settings.log_format) == "json" else "text")
+    return settings

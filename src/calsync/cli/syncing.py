@@ -178,9 +178,9 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Create or migrate the state database to the latest schema (safe to run again); on PostgreSQL also
     the job queue's schema used by `calsync worker`."""
     with reported(as_json=as_json):
-        from calsync.services import admin
+        from calsync.runtime import database
 
-        revision, queue = admin.upgrade_database(settings_from(ctx.obj))
+        revision, queue = database.upgrade_database(settings_from(ctx.obj))
         if as_json:
             emit_json({"revision": revision, "job_queue": queue})
             return

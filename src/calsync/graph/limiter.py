@@ -111,6 +111,18 @@ class RateLimiter:
         self._stamp = self._clock.monotonic()
         self._lock = asyncio.Lock()
 
+    def set_rate(self, rate: float) -> None:
+        """Change the rate (and a default burst with it) from now on: several worker processes share one
+        app's budget and re-divide it as workers come and go (calsync.runtime.jobs.watch_budget)."""
+        now = self._clock.monotonic()
+        self._tokens = (
+            min(self.burst, self._tokens + (now - self._stamp) * self.rate) if self.rate > 0 else 0.0
+        )
+        self._stamp = now
+        self.rate = rate
+        self.burst = max(rate, 1.0)
+        self._tokens = min(self._tokens, self.burst)
+
     async def acquire(self, cost: float = 1.0) -> None:
         """Wait until `cost` tokens (clamped to the burst) are available and take them; FIFO."""
         if self.rate <= 0:

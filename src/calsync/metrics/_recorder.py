@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 RUN_STATUSES = frozenset({"ok", "partial", "failed", "stopped", "skipped", "not_applicable"})
 ACTION_KINDS = frozenset({"created", "updated", "deleted", "adopted", "unchanged", "failed", "quarantined"})
 FEED_OUTCOMES = frozenset({"ok", "not_modified", "error"})
-HTTP_METHODS = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE"})
+HTTP_METHODS = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE", "$BATCH"})  # $BATCH: the envelope
 OTHER = "other"
 
 # A run takes from a tenth of a second (nothing to do) to an hour (a first sync of a big mailbox

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import httpx
 
-from calsync import wiring
+from calsync import metrics, wiring
 from calsync.domain import Window
 from calsync.graph import AppTokenProvider, GraphClient
 from calsync.settings import Settings
@@ -78,6 +78,21 @@ class Deployment:
         await self._stack.aclose()
 
 
+_COUNTED = ("created", "updated", "deleted", "adopted", "unchanged", "failed", "quarantined")
+
+
+def _count_request(method: str, status: int | None, retry_after: float | None) -> None:
+    metrics.record_graph_response(method, status, retry_after)
+
+
+def _count_run(report: RunReport, dry_run: bool) -> None:
+    if dry_run:
+        return
+    seconds = (report.finished - report.started).total_seconds() if report.finished else None
+    counts = {k: getattr(report, k) for k in _COUNTED}
+    metrics.record_run(report.status, seconds, counts, report.error_code)
+
+
 @asynccontextmanager
 async def open_deployment(
     settings: Settings,
@@ -90,6 +105,12 @@ async def open_deployment(
     that must not change a database, e.g. `calsync status` on a copy)."""
     async with AsyncExitStack() as outer:
         store = await off_loop(outer.enter_context, wiring.open_store(settings, migrate=migrate))
-        deployment = Deployment(settings, store, transport=transport, observer=observer)
+        deployment = Deployment(
+            settings,
+            store,
+            transport=transport,
+            observer=observer or _count_request,
+            run_observers=[_count_run],
+        )
         outer.push_async_callback(deployment.aclose)
         yield deployment

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from calsync import wiring
+from calsync import metrics, wiring
 from calsync.domain import DesiredEvent, Window
 from calsync.graph import GraphClient
 from calsync.settings import Settings, SettingsError
@@ -115,8 +115,10 @@ class Sources:
                         fetcher, url, mailbox=mailbox, window=win, options=options, validators=validators
                     )
                 if result.not_modified:
+                    metrics.record_feed("not_modified")
                     return SourceSnapshot("not_modified")
                 found = snapshot(result, mailbox)
+                metrics.record_feed("ok" if found.status == "ok" else "error")
                 if found.status != "ok" or result.validators is None or self.store is None:
                     return found
                 fresh = result.validators

@@ -10,11 +10,13 @@ has no Exchange Online mailbox as `not_applicable`.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+from calsync import logs, metrics
 from calsync.domain import Window
 from calsync.services.deployment import Deployment
 from calsync.services.leases import MailboxBusy, hold
@@ -121,6 +123,23 @@ async def mailboxes(deployment: Deployment) -> list[str]:
 
 
 async def _run_one(
+    deployment: Deployment,
+    engine: Engine,
+    load: SourceLoader,
+    mailbox: str,
+    window: Window,
+    *,
+    dry_run: bool,
+    force: bool,
+    stopping: asyncio.Event | None,
+) -> MailboxOutcome:
+    with logs.context(run_id=uuid.uuid4().hex[:12], mailbox=mailbox), metrics.in_flight():
+        return await _run_in_context(
+            deployment, engine, load, mailbox, window, dry_run=dry_run, force=force, stopping=stopping
+        )
+
+
+async def _run_in_context(
     deployment: Deployment,
     engine: Engine,
     load: SourceLoader,

@@ -4,3 +4,7 @@
 """
 
 from __future__ import annotations
+
+from calsync.web.app import create_app
+
+__all__ = ["create_app"]

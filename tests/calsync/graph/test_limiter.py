@@ -77,6 +77,24 @@ async def test_rate_limiter_spaces_requests() -> None:
     assert clock.now - 1000.0 == pytest.approx(0.3)
 
 
+async def test_a_new_rate_applies_from_now_on() -> None:
+    """A worker's share of the app's budget changes as workers come and go: at 10/s then 2/s (burst 2),
+    the bucket spent at the old rate refills at the new one."""
+    clock = FakeClock()
+    limiter = RateLimiter(10, burst=2, clock=clock)
+    for _ in range(3):
+        await limiter.acquire()
+    assert clock.now - 1000.0 == pytest.approx(0.1)
+    limiter.set_rate(2)
+    for _ in range(2):
+        await limiter.acquire()
+    assert clock.now - 1000.0 == pytest.approx(0.1 + 2 * 0.5)
+    limiter.set_rate(0)  # unlimited
+    for _ in range(100):
+        await limiter.acquire()
+    assert clock.now - 1000.0 == pytest.approx(1.1)
+
+
 async def test_paused_mailbox_waits_while_others_go_on() -> None:
     """After a pause on mailbox A, a request for A waits it out; a request for B goes at once."""
     clock = FakeClock()

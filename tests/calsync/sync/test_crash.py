@@ -33,7 +33,6 @@ import os
 import random
 import signal
 import sqlite3
-import ssl
 import subprocess
 import sys
 import time
@@ -47,28 +46,17 @@ import httpx
 import pytest
 
 from calsync.adapters.eventmap import TAG_ID
-from calsync.certs import create_certificate
+from tests.calsync.emulated import Emulator, emulator_process
 
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-TENANT = "3c1d5e7f-1111-4222-8333-444455556666"
-CLIENT = "d00dfeed-aaaa-4bbb-8ccc-dddddddddddd"
 DOMAIN = "uni.example"
 MAILBOXES = tuple(f"{name}@{DOMAIN}" for name in ("ada", "bob", "cy"))
 EVENTS = 200
 ROUNDS = int(os.environ.get("CALSYNC_CRASH_ROUNDS", "5"))
 SEED = int(os.environ.get("CALSYNC_CRASH_SEED", "20260901"))
 RUN_TIMEOUT = 60.0
-
-
-@dataclass
-class Emulator:
-    process: subprocess.Popen[bytes]
-    base: str
-    ca: str
-    graph: str
-    control: httpx.Client
 
 
 @pytest.fixture(scope="module")
@@ -78,58 +66,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def emulator(workdir: Path) -> Iterator[Emulator]:
-    cert = create_certificate(workdir / "cert")
-    seed = {
-        "tenants": [{"id": TENANT, "domain": DOMAIN}],
-        "users": [{"userPrincipalName": m} for m in MAILBOXES],
-        "apps": [
-            {
-                "clientId": CLIENT,
-                "displayName": "calsync crash tests",
-                "certificates": [{"pem": cert.certificate.read_text()}],
-                "applicationPermissions": ["Calendars.ReadWrite", "User.Read.All"],
-            }
-        ],
-    }
-    (workdir / "seed.json").write_text(json.dumps(seed))
-    ready = workdir / "ready.json"
-    log = (workdir / "graphemu.log").open("wb")
-    process = subprocess.Popen(
-        [
-            *(str(BIN / "graphemu"), "serve", "--seed", str(workdir / "seed.json"), "--port", "0"),
-            *("--ready-file", str(ready), "--tls-dir", str(workdir / "tls")),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not ready.exists() or not ready.read_text().strip():
-            assert process.poll() is None, (workdir / "graphemu.log").read_text()
-            assert time.monotonic() < deadline, "graphemu did not start within 30 s"
-            time.sleep(0.05)
-        info = json.loads(ready.read_text())
-        control = httpx.Client(
-            base_url=info["base"], verify=ssl.create_default_context(cafile=info["ca"]), timeout=30
-        )
-        (workdir / "calsync.toml").write_text(
-            f'tenant_id = "{TENANT}"\nclient_id = "{CLIENT}"\n'
-            f'certificate_file = "{cert.certificate}"\nprivate_key_file = "{cert.private_key}"\n'
-            f'authority_host = "{info["base"]}"\ngraph_url = "{info["graph"]}"\nca_file = "{info["ca"]}"\n'
-            f'database_url = "sqlite:///{workdir / "state.db"}"\n'
-            f"mailboxes = {json.dumps(list(MAILBOXES))}\n"
-            f'ics_file = "{workdir / "timetable.ics"}"\n'
-        )
-        yield Emulator(process, info["base"], info["ca"], info["graph"], control)
-        control.close()
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with emulator_process(workdir, MAILBOXES) as emu:
+        emu.write_config(workdir, MAILBOXES, f'ics_file = "{workdir / "timetable.ics"}"\n')
+        yield emu
 
 
 # -- the feed --------------------------------------------------------------------------------------

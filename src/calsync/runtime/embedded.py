@@ -1,0 +1,59 @@
+"""The embedded runtime of `calsync serve` on SQLite: the in-process scheduler, wired to the services.
+
+Rounds every `sync_interval_minutes`, a full reconcile daily at `full_sync_at`, at most one running and
+one pending run per mailbox, the mailbox list read again each round (group members come and go). On
+shutdown, `stop` sets the runs' `stopping` event, so each run ends at its next chunk boundary (the chunk
+in flight finishes and is recorded), then waits for them; leases are released as each run ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from calsync import services
+from calsync.runtime.clock import Clock
+from calsync.runtime.scheduler import Requested, Scheduler
+from calsync.services import Deployment
+
+
+class EmbeddedRuntime:
+    def __init__(self, deployment: Deployment, *, clock: Clock | None = None) -> None:
+        settings = deployment.settings
+        self.deployment = deployment
+        self.stopping = asyncio.Event()
+        self.scheduler = Scheduler(
+            self._run,
+            self._mailboxes,
+            clock=clock,
+            sync_interval=timedelta(minutes=settings.sync_interval_minutes),
+            full_sync_at=settings.full_sync_at,
+            zone=ZoneInfo(settings.full_sync_zone),
+            parallelism=settings.mailbox_parallelism,
+        )
+
+    async def _run(self, mailbox: str, full: bool) -> str:
+        report = await services.sync_mailbox(self.deployment, mailbox, full=full, stopping=self.stopping)
+        return report.status
+
+    async def _mailboxes(self) -> list[str]:
+        return await services.mailboxes(self.deployment)
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def request(self, mailbox: str, *, full: bool = False) -> Requested:
+        """A run of `mailbox` as soon as a slot is free (coalesced with one already waiting)."""
+        return self.scheduler.request(services.mailbox_name(mailbox), full)
+
+    async def stop(self, grace: float | None = None) -> None:
+        self.stopping.set()
+        await self.scheduler.stop(grace)
+
+    async def ready(self) -> list[str]:
+        snap = self.scheduler.snapshot()
+        return ["the scheduler is stopping"] if snap.stopping else []
+
+    def queue_depth(self) -> float:
+        return float(len(self.scheduler.snapshot().pending))

@@ -1,0 +1,44 @@
+"""`calsync serve` on PostgreSQL: the web process only enqueues; `calsync worker`s run the jobs.
+
+The periodic rounds are Procrastinate periodic tasks run by the workers (deferred once per period across
+all of them), so any number of `calsync serve` processes can run without scheduling anything twice.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from procrastinate import App
+
+from calsync.runtime import jobs
+from calsync.services import Deployment
+
+_TODO = sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")
+
+
+class QueuedRuntime:
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.app: App = jobs.build_app(jobs.conninfo_from_url(deployment.settings.database_url), None,
+                                       pool_max_size=4)  # fmt: skip
+
+    async def start(self) -> None:
+        await self.app.open_async()
+        await jobs.ensure_schema(self.app)
+
+    async def request(self, mailboxes: list[str], *, full: bool = False) -> jobs.EnqueueResult:
+        return await jobs.enqueue(self.app, mailboxes, full=full)
+
+    async def stop(self) -> None:
+        await self.app.close_async()
+
+    async def ready(self) -> list[str]:
+        try:
+            await jobs.queue_depth(self.app)
+        except Exception as exc:  # any connector failure means: do not route work here
+            return [f"the job queue does not answer ({type(exc).__name__})"]
+        return []
+
+    def queue_depth(self) -> float | None:
+        """Jobs waiting, read through the state store's engine (the same database), from a thread."""
+        with self.deployment.store.engine.connect() as conn:
+            return float(conn.execute(_TODO).scalar_one())
