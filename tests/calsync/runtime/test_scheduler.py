@@ -216,7 +216,9 @@ async def test_a_round_whose_listing_fails_is_skipped(clock: VirtualClock, make:
     assert (scheduler.snapshot().counts.rounds, scheduler.snapshot().counts.failed_rounds) == (2, 1)
 
 
-async def test_each_round_asks_for_the_mailboxes_listed_then(clock: VirtualClock, make: MakeScheduler) -> None:
+async def test_each_round_asks_for_the_mailboxes_listed_then(
+    clock: VirtualClock, make: MakeScheduler
+) -> None:
     sync = FakeSync(clock, ["a", "b"])
     make(sync).start()
     await clock.settle()
