@@ -295,6 +295,25 @@ async def test_stop_cancels_runs_still_going_after_the_grace_period(
     assert sync.active == set()
 
 
+async def test_cancelling_stop_cancels_the_runs_it_waits_for(
+    clock: VirtualClock, make: MakeScheduler
+) -> None:
+    sync = FakeSync(clock, hold=True)
+    scheduler = make(sync)
+    scheduler.start()
+    scheduler.request("a")
+    await clock.settle()
+    stopping = asyncio.create_task(scheduler.stop())
+    await clock.settle()
+
+    stopping.cancel()  # e.g. a second Ctrl-C while the server shuts down
+    await clock.settle()
+
+    assert stopping.cancelled()
+    snap = scheduler.snapshot()
+    assert (snap.running, snap.counts.cancelled, sync.active) == (frozenset(), 1, set())
+
+
 async def test_a_stopped_scheduler_does_not_start_again(clock: VirtualClock, make: MakeScheduler) -> None:
     scheduler = make(FakeSync(clock))
     scheduler.start()
