@@ -14,8 +14,8 @@ the server answers If-Modified-Since with 304, so the no-op phase skips Graph al
 in with msal and the certificate, trusting graphemu's CA.
 
 Then two phases run in this process, each the code of `calsync sync --json` itself
-(calsync.cli.syncing._run with quiet=True: wiring.open_store with migrations, wiring.graph_client,
-wiring.Sources(...).loader(), wiring.resolve_mailboxes, Runner(...).run, no progress bars) on settings
+(calsync.services.sync_mailboxes: the store opened with migrations, one Graph client, the source loader,
+the mailboxes resolved, every mailbox under its lease, no progress bars) on settings
 built programmatically (no calsync.toml, no CALSYNC_* variables; see sync_once for the three seams):
 
 1. initial sync: an empty calendar per mailbox and an empty SQLite state database; every event created;
@@ -71,17 +71,16 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from calsync import wiring
+from calsync import services
 from calsync.certs import create_certificate
-from calsync.cli import syncing
-from calsync.runtime import MailboxOutcome
+from calsync.services import MailboxOutcome, sourcing
 from calsync.settings import Settings
 from calsync.sources import CsvIndex
 
@@ -258,19 +257,9 @@ def patched(owner: Any, name: str, value: Any) -> Iterator[None]:
 
 
 async def sync_once(settings: Settings, timing: dict[str, float]) -> tuple[list[MailboxOutcome], int, int]:
-    """Run `calsync sync --json`'s own code (cli.syncing._run, quiet) on these settings.
-
-    Three seams are wrapped, not replaced: the settings come from here instead of calsync.toml; the
-    GraphClient that wiring.graph_client creates is kept, to read its request counts; each source load is
-    timed (the source's share of the client time)."""
-    clients: list[Any] = []
-    real_client, real_loader = wiring.graph_client, wiring.Sources.loader
-
-    @asynccontextmanager
-    async def graph_client(*a: Any, **kw: Any) -> AsyncIterator[Any]:
-        async with real_client(*a, **kw) as client:
-            clients.append(client)
-            yield client
+    """Run `calsync sync --json`'s own code (calsync.services.sync_mailboxes, no progress bars) on these
+    settings, with each source load timed (the source's share of the client time)."""
+    real_loader = sourcing.Sources.loader
 
     def loader(self: Any) -> Any:
         load = real_loader(self)
@@ -284,15 +273,12 @@ async def sync_once(settings: Settings, timing: dict[str, float]) -> tuple[list[
 
         return timed
 
-    with (
-        patched(syncing, "settings_from", lambda _config: settings),
-        patched(wiring, "graph_client", graph_client),
-        patched(wiring.Sources, "loader", loader),
-    ):
-        outcomes, _window = await syncing._run(None, None, dry_run=False, force=False, quiet=True)
-    (client,) = clients
-    provider = client.auth._provider  # the token provider wiring created
-    return outcomes, client.requests_sent, int(getattr(provider, "token_requests", 0))
+    with patched(sourcing.Sources, "loader", loader):
+        async with services.open_deployment(settings) as deployment:
+            result = await services.sync_mailboxes(deployment)
+            client = await deployment.graph()
+            provider = client.auth._provider  # the token provider the deployment created
+            return result.outcomes, client.requests_sent, int(getattr(provider, "token_requests", 0))
 
 
 async def emu(info: Any, method: str, path: str, **kwargs: Any) -> Any:
