@@ -7,6 +7,7 @@ twice, both workers take jobs, and both exit 0 on SIGTERM. Waits are bounded loo
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 import subprocess
 import time
@@ -119,7 +120,7 @@ def test_two_workers_never_run_one_mailbox_twice_at_once(
     assert set(by_mailbox) == set(MAILBOXES)
     for mailbox, spans in by_mailbox.items():
         spans.sort()
-        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(spans):
             assert end <= start, f"two runs of {mailbox} overlapped"
     assert sum(len(s) for s in by_mailbox.values()) > len(MAILBOXES)  # mailboxes ran more than once
     assert jobs_by_worker[0] == 2  # both workers took jobs
