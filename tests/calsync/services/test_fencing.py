@@ -50,8 +50,9 @@ def setup(tmp_path: Path) -> Iterator[tuple[Path, Any]]:
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN"]
     for i in range(EVENTS):
         day = start + timedelta(days=i % 90)
-        lines += ["BEGIN:VEVENT", f"UID:f{i}@uni", "DTSTAMP:20260101T000000Z", f"DTSTART:{day:%Y%m%d}T100000Z",
-                  f"DTEND:{day:%Y%m%d}T110000Z", f"SUMMARY:Lecture {i:03d}", "END:VEVENT"]  # fmt: skip
+        lines += ["BEGIN:VEVENT", f"UID:f{i}@uni", "DTSTAMP:20260101T000000Z",
+                  f"DTSTART:{day:%Y%m%d}T100000Z", f"DTEND:{day:%Y%m%d}T110000Z",
+                  f"SUMMARY:Lecture {i:03d}", "END:VEVENT"]  # fmt: skip
     (tmp_path / "feed.ics").write_text("\r\n".join([*lines, "END:VCALENDAR"]) + "\r\n")
     config = tmp_path / "calsync.toml"
     config.write_text(
