@@ -85,7 +85,11 @@ def _counts(outcomes: list[MailboxOutcome]) -> dict[str, int]:
     return {k: sum(getattr(o.report, k) for o in outcomes) for k in keys}
 
 
-async def demo(directory: Path, console: Console, *, students: int = 200, staff: int = 12) -> None:
+async def demo(
+    directory: Path, console: Console, *, students: int = 200, staff: int = 12, serve: int | None = None
+) -> None:
+    """The demo; with `serve` (a port, 0 for any), the service then keeps running against the demo tenant
+    (scheduler, health, metrics) until Ctrl-C or SIGTERM."""
     began = time.monotonic()
     directory.mkdir(parents=True, exist_ok=True)
     for stale in ("calsync.db", "calsync.db-wal", "calsync.db-shm"):
@@ -138,6 +142,8 @@ async def demo(directory: Path, console: Console, *, students: int = 200, staff:
             now = (await _graph(info, "GET", f"/users/{owner}/events/{event['id']}")).json()
             assert now["changeKey"] == event["changeKey"], "a foreign event was changed"
         console.print(f"The {len(foreign)} appointments calsync did not create are untouched.")
+        if serve is not None:
+            await _serve(config, console, serve)
     finally:
         server.stop()
         feeds.stop()
@@ -145,6 +151,25 @@ async def demo(directory: Path, console: Console, *, students: int = 200, staff:
     console.print(f"Done in {time.monotonic() - began:.0f} s. See the state with:")
     command = sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "calsync" else "calsync"
     console.print(f"  {command} --config {config} status")
+
+
+async def _serve(config: Path, console: Console, port: int) -> None:
+    """`calsync serve` on the demo's configuration, the emulator and feeds still running."""
+    from calsync.cli.service import run_service
+    from calsync.settings import load_settings
+
+    settings = load_settings(config, sync_interval_minutes=1.0)
+
+    def ready(url: str) -> None:
+        console.rule("The service")
+        console.print(
+            "calsync serve is running against the demo tenant, a round every minute:\n"
+            f"  liveness   {url}/healthz\n  readiness  {url}/readyz\n  metrics    {url}/metrics\n"
+            f"  status     calsync --config {config} status\n"
+            "Press Ctrl-C to stop (it finishes the runs in flight first)."
+        )
+
+    await run_service(settings, port=port, on_ready=ready)
 
 
 def main(directory: Path, console: Console, **kwargs: Any) -> None:
