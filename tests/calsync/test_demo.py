@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
+import time
+from importlib.metadata import version
 from pathlib import Path
 
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from calsync.cli.main import app
 
 runner = CliRunner()
+
+
+def calsync_version() -> str:
+    return version("calsync")
 
 
 def test_demo_runs_and_leaves_a_readable_database(tmp_path: Path) -> None:
@@ -27,3 +39,38 @@ def test_demo_runs_and_leaves_a_readable_database(tmp_path: Path) -> None:
     rows = json.loads(status.stdout)
     assert len(rows) == 15  # 12 students, 2 lecturers, 1 without a mailbox
     assert sum(r["status"] == "ok" for r in rows) == 14
+
+
+@pytest.mark.slow
+def test_demo_serve_leaves_the_service_running_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """`calsync demo --serve` prints the service's URLs; /readyz and /metrics answer; SIGTERM ends it with 0."""
+    out = tmp_path / "demo.out"
+    with out.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "calsync"), "demo", "--dir", str(tmp_path / "demo"),
+             "--students", "12", "--staff", "2", "--serve", "--port", "0"],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not re.search(r"metrics +(http://\S+)/metrics", out.read_text()):
+            assert process.poll() is None, out.read_text()
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.1)
+        found = re.search(r"metrics +(http://\S+)/metrics", out.read_text())
+        assert found is not None
+        base = found.group(1)
+        assert httpx.get(f"{base}/readyz").json() == {"status": "ready"}
+        samples = {
+            (s.name, tuple(s.labels.items())): s.value
+            for family in text_string_to_metric_families(httpx.get(f"{base}/metrics").text)
+            for s in family.samples
+        }
+        assert samples[("calsync_build_info", (("version", calsync_version()),))] == 1
+        # the demo's two syncs ran in this process: 14 mailboxes ok and 1 without a mailbox, twice
+        assert samples[("calsync_runs_total", (("status", "ok"),))] >= 28
+        assert samples[("calsync_runs_total", (("status", "not_applicable"),))] >= 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(60)
+    assert code == 0, out.read_text()[-2000:]
