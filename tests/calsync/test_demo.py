@@ -43,7 +43,7 @@ def test_demo_runs_and_leaves_a_readable_database(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_serve_leaves_the_service_running_and_stops_on_sigterm(tmp_path: Path) -> None:
-    """`calsync demo --serve` prints the service's URLs; /readyz and /metrics answer; SIGTERM ends it with 0."""
+    """`calsync demo --serve` prints its URLs; /readyz and /metrics answer; SIGTERM ends it with 0."""
     out = tmp_path / "demo.out"
     with out.open("wb") as sink:
         process = subprocess.Popen(
