@@ -404,7 +404,7 @@ def auth_test(
     as_json: JsonOpt = False,
 ) -> None:
     """Get a token and check its permissions and mailbox access against what calsync needs."""
-    with reported():
+    with reported(as_json=as_json):
         settings = settings_from(ctx.obj)
         targets = list(mailbox or settings.mailboxes[:MAX_PROBES])
         try:
@@ -456,7 +456,7 @@ def sign_in_url(settings: Settings) -> str:
 
 def consent_url(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Print the admin-consent URL (application permissions) and the delegated sign-in URL."""
-    with reported():
+    with reported(as_json=as_json):
         settings = settings_from(ctx.obj)
         settings.require("tenant_id", "client_id")
         entra = EntraApp(

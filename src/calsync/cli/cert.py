@@ -31,7 +31,7 @@ def create(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Create a self-signed certificate and key (PEM, optionally PKCS#12) and print the upload steps."""
-    with reported():
+    with reported(as_json=as_json):
         password: bytes | None = None
         if pkcs12:
             if password_file is not None:

@@ -83,7 +83,7 @@ def with_graph(ctx: typer.Context, call: Callable[[GraphClient], Awaitable[T]]) 
 @calendars_app.command("list")
 def calendars_list(ctx: typer.Context, mailbox: MailboxOpt, as_json: JsonOpt = False) -> None:
     """Every calendar of a mailbox."""
-    with reported():
+    with reported(as_json=as_json):
         calendars = with_graph(ctx, lambda graph: take(graph.list_calendars(mailbox), 0))
         if as_json:
             emit_json(calendars)
@@ -121,7 +121,7 @@ def events_list(
     """Single events and series masters (use `graph view` for occurrences in a time range)."""
     headers = prefer_zone(tz)
     zone = display_zone(tz)
-    with reported():
+    with reported(as_json=as_json):
         page = min(top, 100) if top else 100
         events = with_graph(
             ctx,
@@ -142,7 +142,7 @@ def events_get(
     """One event."""
     headers = prefer_zone(tz)
     zone = display_zone(tz)
-    with reported():
+    with reported(as_json=as_json):
         event = with_graph(ctx, lambda graph: graph.get_event(mailbox, event_id, headers=headers))
         if as_json:
             emit_json(event)
@@ -180,7 +180,7 @@ def events_create(
             raise typer.BadParameter("required (or give it in --json-body)", param_hint=option)
     payload.setdefault("transactionId", str(uuid.uuid4()))
     zone = display_zone(tz)
-    with reported():
+    with reported(as_json=as_json):
         event = with_graph(ctx, lambda graph: graph.create_event(mailbox, payload, calendar))
         if as_json:
             emit_json(event)
@@ -220,7 +220,7 @@ def events_update(
     if not patch:
         raise typer.BadParameter("nothing to change: give --subject, --start, ... or --json-body")
     zone = display_zone(tz)
-    with reported():
+    with reported(as_json=as_json):
         event = with_graph(ctx, lambda graph: graph.update_event(mailbox, event_id, patch, if_match=if_match))
         if as_json:
             emit_json(event)
@@ -243,7 +243,7 @@ def events_delete(
     """Delete an event (asks first unless --yes). An event that is already gone is not an error."""
     if not yes and not typer.confirm(f"Delete event {event_id} from {mailbox}?"):
         raise typer.Abort()
-    with reported():
+    with reported(as_json=as_json):
         deleted = with_graph(ctx, lambda graph: graph.delete_event(mailbox, event_id, if_match=if_match))
         if as_json:
             emit_json({"id": event_id, "deleted": deleted, "alreadyGone": not deleted})
@@ -278,7 +278,7 @@ def view(
         raise typer.BadParameter("must be after --from", param_hint="--to")
     headers = prefer_zone(tz)
     zone = display_zone(tz)
-    with reported():
+    with reported(as_json=as_json):
         events = with_graph(
             ctx,
             lambda graph: take(
@@ -322,7 +322,7 @@ def request(
         raise typer.BadParameter("only with GET", param_hint="--all")
     body = parse_data(data)
     headers = parse_headers(header or [])
-    with reported():
+    with reported(as_json=as_json):
 
         async def send(graph: GraphClient) -> tuple[int, Any]:
             if all_pages:
