@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import URL
 
 from calsync.adapters.eventmap import TAG_ID
@@ -129,3 +132,50 @@ def test_two_workers_never_run_one_mailbox_twice_at_once(
         assert sorted(e["props"]["subject"] for e in events) == [f"Class {i:03d}" for i in range(EVENTS)]
         keys = [e["extended"][TAG_ID] for e in events]
         assert len(keys) == len(set(keys))
+
+
+def test_serve_on_postgresql_only_enqueues_and_reports_the_queue(
+    emulator: Emulator, tmp_path: Path, pg_schema_factory: Callable[[], URL]
+) -> None:
+    """With PostgreSQL, `calsync serve` runs no sync itself: jobs wait for workers, and its /metrics
+    shows how many; /readyz checks the job queue too; SIGTERM ends it with 0."""
+    url = pg_schema_factory().render_as_string(hide_password=False)
+    (tmp_path / "timetable.ics").write_text(feed())
+    emulator.write_config(
+        tmp_path, MAILBOXES, f'ics_file = "{tmp_path / "timetable.ics"}"\ndatabase_url = "{url}"\n'
+    )
+    assert calsync(tmp_path, "db", "upgrade").wait(60) == 0
+
+    async def enqueue() -> int:
+        app = jobs.build_app(jobs.conninfo_from_url(url), None, pool_max_size=2)
+        async with app.open_async():
+            return (await jobs.enqueue(app, list(MAILBOXES), full=False)).deferred
+
+    assert asyncio.run(enqueue()) == len(MAILBOXES)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve = calsync(tmp_path, "serve", "--port", str(port))
+    try:
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+            except httpx.TransportError:
+                assert serve.poll() is None, (tmp_path / "calsync.log").read_text()[-3000:]
+                return False
+
+        wait_for("serve to be ready", answers)
+        scrape = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        depth = [
+            s.value
+            for family in text_string_to_metric_families(scrape)
+            for s in family.samples
+            if s.name == "calsync_queue_depth"
+        ]
+        assert depth == [len(MAILBOXES)]
+        assert all(emulator.managed(m) == [] for m in MAILBOXES)  # nothing synced without a worker
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        code = serve.wait(60)
+    assert code == 0, (tmp_path / "calsync.log").read_text()[-3000:]
