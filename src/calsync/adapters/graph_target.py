@@ -17,6 +17,7 @@ from typing import Any
 from calsync.adapters.eventmap import SELECT, STATE_ID, TAG_ID, observe, to_graph
 from calsync.domain import SourceKey, Window
 from calsync.graph import (
+    AuthError,
     BatchItem,
     BatchResult,
     Forbidden,
@@ -45,6 +46,10 @@ def _target_error(exc: GraphClientError) -> TargetError:
         )
     if isinstance(exc, InvalidUser):
         return TargetError("no such user in the tenant", code="invalid_user", permanent=True)
+    if isinstance(exc, AuthError):  # e.g. a secret that expired while `calsync serve` runs
+        return TargetError(
+            f"the app's credential was refused: {exc.hint}", code="auth_refused", permanent=True
+        )
     return TargetError(f"the calendar could not be read: {exc}", code="unavailable")
 
 
