@@ -133,45 +133,30 @@ async def _run_one(
     force: bool,
     stopping: asyncio.Event | None,
 ) -> MailboxOutcome:
+    """One run under the mailbox's lease; every log line inside it carries its run id and mailbox."""
     with logs.context(run_id=uuid.uuid4().hex[:12], mailbox=mailbox), metrics.in_flight():
-        return await _run_in_context(
-            deployment, engine, load, mailbox, window, dry_run=dry_run, force=force, stopping=stopping
-        )
-
-
-async def _run_in_context(
-    deployment: Deployment,
-    engine: Engine,
-    load: SourceLoader,
-    mailbox: str,
-    window: Window,
-    *,
-    dry_run: bool,
-    force: bool,
-    stopping: asyncio.Event | None,
-) -> MailboxOutcome:
-    settings = deployment.settings
-    try:
-        async with hold(
-            deployment.store, mailbox, seconds=settings.lease_seconds, stopping=stopping
-        ) as lease:
-            source = await load(mailbox, window)
-            report, actions = await engine.run(
-                mailbox, source, window, dry_run=dry_run, force=force, guard=lease.guard
-            )
-    except MailboxBusy:
-        now = datetime.now(UTC)
-        report = RunReport(mailbox, now, now, status="skipped", error_code="Busy",
-                           message="another run of this mailbox is in progress")  # fmt: skip
-        return MailboxOutcome(mailbox, report)
-    if report.error_code == MAILBOX_NOT_ENABLED and settings.mailbox_not_enabled == "not-applicable":
-        report = replace(report, status="not_applicable")
-        if not dry_run:
-            await off_loop(
-                deployment.store.record_run, report
-            )  # the same (mailbox, started): replaces the failed row
-    for observe in deployment.run_observers:
-        observe(report, dry_run)
+        try:
+            async with hold(
+                deployment.store, mailbox, seconds=deployment.settings.lease_seconds, stopping=stopping
+            ) as lease:
+                source = await load(mailbox, window)
+                report, actions = await engine.run(
+                    mailbox, source, window, dry_run=dry_run, force=force, guard=lease.guard
+                )
+        except MailboxBusy:
+            now = datetime.now(UTC)
+            report = RunReport(mailbox, now, now, status="skipped", error_code="Busy",
+                               message="another run of this mailbox is in progress")  # fmt: skip
+            return MailboxOutcome(mailbox, report)
+        if (
+            report.error_code == MAILBOX_NOT_ENABLED
+            and deployment.settings.mailbox_not_enabled == "not-applicable"
+        ):
+            report = replace(report, status="not_applicable")
+            if not dry_run:  # the same (mailbox, started): replaces the row recorded as failed
+                await off_loop(deployment.store.record_run, report)
+        for observe in deployment.run_observers:
+            observe(report, dry_run)
     # Plans are kept only for dry runs (`calsync plan`): a real run of thousands of mailboxes would
     # otherwise hold every plan until the end.
     return MailboxOutcome(mailbox, report, actions if dry_run else [])

@@ -12,33 +12,28 @@ The schema must exist: run `calsync.store.upgrade(url)` first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
 
 from calsync.domain import SourceKey
 from calsync.store import records as rules
 from calsync.store import schema
-from calsync.store.engine import begin_write
 from calsync.store.records import (
     GOOD_RUN_STATUSES,
-    Clock,
     RunHealth,
     RuntimeStateStore,
     SourceState,
-    utc_now,
 )
+from calsync.store.sqlleases import SqlLeases
 from calsync.sync.ports import Mapping, MappingState, Quarantined, RunReport, StateStore
 
 _COUNTS = ("created", "updated", "deleted", "adopted", "unchanged", "failed", "quarantined")
 
 
-class SqlStateStore:
+class SqlStateStore(SqlLeases):
     """The state store (calsync.sync.ports.StateStore and calsync.store.RuntimeStateStore) over SQL.
 
     Args:
@@ -46,51 +41,6 @@ class SqlStateStore:
         clock: the current time (aware); leases and `updated_at` columns use it. Workers sharing a
             database must have synchronised clocks (NTP) for leases to mean the same to all of them.
     """
-
-    def __init__(self, engine: Engine, *, clock: Clock = utc_now) -> None:
-        self._engine = engine
-        self._clock = clock
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
-
-    # -- plumbing ----------------------------------------------------------------------------------
-
-    def _now(self) -> datetime:
-        now = self._clock()
-        rules.check_aware("clock()", now)
-        return now
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        return self._engine.connect()
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        return begin_write(self._engine)
-
-    def _insert(self, conn: Connection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
-        """An INSERT that supports ON CONFLICT on this connection's backend."""
-        return (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(table)
-
-    def _upsert(
-        self,
-        conn: Connection,
-        table: sa.Table,
-        rows: Sequence[dict[str, Any]],
-        *,
-        keys: Sequence[str],
-        update: Sequence[str],
-    ) -> None:
-        """INSERT … ON CONFLICT (keys) DO UPDATE SET the `update` columns from the new row."""
-        stmt = self._insert(conn, table)
-        excluded = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys), set_={name: excluded[name] for name in update}
-        )
-        if len(rows) == 1:
-            conn.execute(stmt, rows[0])
-        else:
-            conn.execute(stmt, list(rows))
 
     # -- mappings ----------------------------------------------------------------------------------
 
@@ -346,70 +296,6 @@ class SqlStateStore:
                     schema.delta_links.c.mailbox == mailbox, schema.delta_links.c.calendar_id == calendar_id
                 )
             )
-
-    # -- leases ------------------------------------------------------------------------------------
-
-    def acquire_lease(self, mailbox: str, owner: str, ttl_seconds: float) -> bool:
-        """Take the mailbox's lease, renew it if `owner` holds it, or take it over if it has expired.
-
-        A lease is valid while now < expires_at. Atomic on both backends: the UPDATE only matches an
-        expired lease or the owner's own (on PostgreSQL a concurrent UPDATE waits for the row lock and
-        re-checks the condition), and the INSERT of a new lease does nothing if another worker inserted
-        first (ON CONFLICT DO NOTHING), so exactly one of several concurrent callers gets True.
-        """
-        rules.check_lease(mailbox, owner, ttl_seconds)
-        now = self._now()
-        until = now + timedelta(seconds=ttl_seconds)
-        with self._write() as conn:
-            # RETURNING, not rowcount: drivers need not report a row count for INSERT (psycopg gives -1).
-            taken = conn.execute(
-                sa.update(schema.leases)
-                .where(
-                    schema.leases.c.mailbox == mailbox,
-                    sa.or_(schema.leases.c.expires_at <= now, schema.leases.c.owner == owner),
-                )
-                .values(owner=owner, expires_at=until)
-                .returning(schema.leases.c.mailbox)
-            ).first()
-            if taken is not None:
-                return True
-            inserted = conn.execute(
-                self._insert(conn, schema.leases)
-                .values(mailbox=mailbox, owner=owner, expires_at=until)
-                .on_conflict_do_nothing(index_elements=["mailbox"])
-                .returning(schema.leases.c.mailbox)
-            ).first()
-            return inserted is not None
-
-    def renew_lease(self, mailbox: str, owner: str, ttl_seconds: float) -> bool:
-        """Extend the lease only while `owner` holds it: one conditional UPDATE, so a takeover committed
-        by another process (which rewrote `owner`) makes this return False, whatever this process thinks."""
-        rules.check_lease(mailbox, owner, ttl_seconds)
-        until = self._now() + timedelta(seconds=ttl_seconds)
-        with self._write() as conn:
-            renewed = conn.execute(
-                sa.update(schema.leases)
-                .where(schema.leases.c.mailbox == mailbox, schema.leases.c.owner == owner)
-                .values(expires_at=until)
-                .returning(schema.leases.c.mailbox)
-            ).first()
-        return renewed is not None
-
-    def release_lease(self, mailbox: str, owner: str) -> bool:
-        with self._write() as conn:
-            result = conn.execute(
-                sa.delete(schema.leases).where(
-                    schema.leases.c.mailbox == mailbox, schema.leases.c.owner == owner
-                )
-            )
-            return result.rowcount == 1
-
-    def lease_owner(self, mailbox: str) -> str | None:
-        query = sa.select(schema.leases.c.owner).where(
-            schema.leases.c.mailbox == mailbox, schema.leases.c.expires_at > self._now()
-        )
-        with self._read() as conn:
-            return conn.execute(query).scalar_one_or_none()
 
     # -- mailboxes ---------------------------------------------------------------------------------
 
