@@ -10,42 +10,21 @@ writing again, and the calendar holds every feed event exactly once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from calsync import services
 from calsync.adapters.eventmap import TAG_ID
-from calsync.certs import create_certificate
 from calsync.services.leases import Lease, hold
 from calsync.services.sourcing import Sources
 from calsync.settings import load_settings
 from calsync.sync.engine import off_loop
-from graphemu import EmulatorConfig, world_from_seed
-from graphemu.server import BackgroundServer
+from tests.calsync.services.conftest import MAILBOX
 
-TENANT = "5a1c0e9d-1111-4222-8333-444455556666"
-CLIENT = "c0ffee00-aaaa-4bbb-8ccc-dddddddddddd"
-MAILBOX = "ada@uni.example"
 EVENTS = 150  # two chunks of writes (the engine writes 100 at a time)
 
 
-@pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[Path, Any]]:
-    cert = create_certificate(tmp_path / "cert")
-    world = world_from_seed(
-        {
-            "tenants": [{"id": TENANT, "domain": "uni.example"}],
-            "users": [{"userPrincipalName": MAILBOX}],
-            "apps": [{"clientId": CLIENT, "certificates": [{"pem": cert.certificate.read_text()}],
-                      "applicationPermissions": ["Calendars.ReadWrite", "User.Read.All"]}],
-        }
-    )  # fmt: skip
-    server = BackgroundServer(world, EmulatorConfig(), tls_dir=tmp_path / "tls")
-    info = server.start()
+def feed(folder: Path) -> Path:
     start = datetime.now(UTC).date() + timedelta(days=1)
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN"]
     for i in range(EVENTS):
@@ -53,24 +32,15 @@ def setup(tmp_path: Path) -> Iterator[tuple[Path, Any]]:
         lines += ["BEGIN:VEVENT", f"UID:f{i}@uni", "DTSTAMP:20260101T000000Z",
                   f"DTSTART:{day:%Y%m%d}T100000Z", f"DTEND:{day:%Y%m%d}T110000Z",
                   f"SUMMARY:Lecture {i:03d}", "END:VEVENT"]  # fmt: skip
-    (tmp_path / "feed.ics").write_text("\r\n".join([*lines, "END:VCALENDAR"]) + "\r\n")
-    config = tmp_path / "calsync.toml"
-    config.write_text(
-        f'tenant_id = "{TENANT}"\nclient_id = "{CLIENT}"\n'
-        f'certificate_file = "{cert.certificate}"\nprivate_key_file = "{cert.private_key}"\n'
-        f'authority_host = "{info.base_url}"\ngraph_url = "{info.graph}"\nca_file = "{info.ca}"\n'
-        f'database_url = "sqlite:///{tmp_path / "state.db"}"\nmailboxes = ["{MAILBOX}"]\n'
-        f'ics_file = "{tmp_path / "feed.ics"}"\n'
-    )
-    yield config, world
-    server.stop()
+    path = folder / "feed.ics"
+    path.write_text("\r\n".join([*lines, "END:VCALENDAR"]) + "\r\n")
+    return path
 
 
 async def test_a_stalled_run_cannot_write_after_another_took_its_mailbox_over(
-    setup: tuple[Path, Any],
+    tmp_path: Path, tenant: Tenant
 ) -> None:
-    config, world = setup
-    settings = load_settings(config)
+    settings = load_settings(tenant.config(tmp_path, feed(tmp_path)))
     async with services.open_deployment(settings) as deployment:
         store, engine, window = deployment.store, await deployment.engine(), deployment.window()
         load = Sources(settings, store).loader()
@@ -90,7 +60,7 @@ async def test_a_stalled_run_cannot_write_after_another_took_its_mailbox_over(
 
         run_a = asyncio.create_task(engine.run(MAILBOX, await load(MAILBOX, window), window, guard=guard_a))
         await stalled.wait()
-        first_chunk = len(world.events[world.find_user(MAILBOX).id])
+        first_chunk = len(tenant.events())
         assert first_chunk == 100
         while await off_loop(store.lease_owner, MAILBOX) is not None:  # A's lease runs out
             await asyncio.sleep(0.05)
@@ -101,7 +71,6 @@ async def test_a_stalled_run_cannot_write_after_another_took_its_mailbox_over(
         report_a, _ = await run_a
     assert (report_a.status, report_a.error_code) == ("stopped", "LeaseLost")
     assert (report_a.created, report_b.created, report_b.adopted + report_b.unchanged) == (100, 50, 100)
-    events = list(world.events[world.find_user(MAILBOX).id].values())
-    tags = [e.extended.get(TAG_ID) for e in events]
+    tags = [e.extended.get(TAG_ID) for e in tenant.events()]
     assert len(tags) == EVENTS
     assert len(set(tags)) == EVENTS  # nothing written twice: A wrote nothing after the takeover
