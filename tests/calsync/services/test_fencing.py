@@ -19,7 +19,7 @@ from calsync.services.leases import Lease, hold
 from calsync.services.sourcing import Sources
 from calsync.settings import load_settings
 from calsync.sync.engine import off_loop
-from tests.calsync.services.conftest import MAILBOX
+from tests.calsync.services.conftest import MAILBOX, Tenant
 
 EVENTS = 150  # two chunks of writes (the engine writes 100 at a time)
 
