@@ -22,8 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from calsync.certs import create_certificate
 from calsync.cli.main import app
@@ -32,24 +31,27 @@ from tests.calsync.feedserver import FeedServer
 
 runner = CliRunner()
 
-EVENTS = """BEGIN:VEVENT
+ALGEBRA = """BEGIN:VEVENT
 UID:algebra@uni
 DTSTART;TZID=Europe/Berlin:20261005T091500
 DTEND;TZID=Europe/Berlin:20261005T104500
 RRULE:FREQ=WEEKLY;COUNT=6
 SUMMARY:Algebra
 END:VEVENT
-BEGIN:VEVENT
-UID:ethics@uni
-DTSTART:20261007T120000Z
-DTEND:20261007T130000Z
-SUMMARY:{ethics}
-END:VEVENT
 """
 
 
-def calendar(events: str = EVENTS.format(ethics="Data ethics")) -> str:
-    return f"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//test//EN\n{events}END:VCALENDAR\n"
+def ethics(subject: str = "Data ethics") -> str:
+    return (
+        "BEGIN:VEVENT\nUID:ethics@uni\nDTSTART:20261007T120000Z\nDTEND:20261007T130000Z\n"
+        f"SUMMARY:{subject}\nEND:VEVENT\n"
+    )
+
+
+def calendar(*events: str) -> str:
+    """A feed of `events` (VEVENT texts); the 7 events of ALGEBRA and ethics() by default."""
+    body = "".join(events or (ALGEBRA, ethics()))
+    return f"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//test//EN\n{body}END:VCALENDAR\n"
 
 
 class Env:
@@ -61,7 +63,7 @@ class Env:
         self.feed = tmp / "timetable.ics"
         self.feed.write_text(calendar())
         self.secret: str | None = None
-        self.faulted = False
+        self.saved_faults: dict[str, Any] | None = None  # graphemu's FaultConfig before faults() changed it
         self.server: FeedServer | None = None  # started by the first served_feed()
 
     def write(
@@ -111,11 +113,20 @@ class Env:
         return list(world.events[world.find_user(upn).id].values())
 
     def faults(self, **changes: Any) -> None:
-        """Change graphemu's FaultConfig through its control API (put back after each case)."""
-        self.faulted = True
-        verify = ssl.create_default_context(cafile=self.emulator.info.ca)
-        with httpx.Client(base_url=self.emulator.info.base_url, verify=verify) as control:
+        """Change graphemu's FaultConfig through its control API (`restore_faults` puts it back)."""
+        with self._control() as control:
+            if self.saved_faults is None:
+                self.saved_faults = control.get("/_emu/faults").json()
             control.put("/_emu/faults", json=changes).raise_for_status()
+
+    def restore_faults(self) -> None:
+        if self.saved_faults is not None:
+            with self._control() as control:
+                control.put("/_emu/faults", json=self.saved_faults).raise_for_status()
+
+    def _control(self) -> httpx.Client:
+        verify = ssl.create_default_context(cafile=self.emulator.info.ca)
+        return httpx.Client(base_url=self.emulator.info.base_url, verify=verify)
 
 
 Setup = Callable[[Env], None]
@@ -132,7 +143,7 @@ def an_item_fails(env: Env) -> None:
     """After a first sync, one event changes in the feed and Graph refuses every update (400)."""
     env.write()
     env.synced()
-    env.feed.write_text(calendar(EVENTS.format(ethics="Data ethics (moved)")))
+    env.feed.write_text(calendar(ALGEBRA, ethics("Data ethics (moved)")))
     env.faults(rate=1.0, statuses=[400], methods=["PATCH"])
 
 
@@ -140,15 +151,14 @@ def the_source_empties(env: Env) -> None:
     """After a first sync the feed has no events left: the SourceUnexpectedlyEmpty rail stops it."""
     env.write()
     env.synced()
-    env.feed.write_text(calendar(""))
+    env.feed.write_text("BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//test//EN\nEND:VCALENDAR\n")
 
 
 def the_source_shrinks(env: Env) -> None:
     """After a first sync the weekly series leaves the feed: 6 of 7 deletes, over the rail's limits."""
     env.write(extra="shrink_min_deletes = 3\n")
     env.synced()
-    ethics = EVENTS.format(ethics="Data ethics").index("BEGIN:VEVENT\nUID:ethics")
-    env.feed.write_text(calendar(EVENTS.format(ethics="Data ethics")[ethics:]))
+    env.feed.write_text(calendar(ethics()))
 
 
 def no_mailbox(env: Env) -> None:
@@ -302,8 +312,7 @@ def env(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         try:
             yield case
         finally:
-            if case.faulted:
-                case.faults(rate=0.0)
+            case.restore_faults()
             world = emulator.world
             for owner, events in world.events.items():
                 for event_id in list(events):
