@@ -73,6 +73,9 @@ class Settings(BaseModel):
     # Half of Graph's global limit per app (130,000 per 10 s, graph-facts §7), leaving room for other
     # processes of the same app registration; Outlook's own limits are per mailbox (mailbox_concurrency).
     requests_per_second: float = Field(default=6500.0, gt=0)
+    # How long one Graph request is retried (throttling, server errors, network failures) before it fails:
+    # a scheduled run should give up before the next one is due.
+    graph_retry_seconds: float = Field(default=300.0, gt=0, le=3600)
     # State.
     database_url: str = "sqlite:///calsync.db"
     # Sync: which mailboxes, from which source, over which window, under which policies (docs/sync.md).

@@ -25,6 +25,7 @@ from calsync.graph import (
     Credential,
     EntraApp,
     GraphClient,
+    RetryPolicy,
 )
 from calsync.settings import Settings, SettingsError
 from calsync.sources import FetchPolicy, SafeFetcher
@@ -130,6 +131,7 @@ async def graph_client(
         verify=_verify(settings),
         mailbox_concurrency=settings.mailbox_concurrency,
         rate_limit=settings.requests_per_second,
+        retry=RetryPolicy(max_total_seconds=settings.graph_retry_seconds),
         observer=observer,
     )
     try:

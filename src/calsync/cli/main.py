@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from calsync.cli import authcmd, cert, demo, graphcmd, service, syncing
+from calsync.cli.group import JsonUsageGroup
 from calsync.cli.state import CliState
 
 
@@ -28,6 +29,7 @@ app = typer.Typer(
     help="Keep Microsoft 365 calendars in step with a system of record, through Microsoft Graph.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=JsonUsageGroup,
 )
 app.add_typer(cert.app, name="cert")
 app.add_typer(graphcmd.app, name="graph")

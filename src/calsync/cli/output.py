@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
+from typer.exceptions import TyperException
 
 from calsync.graph import (
     AuthError,
@@ -66,6 +67,14 @@ def _settings(exc: Exception) -> tuple[str, int]:
     assert isinstance(exc, SettingsError)
     lines = "\n".join(f"  - {p}" for p in exc.problems)
     return f"Configuration problems in {exc.source}:\n{lines}", EXIT_CONFIG
+
+
+@renders(TyperException)
+def _usage(exc: Exception) -> tuple[str, int]:
+    """A bad command line (unknown option, bad value, --json without --yes): Click's own text and code
+    (2 for a usage error)."""
+    assert isinstance(exc, TyperException)
+    return escape(exc.format_message()), exc.exit_code
 
 
 @renders(FileExistsError)

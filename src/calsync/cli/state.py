@@ -7,6 +7,8 @@ can print them afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +32,25 @@ def settings_from(state: CliState | str | None, *, log_default: str = "warning")
     settings = load_settings(Path(state.config) if state.config else None)
     from calsync import logs, redact
 
-    for secret in (settings.client_secret, settings.private_key_password, settings.pkcs12_password):
-        if secret is not None:
-            redact.register_secret(secret.get_secret_value())
+    for secret in _secrets(settings):
+        redact.register_secret(secret)
     if settings.ics_url_template is not None:
         redact.register_url_secrets(settings.ics_url_template.get_secret_value())
     level = state.log_level or settings.log_level or log_default
     logs.configure_logging(level, "json" if (state.log_format or settings.log_format) == "json" else "text")
     return settings
+
+
+def _secrets(settings: Settings) -> Iterator[str]:
+    """The configured secret values, also those kept in files (client_secret_file, pkcs12_password_file):
+    a secret is as secret whichever way it was given. A file that cannot be read is skipped here; building
+    the credential reports it, with its key."""
+    for secret in (settings.client_secret, settings.private_key_password, settings.pkcs12_password):
+        if secret is not None:
+            yield secret.get_secret_value()
+    with suppress(OSError, UnicodeDecodeError):
+        if settings.client_secret_file is not None and (value := settings.secret_value()) is not None:
+            yield value
+    with suppress(OSError):
+        if settings.pkcs12_password_file is not None and (password := settings.pkcs12_password_value()):
+            yield password.decode(errors="replace")

@@ -10,6 +10,7 @@ limits are enforced in one place.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import httpx
 
 from calsync import metrics, wiring
 from calsync.domain import Window
-from calsync.graph import AppTokenProvider, GraphClient
+from calsync.graph import AppTokenProvider, GraphClient, HTTPStatusError
 from calsync.settings import Settings
 from calsync.store import SqlStateStore
 from calsync.sync.engine import Engine, off_loop
@@ -65,6 +66,16 @@ class Deployment:
         await self.graph()
         assert self._tokens is not None
         await self._tokens.token()
+
+    async def check_graph(self) -> None:
+        """Ask Graph one cheap question (its service root) before any mailbox runs, so that a Graph that
+        cannot be reached raises TransportError here, once, after the client's retries, rather than every
+        mailbox's run failing "unavailable" after retries of its own (one wait, not one per round of
+        mailboxes). Any HTTP answer, even an error, means Graph was reached: what it says about each
+        mailbox is that mailbox's run's business."""
+        client = await self.graph()
+        with contextlib.suppress(HTTPStatusError):
+            await client.request("GET", "")
 
     async def engine(self) -> Engine:
         if self._engine is None:

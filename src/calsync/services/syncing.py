@@ -68,8 +68,11 @@ async def sync_mailboxes(
     """Sync (or with `dry_run`, plan) the given mailboxes, or every configured one; outcomes in order.
 
     The app's credential is checked first, so a refused secret or certificate is an error even when
-    every feed is unchanged and no other Graph call would be made."""
+    every feed is unchanged and no other Graph call would be made; then that Graph can be reached at all,
+    so an unreachable Graph is one error (calsync.graph.TransportError) rather than a failed run for each
+    mailbox."""
     await deployment.check_credential()
+    await deployment.check_graph()
     sources = Sources(deployment.settings, deployment.store, full=full or dry_run)
     win = deployment.window()
     targets = (
