@@ -111,7 +111,10 @@ def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> float:
 
 def check_status(argv: list[str], env: dict[str, str], cwd: Path) -> None:
     """`calsync status` must have read the runs (not an empty or a new database)."""
-    out = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=True, text=True).stdout
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=False, text=True)
+    if done.returncode != 0:
+        sys.exit(f"calsync status exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    out = done.stdout
     missing = [m for m in MAILBOXES if m not in out]
     if missing:
         sys.exit(f"calsync status did not list {missing}:\n{out}")
