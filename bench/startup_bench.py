@@ -17,9 +17,10 @@ warm-up run each first, which also writes the bytecode caches):
 are this checkout's code whatever the virtualenv has installed. Every run must exit 0.
 
 Prints median, min and max wall time per command and the median's difference to `python -c pass` (the
-issue's target: within 0.3 s), then the imports of `calsync --help` that take longest, by cumulative
-time, from `python -X importtime` (one run, after the timed ones); then one JSON line
-(`{"bench": "startup", ...}`) with every figure.
+issue's target: within 0.3 s), and the median CPU time (user + system, from the children's rusage) and
+its difference: on a busy machine the wall times spread, the CPU times much less. Then the imports of
+`calsync --help` that take longest, by cumulative time, from `python -X importtime` (one run, after the
+timed ones); then one JSON line (`{"bench": "startup", ...}`) with every figure.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -99,14 +101,18 @@ def commands(python: str, config: Path) -> dict[str, list[str]]:
     }
 
 
-def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> float:
-    """Wall seconds of one run; a non-zero exit stops the bench (a broken command is not fast)."""
+def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one run; a non-zero exit stops the bench (a
+    broken command is not fast)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=False)
     elapsed = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         sys.exit(f"{argv[2:]} exited {done.returncode}:\n{done.stderr.decode(errors='replace')}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def check_status(argv: list[str], env: dict[str, str], cwd: Path) -> None:
@@ -146,17 +152,23 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for argv in runs.values():
             run_once(argv, env, workdir)  # warm-up: bytecode caches, page cache
         times: dict[str, list[float]] = {name: [] for name in runs}
+        cpus: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.repeat):
             for name, argv in runs.items():
-                times[name].append(run_once(argv, env, workdir))
+                wall, cpu = run_once(argv, env, workdir)
+                times[name].append(wall)
+                cpus[name].append(cpu)
         imports = import_times(runs["calsync --help"], env, workdir)
     floor = statistics.median(times["python -c pass"])
+    cpu_floor = statistics.median(cpus["python -c pass"])
     figures = {
         name: {
             "median_s": statistics.median(t),
             "min_s": min(t),
             "max_s": max(t),
             "over_python_s": statistics.median(t) - floor,
+            "cpu_median_s": statistics.median(cpus[name]),
+            "cpu_over_python_s": statistics.median(cpus[name]) - cpu_floor,
         }
         for name, t in times.items()
     }
@@ -167,11 +179,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(result: dict[str, Any]) -> None:
-    head = f"{'command':<24}{'median':>9}{'min':>9}{'max':>9}{'- python':>10}"
-    print(f"{head}   (seconds, {result['repeat']} runs)")
+    head = f"{'command':<24}{'median':>9}{'min':>9}{'max':>9}{'- python':>10}{'cpu':>9}{'- python':>10}"
+    print(f"{head}   (seconds, {result['repeat']} runs; cpu: user + system, median)")
     for name, f in result["commands"].items():
-        over = "" if name == "python -c pass" else f"{f['over_python_s']:+10.3f}"
-        print(f"{name:<24}{f['median_s']:9.3f}{f['min_s']:9.3f}{f['max_s']:9.3f}{over}")
+        first = name == "python -c pass"
+        over = "" if first else f"{f['over_python_s']:+10.3f}"
+        cpu_over = "" if first else f"{f['cpu_over_python_s']:+10.3f}"
+        print(f"{name:<24}{f['median_s']:9.3f}{f['min_s']:9.3f}{f['max_s']:9.3f}{over:>10}"
+              f"{f['cpu_median_s']:9.3f}{cpu_over:>10}")  # fmt: skip
     print(f"\n`calsync --help`: {result['help_modules_imported']} imports; the longest by cumulative time")
     print(f"{'cumulative ms':>14}{'self ms':>9}  module")
     for row in result["help_imports"]:
