@@ -2,8 +2,8 @@
 
 Errors become human text only here (and in the web layer): each known exception type has one
 rendering that says what happened and what to do next, and one exit code (documented in the README).
-The renderings of calsync.settings' and calsync.graph's errors are in calsync.cli.errortext, loaded on the
-first error rendered.
+The renderings of calsync.settings' and calsync.graph's errors are in calsync.cli.errortext, imported
+when one of those errors is rendered.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ EXIT_PARTIAL = 6
 Renderer = Callable[[Exception], tuple[str, int]]
 _renderers: list[tuple[type[Exception], Renderer]] = []
 
+# The packages whose exceptions calsync.cli.errortext renders.
+_ERRORTEXT_FOR = ("calsync.settings", "calsync.graph")
+
 
 def renders(kind: type[Exception]) -> Callable[[Renderer], Renderer]:
     """Register the human rendering of an exception type (most specific registered first wins)."""
@@ -61,9 +64,11 @@ def _exists(exc: Exception) -> tuple[str, int]:
 
 def rendered(exc: Exception) -> tuple[str, int]:
     """The human text (Rich markup) and exit code of `exc`; unknown errors keep their type name only."""
-    # Registers the renderings of calsync.settings' and calsync.graph's errors on first use: their
-    # exception classes come with pydantic, httpx and msal, which `calsync --help` should not load.
-    import calsync.cli.errortext  # noqa: F401
+    if any(".".join(k.__module__.split(".")[:2]) in _ERRORTEXT_FOR for k in type(exc).__mro__):
+        # Registers the renderings of those packages' errors. Imported only for an error of theirs (the
+        # package is loaded then): they come with pydantic, httpx and msal, which `calsync --help`, and a
+        # usage error, should not load.
+        import calsync.cli.errortext  # noqa: F401
 
     for kind, func in reversed(_renderers):
         if isinstance(exc, kind):

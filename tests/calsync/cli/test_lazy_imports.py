@@ -56,12 +56,12 @@ def python(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def loaded_after(tmp_path: Path, watched: list[str], *argv: str) -> tuple[list[str], str]:
-    """The `watched` modules loaded once `calsync *argv` has run (it must exit 0), and its stdout."""
+def loaded_after(tmp_path: Path, watched: list[str], *argv: str, exit_code: int = 0) -> tuple[list[str], str]:
+    """The `watched` modules loaded once `calsync *argv` has run (exiting `exit_code`), and its stdout."""
     out = tmp_path / "modules.json"
     done = python(tmp_path, "-c", SCRIPT, ",".join(watched), str(out), *argv)
     result = json.loads(out.read_text())
-    assert result["exit"] in (0, None), done.stdout + done.stderr
+    assert (result["exit"] or 0) == exit_code, done.stdout + done.stderr
     loaded: list[str] = result["loaded"]
     return loaded, done.stdout
 
@@ -76,6 +76,15 @@ def test_help_loads_no_graph_store_settings_or_sources(tmp_path: Path, argv: lis
     loaded, out = loaded_after(tmp_path, [*GRAPH, *SOURCES, *STORE, *SETTINGS], *argv)
     assert loaded == []
     assert "Usage: calsync" in out
+
+
+def test_a_usage_error_under_json_loads_no_graph_or_settings(tmp_path: Path) -> None:
+    """The JSON error document of a bad command line is rendered without the renderings of Graph's and
+    the settings' errors (calsync.cli.errortext), which would import both."""
+    watched = [*GRAPH, *SETTINGS, "calsync.cli.errortext"]
+    loaded, out = loaded_after(tmp_path, watched, "status", "--no-such-option", "--json", exit_code=2)
+    assert loaded == []
+    assert json.loads(out)["error"]["exit_code"] == 2
 
 
 def test_status_reads_the_store_without_graph_sources_or_migrations(tmp_path: Path) -> None:
