@@ -5,6 +5,10 @@ once per process through a `Deployment`.
 Nothing below this module knows concrete classes of its neighbours: the engine gets a CalendarTarget and
 a StateStore, the Graph client gets a token provider. This is the one place where they are chosen from
 calsync.toml.
+
+Each builder imports the packages of what it builds when it is called (their types are imported for
+mypy only): `calsync status` opens a store through this module and should not load the Graph client
+(httpx, msal, cryptography), the feed fetcher or the migrations for it.
 """
 
 from __future__ import annotations
@@ -13,26 +17,19 @@ import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import httpx
-
-from calsync.adapters.graph_target import GraphCalendarTarget
 from calsync.domain import Window
-from calsync.graph import (
-    AppTokenProvider,
-    CertificateCredential,
-    ClientSecretCredential,
-    Credential,
-    EntraApp,
-    GraphClient,
-    RetryPolicy,
-)
-from calsync.settings import Settings, SettingsError
-from calsync.sources import FetchPolicy, SafeFetcher
-from calsync.store import SqlStateStore, make_engine, upgrade
-from calsync.sync.engine import Engine
-from calsync.sync.planner import Policy
-from calsync.sync.safety import Limits
+from calsync.settings import SettingsError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from calsync.graph import AppTokenProvider, Credential, EntraApp, GraphClient
+    from calsync.settings import Settings
+    from calsync.sources import FetchPolicy, SafeFetcher
+    from calsync.store import SqlStateStore
+    from calsync.sync.engine import Engine
 
 
 def credential(settings: Settings) -> Credential:
@@ -40,6 +37,8 @@ def credential(settings: Settings) -> Credential:
 
     A file that is missing, unreadable or does not hold what its key says is a configuration error
     naming that key (exit 3), not a crash."""
+    from calsync.graph import CertificateCredential, ClientSecretCredential
+
     try:
         secret = settings.secret_value()
     except OSError as exc:
@@ -77,6 +76,8 @@ def _read_credential(keys: str, read: Callable[[], Credential]) -> Credential:
 
 
 def entra_app(settings: Settings) -> EntraApp:
+    from calsync.graph import EntraApp
+
     settings.require("tenant_id", "client_id")
     return EntraApp(
         tenant=str(settings.tenant_id),
@@ -93,6 +94,8 @@ def _verify(settings: Settings) -> ssl.SSLContext | bool:
 
 def fetch_policy(settings: Settings) -> FetchPolicy:
     """The feed fetcher's SSRF guard from settings (docs/sources.md)."""
+    from calsync.sources import FetchPolicy
+
     s = settings
     return FetchPolicy(
         allow_http=s.allow_http_feeds,
@@ -106,6 +109,8 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
 
 def feed_fetcher(settings: Settings) -> SafeFetcher:
     """The fetcher of iCalendar feeds, with the configured guard and CA bundle."""
+    from calsync.sources import SafeFetcher
+
     return SafeFetcher(fetch_policy(settings), verify=_verify(settings))
 
 
@@ -122,6 +127,8 @@ async def graph_client(
     `tokens` reuses a provider the caller already holds (e.g. `calsync auth test`, which reads the token's
     claims and then calls Graph with the same token); the caller closes it.
     """
+    from calsync.graph import AppTokenProvider, GraphClient, RetryPolicy
+
     own = tokens is None
     provider = AppTokenProvider(entra_app(settings)) if tokens is None else tokens
     client = GraphClient(
@@ -146,6 +153,8 @@ async def graph_client(
 def open_store(settings: Settings, *, migrate: bool = True) -> Iterator[SqlStateStore]:
     """The state store, its connections closed after use; migrations run first (idempotent), so a fresh
     database just works."""
+    from calsync.store import SqlStateStore, make_engine, upgrade
+
     engine = make_engine(settings.database_url)
     try:
         if migrate:
@@ -162,6 +171,11 @@ def window(settings: Settings, now: datetime | None = None) -> Window:
 
 
 def sync_engine(settings: Settings, client: GraphClient, store: SqlStateStore) -> Engine:
+    from calsync.adapters.graph_target import GraphCalendarTarget
+    from calsync.sync.engine import Engine
+    from calsync.sync.planner import Policy
+    from calsync.sync.safety import Limits
+
     settings.require("tenant_id")
     assert settings.tenant_id is not None
     return Engine(

@@ -12,35 +12,24 @@ refused (or Graph rejected it), 6 missing or needless permissions, or a mailbox 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from calsync import wiring
 from calsync.cli.output import EXIT_AUTH, EXIT_PARTIAL, console, emit_json, reported
 from calsync.cli.state import settings_from
-from calsync.graph import (
-    AppTokenProvider,
-    AuthError,
-    EntraApp,
-    Forbidden,
-    GraphClientError,
-    HTTPStatusError,
-    InvalidUser,
-    MailboxNotEnabled,
-    NotFound,
-    Unauthorized,
-)
-from calsync.settings import Settings
+
+if TYPE_CHECKING:  # calsync.graph (httpx, msal) is imported by the commands that use it, not at start-up
+    from calsync.graph import EntraApp, GraphClientError
+    from calsync.settings import Settings
 
 app = typer.Typer(
     help="Check the app registration: credential, permissions, mailbox access.", no_args_is_help=True
@@ -210,6 +199,8 @@ def check_delegated(scopes: Sequence[str], settings: Settings, app: EntraApp) ->
 
 def probe_finding(mailbox: str, exc: GraphClientError | None, client_id: str) -> Finding:
     """The finding for one GET /users/{m}/calendar (exc None: it worked)."""
+    from calsync.graph import Forbidden, HTTPStatusError, InvalidUser, MailboxNotEnabled, NotFound
+
     if exc is None:
         return Finding("ok", mailbox, "calendar reachable")
     request_id = (
@@ -289,6 +280,9 @@ class Report:
 
 async def run_test(settings: Settings, mailboxes: Sequence[str]) -> Report:
     """Token, claims, permissions, then up to MAX_PROBES mailbox calls (AuthError propagates)."""
+    from calsync import wiring
+    from calsync.graph import AppTokenProvider, GraphClientError, Unauthorized
+
     entra = wiring.entra_app(settings)
     tokens = AppTokenProvider(entra)
     try:
@@ -404,6 +398,10 @@ def auth_test(
     as_json: JsonOpt = False,
 ) -> None:
     """Get a token and check its permissions and mailbox access against what calsync needs."""
+    import asyncio  # here, with calsync.graph: `calsync --help` needs neither
+
+    from calsync.graph import AuthError
+
     with reported(as_json=as_json):
         settings = settings_from(ctx.obj)
         targets = list(mailbox or settings.mailboxes[:MAX_PROBES])
@@ -456,6 +454,8 @@ def sign_in_url(settings: Settings) -> str:
 
 def consent_url(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Print the admin-consent URL (application permissions) and the delegated sign-in URL."""
+    from calsync.graph import EntraApp
+
     with reported(as_json=as_json):
         settings = settings_from(ctx.obj)
         settings.require("tenant_id", "client_id")

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from calsync.certs import create_certificate
 from calsync.cli.output import console, emit_json, reported
 
 app = typer.Typer(help="Certificates for app-only authentication.", no_args_is_help=True)
@@ -32,6 +31,8 @@ def create(
 ) -> None:
     """Create a self-signed certificate and key (PEM, optionally PKCS#12) and print the upload steps."""
     with reported(as_json=as_json):
+        from calsync.certs import create_certificate  # cryptography: only when a certificate is made
+
         password: bytes | None = None
         if pkcs12:
             if password_file is not None:

@@ -13,17 +13,15 @@ machine's zone.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from calsync import wiring
 from calsync.cli.graphfmt import (
     display_zone,
     event_details,
@@ -38,7 +36,9 @@ from calsync.cli.graphfmt import (
 )
 from calsync.cli.output import console, emit_json, reported
 from calsync.cli.state import settings_from
-from calsync.graph import GraphClient
+
+if TYPE_CHECKING:  # calsync.graph (httpx, msal) is imported when a command runs, not for --help
+    from calsync.graph import GraphClient
 
 app = typer.Typer(
     help="Calendar operations through Microsoft Graph, and a raw request for anything else.",
@@ -71,6 +71,10 @@ T = TypeVar("T")
 def with_graph(ctx: typer.Context, call: Callable[[GraphClient], Awaitable[T]]) -> T:
     """Run one call with a Graph client built from this invocation's settings, closing it afterwards;
     the only `asyncio.run` of these commands."""
+    import asyncio  # here, with wiring: `calsync graph --help` needs neither
+
+    from calsync import wiring
+
     settings = settings_from(ctx.obj)
 
     async def run() -> T:

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from calsync.cli.output import console
-from calsync.services import MailboxOutcome, MailboxStatus
 from calsync.sync.ports import Create, Delete, Quarantined, RunReport, Update
+
+if TYPE_CHECKING:
+    from calsync.services import MailboxOutcome, MailboxStatus
 
 COUNTS = ("created", "updated", "deleted", "adopted", "unchanged", "failed")
 PLAN_COLUMNS = ("mailbox", "action", "key", "subject", "start", "reason")

@@ -8,7 +8,6 @@ written and recorded), release their leases, exit 0.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -21,7 +20,6 @@ import typer
 
 from calsync.cli.output import reported
 from calsync.cli.state import settings_from
-from calsync.settings import Settings
 
 if TYPE_CHECKING:
     import httpx
@@ -29,6 +27,7 @@ if TYPE_CHECKING:
 
     from calsync.runtime.embedded import EmbeddedRuntime
     from calsync.runtime.queued import QueuedRuntime
+    from calsync.settings import Settings
 
 log = logging.getLogger("calsync.service")
 
@@ -39,6 +38,8 @@ PortOpt = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="P
 def serve(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None) -> None:
     """Run calsync as a service: the web app (/healthz, /readyz, /metrics) and the scheduler (on SQLite)
     or the job queue's producer (on PostgreSQL, with `calsync worker`s). Stops cleanly on SIGTERM."""
+    import asyncio  # here, not at the top: `calsync --help` does not need it
+
     with reported():
         settings = settings_from(ctx.obj, log_default="info")
         asyncio.run(run_service(settings, host=host, port=port))
@@ -53,6 +54,8 @@ def worker(
     name: Annotated[str | None, typer.Option("--name", help="The worker's name (default: host:pid).")] = None,
 ) -> None:
     """Run sync jobs from the PostgreSQL job queue until SIGTERM (any number of workers, on any host)."""
+    import asyncio
+
     with reported():
         settings = settings_from(ctx.obj, log_default="info")
         from calsync.runtime.database import uses_job_queue
@@ -85,6 +88,8 @@ async def run_service(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> None:
     """The `serve` process's main coroutine (the demo runs it too): returns after SIGTERM/SIGINT."""
+    import asyncio
+
     import uvicorn
 
     from calsync import services, web

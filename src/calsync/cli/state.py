@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from calsync.settings import Settings, load_settings
+if TYPE_CHECKING:  # pydantic: imported when a command reads its settings, not for --help
+    from calsync.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ def settings_from(state: CliState | str | None, *, log_default: str = "warning")
     present); configures logging: --log-level, else CALSYNC_LOG_LEVEL / log_level, else `log_default`."""
     if not isinstance(state, CliState):
         state = CliState(state)
+    from calsync.settings import load_settings
+
     settings = load_settings(Path(state.config) if state.config else None)
     from calsync import logs, redact
 

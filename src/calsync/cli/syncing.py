@@ -7,10 +7,9 @@ Every command takes --json: one documented document on stdout (docs/cli-json.md)
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,7 +17,9 @@ from calsync import services
 from calsync.cli import render
 from calsync.cli.output import EXIT_PARTIAL, EXIT_USAGE, console, emit_json, err_console, reported
 from calsync.cli.state import settings_from
-from calsync.services import SyncResult
+
+if TYPE_CHECKING:
+    from calsync.services import SyncResult
 
 MailboxOpt = Annotated[
     list[str] | None, typer.Option("--mailbox", "-m", help="Only this mailbox (repeatable).")
@@ -65,6 +66,8 @@ def sync(
 
     Feeds that answer "not modified" are skipped; run with --full regularly (e.g. nightly) to also repair
     what users changed in Outlook. `calsync serve` does both on a schedule."""
+    import asyncio  # here, not at the top: `calsync --help` does not need it
+
     with reported(as_json=as_json):
         run = run_sync(ctx.obj, mailbox, dry_run=dry_run, force=force, quiet=as_json, full=full)
         result = asyncio.run(run)
@@ -79,6 +82,8 @@ def sync(
 def plan(ctx: typer.Context, mailbox: MailboxOpt = None, as_json: JsonOpt = False) -> None:
     """Show what a sync would do, as a table of actions (nothing is written). Exits 6 when a mailbox
     would be stopped (a safety rail, an unavailable source) or could not be planned."""
+    import asyncio
+
     with reported(as_json=as_json):
         result = asyncio.run(run_sync(ctx.obj, mailbox, dry_run=True, force=False, quiet=True))
         rows = render.plan_rows(result.outcomes)
@@ -104,6 +109,8 @@ def status(
 ) -> None:
     """Per mailbox: the last run, the last success, consecutive failures, quarantined items; with
     --mailbox or --since, the run history too."""
+    import asyncio
+
     with reported(as_json=as_json):
         settings = settings_from(ctx.obj)
         since = render.aware(since)
@@ -137,6 +144,8 @@ def purge(
     """Remove every event calsync created in a mailbox (after a confirmation); other events stay.
 
     Declining the confirmation changes nothing and is not an error (exit 0)."""
+    import asyncio
+
     with reported(as_json=as_json):
         settings = settings_from(ctx.obj)
         name = services.mailbox_name(mailbox)
@@ -201,6 +210,8 @@ def release(
     as_json: JsonOpt = False,
 ) -> None:
     """Let quarantined items be tried again on the next sync (after fixing what made them fail)."""
+    import asyncio
+
     with reported(as_json=as_json):
         settings = settings_from(ctx.obj)
 

@@ -9,23 +9,52 @@ How the synchronous state store is used from asyncio: every store call made on t
 `calsync.sync.engine.off_loop` (`asyncio.to_thread`), so a transaction waiting on SQLite's writer lock or
 a PostgreSQL row lock never stalls the other mailboxes' Graph traffic. Reads for the CLI's `status` and
 `release`, which run no event loop of their own, call the store directly. See docs/deploy.md.
+
+Most names are imported from their modules on first use (PEP 562 `__getattr__` below): `calsync status`
+needs only the deployment and the status reader, and should not pay for importing the sources
+(icalendar), the Graph client (httpx, msal) and the sync use cases it does not run.
 """
 
 from __future__ import annotations
 
-from calsync.services.deployment import Deployment, open_deployment
-from calsync.services.leases import MailboxBusy
-from calsync.services.maintenance import NothingToRelease, PurgeResult, purge_mailbox, release
-from calsync.services.sourcing import mailbox_name
+import importlib
+from typing import TYPE_CHECKING
+
+from calsync.services.naming import mailbox_name
+
+# `status` names both a module and its function. Importing a module for the first time rebinds its
+# package's attribute to the module, so it is imported here, before anything else can, to keep
+# `calsync.services.status` the function. It is cheap: it imports calsync.store when a status is read.
 from calsync.services.status import MailboxStatus, status
-from calsync.services.syncing import (
-    MailboxOutcome,
-    Progress,
-    SyncResult,
-    mailboxes,
-    sync_mailbox,
-    sync_mailboxes,
-)
+
+if TYPE_CHECKING:
+    from calsync.services.deployment import Deployment, open_deployment
+    from calsync.services.leases import MailboxBusy
+    from calsync.services.maintenance import NothingToRelease, PurgeResult, purge_mailbox, release
+    from calsync.services.syncing import (
+        MailboxOutcome,
+        Progress,
+        SyncResult,
+        mailboxes,
+        sync_mailbox,
+        sync_mailboxes,
+    )
+
+_HOMES = {
+    "Deployment": "deployment",
+    "open_deployment": "deployment",
+    "MailboxBusy": "leases",
+    "NothingToRelease": "maintenance",
+    "PurgeResult": "maintenance",
+    "purge_mailbox": "maintenance",
+    "release": "maintenance",
+    "MailboxOutcome": "syncing",
+    "Progress": "syncing",
+    "SyncResult": "syncing",
+    "mailboxes": "syncing",
+    "sync_mailbox": "syncing",
+    "sync_mailboxes": "syncing",
+}
 
 __all__ = [
     "Deployment",
@@ -45,3 +74,13 @@ __all__ = [
     "sync_mailbox",
     "sync_mailboxes",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import an exported name from its module on first use, and keep it here for the next."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

@@ -5,6 +5,9 @@ the state store (opened and migrated once) and the Graph client with its app-tok
 first use: `calsync status` never reads a certificate or asks for a token, and a whole service shares one
 connection pool, one rate limiter and one token cache, so the per-app request budget and the per-mailbox
 limits are enforced in one place.
+
+The Graph client's packages (httpx, msal, cryptography) are imported when the client is first created,
+so `calsync status` does not load them at all.
 """
 
 from __future__ import annotations
@@ -15,16 +18,20 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-
-import httpx
+from typing import TYPE_CHECKING
 
 from calsync import metrics, wiring
-from calsync.domain import Window
-from calsync.graph import AppTokenProvider, GraphClient, HTTPStatusError
-from calsync.settings import Settings
-from calsync.store import SqlStateStore
-from calsync.sync.engine import Engine, off_loop
+from calsync.sync.engine import off_loop
 from calsync.sync.ports import RunReport
+
+if TYPE_CHECKING:
+    import httpx
+
+    from calsync.domain import Window
+    from calsync.graph import AppTokenProvider, GraphClient
+    from calsync.settings import Settings
+    from calsync.store import SqlStateStore
+    from calsync.sync.engine import Engine
 
 GraphObserver = Callable[[str, int | None, float | None], None]
 """(method, HTTP status or None for a transport failure, Retry-After seconds or None), per response."""
@@ -51,6 +58,8 @@ class Deployment:
         """The process's Graph client (app-only tokens), created on first use."""
         async with self._lock:
             if self._client is None:
+                from calsync.graph import AppTokenProvider
+
                 self._tokens = AppTokenProvider(wiring.entra_app(self.settings))
                 self._stack.push_async_callback(self._tokens.aclose)
                 self._client = await self._stack.enter_async_context(
@@ -73,6 +82,8 @@ class Deployment:
         mailbox's run failing "unavailable" after retries of its own (one wait, not one per round of
         mailboxes). Any HTTP answer, even an error, means Graph was reached: what it says about each
         mailbox is that mailbox's run's business."""
+        from calsync.graph import HTTPStatusError
+
         client = await self.graph()
         with contextlib.suppress(HTTPStatusError):
             await client.request("GET", "")

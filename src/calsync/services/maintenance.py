@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from calsync.domain import SourceKey, Window
 from calsync.services.deployment import Deployment
 from calsync.services.leases import MailboxBusy, hold
-from calsync.services.sourcing import mailbox_name
+from calsync.services.naming import mailbox_name
 from calsync.sync import tombstones
 from calsync.sync.engine import off_loop
 

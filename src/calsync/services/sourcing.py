@@ -18,6 +18,7 @@ from pathlib import Path
 from calsync import metrics, wiring
 from calsync.domain import DesiredEvent, Window
 from calsync.graph import GraphClient
+from calsync.services.naming import mailbox_name
 from calsync.settings import Settings, SettingsError
 from calsync.sources import (
     CsvIndex,
@@ -196,12 +197,6 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise SettingsError([f"cannot read {path}: {exc.strerror}"], "source") from None
-
-
-def mailbox_name(raw: str) -> str:
-    """How calsync names a mailbox everywhere (state rows, leases, source lookups): trimmed and
-    lower-cased, as Entra compares UPNs, so `Adele@Uni.edu` and `adele@uni.edu` share one state."""
-    return raw.strip().lower()
 
 
 async def resolve_mailboxes(

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from calsync.services.deployment import Deployment
-from calsync.services.sourcing import mailbox_name
-from calsync.store import RunHealth
-from calsync.sync.ports import Quarantined, RunReport
+from calsync.services.naming import mailbox_name
+
+if TYPE_CHECKING:
+    from calsync.services.deployment import Deployment
+    from calsync.sync.ports import Quarantined, RunReport
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ def status(
     history: int = 0,
 ) -> list[MailboxStatus]:
     """Every mailbox with runs (or the named ones), by name; `history` runs each (those since `since`)."""
+    from calsync.store import RunHealth  # SQLAlchemy: loaded when a status is read, not with calsync.services
+
     store = deployment.store
     wanted = {mailbox_name(m) for m in mailboxes} if mailboxes else None
     last = {r.mailbox: r for r in store.last_runs() if wanted is None or r.mailbox in wanted}

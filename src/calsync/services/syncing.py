@@ -20,7 +20,8 @@ from calsync import logs, metrics
 from calsync.domain import Window
 from calsync.services.deployment import Deployment
 from calsync.services.leases import MailboxBusy, hold
-from calsync.services.sourcing import SourceLoader, Sources, mailbox_name, resolve_mailboxes
+from calsync.services.naming import mailbox_name
+from calsync.services.sourcing import SourceLoader, Sources, resolve_mailboxes
 from calsync.sync.engine import Engine, off_loop
 from calsync.sync.ports import Action, RunReport
 

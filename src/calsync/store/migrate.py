@@ -10,6 +10,9 @@ at once on a fresh database both succeed, one migrating and the other finding th
 
 To write a new migration: `calsync.store.migrate.alembic_config(url)` gives a Config for Alembic's
 `command.revision(cfg, message=..., autogenerate=True)`; review the result, keep `render_as_batch` ops.
+
+Alembic is imported by the functions that use it, not with this module: `calsync status` opens the store
+without migrating, and Alembic would add about a quarter of a second to its start.
 """
 
 from __future__ import annotations
@@ -18,15 +21,15 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection, Engine
 
 from calsync.store.engine import begin_write, make_engine, safe_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger("calsync.store")
 
@@ -43,6 +46,8 @@ def alembic_config(url: str | URL | None = None, *, connection: Connection | Non
         url: used by env.py when no connection is given (e.g. `command.revision(..., autogenerate=True)`).
         connection: an open connection for env.py to run on (what `upgrade` passes).
     """
+    from alembic.config import Config
+
     config = Config()
     # Config values go through configparser interpolation, so a literal % must be doubled.
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
@@ -58,6 +63,8 @@ def alembic_config(url: str | URL | None = None, *, connection: Connection | Non
 
 def head_revision() -> str:
     """The newest migration shipped with this calsync."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "calsync ships at least one migration"
     return head
@@ -77,6 +84,8 @@ def _engine_for(database: str | URL | Engine) -> Iterator[Engine]:
 
 def current_revision(database: str | URL | Engine) -> str | None:
     """The database's migration revision, or None for a database calsync has never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
     with _engine_for(database) as engine, engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
@@ -86,6 +95,9 @@ def upgrade(database: str | URL | Engine, revision: str = "head") -> str | None:
 
     Safe to call on every start: a current database is left unchanged.
     """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
     with _engine_for(database) as engine:
         with begin_write(engine) as conn:
             if conn.dialect.name == "postgresql":
@@ -104,6 +116,9 @@ def upgrade(database: str | URL | Engine, revision: str = "head") -> str | None:
 
 def downgrade(database: str | URL | Engine, revision: str) -> str | None:
     """Migrate the database down to `revision` ("base" drops every table); for development and tests."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
     with _engine_for(database) as engine, begin_write(engine) as conn:
         command.downgrade(alembic_config(connection=conn), revision)
         return MigrationContext.configure(conn).get_current_revision()
