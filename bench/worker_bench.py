@@ -35,8 +35,9 @@ Reported per configuration and round: wall time, events/s, efficiency (events/s 
 worker's events/s), the floor as sync_bench computes it (max of graphemu's CPU during the round and
 the per-mailbox bound E / 4 x latency) and wall / floor, the slot bound (N x E / 4 x latency spread
 over W x C mailboxes at once, the bound a worker's concurrency sets), CPU during the round of the
-workers (per event), graphemu, PostgreSQL (live processes plus the postmaster's reaped children), the
-feed server, and the whole machine (/proc/stat busy jiffies over wall: 2.0 is both cores); graphemu's
+workers (per event), graphemu, PostgreSQL (the backends whose application_name is the configuration's
+schema, set in the URL: other sessions may share the server), the feed server, their sum over wall
+(cores used), and the whole machine's (/proc/stat, every process: 2.0 is both cores); graphemu's
 counters (requests with `$batch` items counted one each, 429s, Retry-After violations, max in flight
 per mailbox); from the state database the runs (statuses, created), and the largest number of runs of
 one mailbox at once over both rounds (from the runs' started/finished intervals; must be 1); the sync
@@ -53,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -65,7 +67,6 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,24 +102,19 @@ def proc_status(pid: int, key: str) -> int:
     return 0
 
 
-def postgres_cpu() -> float:
-    """CPU seconds of every live `postgres` process, plus what the postmaster reaped from its children
-    (backends that exited), so a delta covers the connections opened and closed in between."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            head, tail = (entry / "stat").read_text().rsplit(")", 1)
-        except OSError:
-            continue
-        if not head.endswith("(postgres"):
-            continue
-        fields = tail.split()
-        total += int(fields[11]) + int(fields[12])
-        if fields[1] == "1":  # the postmaster (its parent is init): add its reaped children
-            total += int(fields[13]) + int(fields[14])
-    return total / CLK_TCK
+def backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving this configuration: its connections carry the
+    schema's name as application_name (other sessions may use the same server)."""
+    with psycopg.connect(jobs.conninfo_from_url(url), autocommit=True) as conn:
+        name = conn.execute("SELECT current_setting('application_name')").fetchone()
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (name[0] if name else "",)
+        ).fetchall()
+    found = {}
+    for (pid,) in rows:
+        with contextlib.suppress(OSError):  # the backend exited meanwhile
+            found[pid] = sync_bench.cpu_seconds(pid)
+    return found
 
 
 def machine_busy() -> tuple[float, float]:
@@ -131,31 +127,40 @@ def machine_busy() -> tuple[float, float]:
 class Meter:
     """CPU of the processes that share the machine, read at the start and at the end of a round."""
 
-    def __init__(self, workers: list[int], graphemu: int, feeds: int | None) -> None:
-        self.workers, self.graphemu, self.feeds = workers, graphemu, feeds
+    def __init__(self, workers: list[int], graphemu: int, feeds: int | None, url: str) -> None:
+        self.workers, self.graphemu, self.feeds, self.url = workers, graphemu, feeds, url
 
-    def read(self) -> dict[str, float]:
+    def read(self) -> dict[str, Any]:
         return {
             "workers": sum(sync_bench.cpu_seconds(pid) for pid in self.workers),
             "graphemu": sync_bench.cpu_seconds(self.graphemu),
             "feeds": sync_bench.cpu_seconds(self.feeds) if self.feeds else 0.0,
-            "postgres": postgres_cpu(),
+            "backends": backend_cpu(self.url),
             "machine": machine_busy()[0],
             "bench": time.process_time(),
         }
+
+    @staticmethod
+    def spent(start: dict[str, Any], end: dict[str, Any]) -> dict[str, float]:
+        """CPU seconds spent between two readings; a backend that connected in between counts from 0
+        (one that disconnected in between is lost: the pools keep theirs for the worker's life)."""
+        spent = {k: end[k] - start[k] for k in start if k != "backends"}
+        spent["postgres"] = sum(cpu - start["backends"].get(pid, 0.0) for pid, cpu in end["backends"].items())
+        return spent
 
 
 # -- configuration -----------------------------------------------------------------------------------
 
 
-@contextmanager
+@contextlib.contextmanager
 def fresh_schema(base_url: str) -> Any:
     """A new schema in the database, yielding the URL whose search_path points at it; dropped after."""
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(jobs.conninfo_from_url(base_url), autocommit=True) as admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
         try:
-            url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+            query = {"options": f"-csearch_path={schema}", "application_name": schema}
+            url = make_url(base_url).update_query_dict(query)
             yield url.render_as_string(hide_password=False)
         finally:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -327,7 +332,7 @@ def one_round(
         t1 = wait_until(f"the {name} round to drain", drained, workers, args.timeout)
     cpu1 = meter.read()
     wall = t1 - t0
-    cpu = {k: cpu1[k] - cpu0[k] for k in cpu0}
+    cpu = Meter.spent(cpu0, cpu1)
     counters = emu(info, "GET", "/_emu/counters")
     stored = emu(info, "GET", "/_emu/state")["events"]
     events = args.mailboxes * args.events
@@ -352,6 +357,7 @@ def one_round(
         "postgres_cpu_seconds": round(cpu["postgres"], 1),
         "feed_server_cpu_seconds": round(cpu["feeds"], 1),
         "bench_cpu_seconds": round(cpu["bench"], 1),
+        "ours_busy_cores": round(sum(cpu[k] for k in ("workers", "graphemu", "feeds", "postgres")) / wall, 2),
         "machine_busy_cores": round(cpu["machine"] / wall, 2),
         "server_requests": counters["requests"],
         "server_requests_per_mailbox": round(counters["requests"] / args.mailboxes, 3),
@@ -408,7 +414,7 @@ def configuration(
                         return row is not None and row[0] >= count
 
                     wait_until("the workers to register", registered, workers, 120)
-                meter = Meter([w.pid for w in workers], server.pid, feeds.pid if feeds else None)
+                meter = Meter([w.pid for w in workers], server.pid, feeds.pid if feeds else None, url)
                 out["initial"] = one_round("initial", url, info, meter, workers, args)
                 out["initial"].update(duplicates(info, [sync_bench.upn(n) for n in range(args.mailboxes)],
                                                  args.events, args.sample))  # fmt: skip
@@ -455,7 +461,8 @@ ROWS = [
     ("  per mailbox (ms)", "client_cpu_ms_per_mailbox"),
     ("PostgreSQL CPU (s)", "postgres_cpu_seconds"),
     ("feed server CPU (s)", "feed_server_cpu_seconds"),
-    ("machine busy (cores of 2)", "machine_busy_cores"),
+    ("benchmark's processes (cores)", "ours_busy_cores"),
+    ("machine busy, all processes (cores)", "machine_busy_cores"),
     ("graphemu requests (items)", "server_requests"),
     ("  per mailbox", "server_requests_per_mailbox"),
     ("429s", "throttled"),
