@@ -527,10 +527,10 @@ def print_table(result: dict[str, Any]) -> None:
                 else:
                     values.append(cell(p.get(key)))
             if any(v not in ("-", "None") for v in values):
-                print(f"{label:36}" + "".join(f"{v:>24}" for v in values))
+                print(f"{label:36}" + "".join(f" {v:>23}" for v in values))
     print()
     for label, key in FOOTER:
-        print(f"{label:36}" + "".join(f"{cell(c.get(key)):>24}" for c in configs))
+        print(f"{label:36}" + "".join(f" {cell(c.get(key)):>23}" for c in configs))
 
 
 def efficiency(configs: list[dict[str, Any]]) -> None:
