@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from calsync.domain import Window
     from calsync.graph import AppTokenProvider, GraphClient
+    from calsync.services.sourcing import SourceCache
     from calsync.settings import Settings
     from calsync.store import SqlStateStore
     from calsync.sync.engine import Engine
@@ -53,6 +54,16 @@ class Deployment:
     _tokens: AppTokenProvider | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _sources: SourceCache | None = field(default=None, repr=False)
+
+    @property
+    def sources(self) -> SourceCache:
+        """What the process keeps between runs of its sources (feed fetcher, the CSV/JSON file as read)."""
+        if self._sources is None:
+            from calsync.services.sourcing import SourceCache
+
+            self._sources = SourceCache()
+        return self._sources
 
     async def graph(self) -> GraphClient:
         """The process's Graph client (app-only tokens), created on first use."""

@@ -77,6 +77,17 @@ def _snapshot_of(
 
 
 @dataclass
+class SourceCache:
+    """What a process keeps from one run to the next (the scheduler and the workers run one mailbox at
+    a time, each with a `Sources` of its own): the feed fetcher, whose TLS context loads the CA bundle
+    (about 18 ms), and the CSV/JSON file as last read, read again only when the file changes (and, for
+    JSON, which is parsed for a window, when the window moves)."""
+
+    fetcher: SafeFetcher | None = None
+    table: tuple[tuple[object, ...], _Table] | None = None
+
+
+@dataclass
 class Sources:
     """Loads each mailbox's desired events from the configured source.
 
@@ -88,8 +99,8 @@ class Sources:
     settings: Settings
     store: SqlStateStore | None = None
     full: bool = False
-    fetcher: SafeFetcher | None = None
-    # The CSV/JSON file of this run, read once for `table_mailboxes` and every mailbox's snapshot.
+    cache: SourceCache = field(default_factory=SourceCache)
+    # The CSV/JSON file as this run read it: every mailbox of a run sees the same version of the file.
     _table: tuple[tuple[datetime, datetime], _Table] | None = field(default=None, init=False, repr=False)
 
     def loader(self) -> SourceLoader:
@@ -98,7 +109,9 @@ class Sources:
         if kind == "ics-url":
             assert self.settings.ics_url_template is not None
             template = UrlTemplate(self.settings.ics_url_template.get_secret_value())
-            fetcher = self.fetcher or wiring.feed_fetcher(self.settings)
+            if self.cache.fetcher is None:
+                self.cache.fetcher = wiring.feed_fetcher(self.settings)
+            fetcher = self.cache.fetcher
             gate = asyncio.Semaphore(self.settings.feed_parallelism)
 
             async def from_url(mailbox: str, win: Window) -> SourceSnapshot:
@@ -158,14 +171,23 @@ class Sources:
         path = self.settings.csv_file if kind == "csv" else self.settings.json_file
         if kind not in ("csv", "json") or path is None:
             return None
-        key = (win.start, win.end)
-        if self._table is None or self._table[0] != key:
+        if self._table is not None and self._table[0] == (win.start, win.end):
+            return self._table[1]
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise SettingsError([f"cannot read {path}: {exc.strerror}"], "source") from None
+        key: tuple[object, ...] = (str(path), stat.st_mtime_ns, stat.st_size, win.start, win.end)
+        cached = self.cache.table
+        if cached is None or cached[0] != key:
             data = _read(path)
-            self._table = (
+            cached = (
                 key,
                 _Table(load_csv_index(data) if kind == "csv" else load_json(data, window=win), win),
             )
-        return self._table[1]
+            self.cache.table = cached
+        self._table = ((win.start, win.end), cached[1])
+        return cached[1]
 
 
 class _Table:

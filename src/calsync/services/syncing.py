@@ -74,7 +74,7 @@ async def sync_mailboxes(
     mailbox."""
     await deployment.check_credential()
     await deployment.check_graph()
-    sources = Sources(deployment.settings, deployment.store, full=full or dry_run)
+    sources = Sources(deployment.settings, deployment.store, full=full or dry_run, cache=deployment.sources)
     win = deployment.window()
     targets = (
         list(dict.fromkeys(mailbox_name(m) for m in mailboxes))
@@ -105,7 +105,7 @@ async def sync_mailbox(
     deployment: Deployment, mailbox: str, *, full: bool = False, stopping: asyncio.Event | None = None
 ) -> RunReport:
     """One run of one mailbox (the scheduler's and the workers' unit of work)."""
-    sources = Sources(deployment.settings, deployment.store, full=full)
+    sources = Sources(deployment.settings, deployment.store, full=full, cache=deployment.sources)
     outcome = await _run_one(
         deployment,
         await deployment.engine(),
@@ -121,7 +121,7 @@ async def sync_mailbox(
 
 async def mailboxes(deployment: Deployment) -> list[str]:
     """Every mailbox the configuration covers now (a group's members are read again each time)."""
-    sources = Sources(deployment.settings, deployment.store)
+    sources = Sources(deployment.settings, deployment.store, cache=deployment.sources)
     win = deployment.window()
     return await resolve_mailboxes(deployment.settings, await deployment.graph(), sources, win)
 

@@ -31,3 +31,33 @@ async def test_a_refused_credential_is_the_runs_recorded_failure(tmp_path: Path,
     assert (report.status, report.error_code) == ("failed", "auth_refused")
     assert "credential" in (report.message or "")
     assert [(s.last_run.error_code, s.consecutive_failures) for s in found] == [("auth_refused", 1)]
+
+
+async def test_runs_of_one_process_share_the_feed_fetcher_and_the_file_until_it_changes(
+    tmp_path: Path, tenant: Tenant
+) -> None:
+    """The scheduler and the workers run one mailbox per call: the CSV export is indexed once and kept
+    until the file changes (not once per run), and the fetcher's TLS context is built once."""
+    csv = tmp_path / "export.csv"
+    csv.write_text(
+        f"mailbox,source_id,subject,start,end,time_zone\n{MAILBOX},a,A,2030-01-05T10:00,2030-01-05T11:00,UTC\n"
+    )
+    config = (
+        tenant.config(tmp_path, tmp_path / "unused.ics")
+        .read_text()
+        .replace(f'ics_file = "{tmp_path / "unused.ics"}"', f'csv_file = "{csv}"')
+    )
+    (tmp_path / "calsync.toml").write_text(config)
+    settings = load_settings(tmp_path / "calsync.toml")
+    async with services.open_deployment(settings) as deployment:
+        first = await services.sync_mailbox(deployment, MAILBOX)
+        table = deployment.sources.table
+        fetcher = deployment.sources.fetcher
+        assert table is not None
+        second = await services.sync_mailbox(deployment, MAILBOX)
+        assert deployment.sources.table is table  # the same index: the file was not read again
+        csv.write_text(csv.read_text() + f"{MAILBOX},b,B,2030-01-06T10:00,2030-01-06T11:00,UTC\n")
+        third = await services.sync_mailbox(deployment, MAILBOX)
+        assert deployment.sources.table is not table  # changed on disk: read again
+        assert deployment.sources.fetcher is fetcher
+    assert [(r.status, r.created) for r in (first, second, third)] == [("ok", 1), ("ok", 0), ("ok", 1)]
