@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gzip
 import ssl
@@ -311,19 +312,39 @@ async def test_errors_never_echo_body_status_or_secrets(servers: Callable[..., S
 
 
 async def test_timeouts(servers: Callable[..., Server]) -> None:
-    """BI-10: the whole fetch is bounded by total_timeout."""
+    """BI-10: the whole fetch is bounded by total_timeout, not only each read. A server that answers
+    late times out, and so does one that trickles its body (a chunk every 0.05 s, 10 s in all), which no
+    read timeout ever catches: the fetch gives up while the server is still sending."""
     server = servers()
+    chunks, trickled = 200, {"sent": 0, "finished": False}
 
-    def slow(handler: BaseHTTPRequestHandler) -> None:
+    def late(handler: BaseHTTPRequestHandler) -> None:
         time.sleep(2)
-        body(FEED)(handler)
+        with contextlib.suppress(OSError):  # the client is gone by now
+            body(FEED)(handler)
 
-    server.routes["*"] = slow
-    started = time.perf_counter()
-    error = await blocked(fetcher(allow_private=True, total_timeout=0.5), server.url())
-    assert error.problem.code == "FETCH_FAILED"
-    assert "timed out" in error.problem.message
-    assert time.perf_counter() - started < 1.5
+    def trickle(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(chunks * 100))
+        handler.end_headers()
+        try:
+            for _ in range(chunks):
+                handler.wfile.write(b"x" * 100)
+                handler.wfile.flush()
+                trickled["sent"] += 1
+                time.sleep(0.05)
+        except OSError:
+            return  # the client hung up
+        trickled["finished"] = True
+
+    server.routes["/late.ics"], server.routes["/trickle.ics"] = late, trickle
+    fetch = fetcher(allow_private=True, total_timeout=0.5)
+    for path in ("/late.ics", "/trickle.ics"):
+        error = await blocked(fetch, server.url(path))
+        assert error.problem.code == "FETCH_FAILED", path
+        assert "timed out" in error.problem.message, path
+    assert not trickled["finished"], "the fetch read the whole trickled body"
+    assert trickled["sent"] < chunks
     default = FetchPolicy()
     assert (default.connect_timeout, default.total_timeout, default.max_redirects) == (5.0, 30.0, 3)
 
