@@ -64,6 +64,9 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 FORMATS = ("text", "json")
 WIRE_ENV = "CALSYNC_LOG_WIRE"
 WIRE_LOGGERS = ("httpcore", "hpack", "h2")
+# Loggers that narrate routine steps at INFO (alembic: "Context impl SQLiteImpl." twice per process start):
+# shown at debug only, so `serve` and `worker` at info log what an operator needs.
+CHATTY_LOGGERS = ("alembic",)
 
 
 class LoggingConfigError(ValueError):
@@ -171,7 +174,9 @@ def configure_logging(
         if _saved is None:
             _saved = _Saved(
                 root_level=root.level,
-                wire_levels={name: logging.getLogger(name).level for name in WIRE_LOGGERS},
+                wire_levels={
+                    name: logging.getLogger(name).level for name in (*WIRE_LOGGERS, *CHATTY_LOGGERS)
+                },
                 structlog_config=structlog.get_config(),
             )
         _remove_handlers(root)
@@ -179,6 +184,8 @@ def configure_logging(
         root.setLevel(number)
         for name in WIRE_LOGGERS:
             logging.getLogger(name).setLevel(logging.NOTSET if wire else logging.WARNING)
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET if number <= logging.DEBUG else logging.WARNING)
         structlog.configure(
             processors=_structlog_chain(),
             logger_factory=structlog.stdlib.LoggerFactory(),

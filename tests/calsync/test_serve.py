@@ -27,7 +27,9 @@ from tests.calsync.emulated import BIN, Emulator, calsync_env, emulator_process
 
 pytestmark = pytest.mark.slow
 
-GROUPS = {name: tuple(f"{n}-{name}@serve.example" for n in ("ada", "bob", "cy")) for name in ("m", "t", "k")}
+GROUPS = {
+    name: tuple(f"{n}-{name}@serve.example" for n in ("ada", "bob", "cy")) for name in ("m", "t", "k", "p")
+}
 EVERYONE = tuple(m for group in GROUPS.values() for m in group)
 EVENTS = 120  # per mailbox: two chunks of writes each, so a signal can land between chunks
 
@@ -207,3 +209,24 @@ def test_a_signal_during_a_run_loses_nothing_and_duplicates_nothing(
         again.send_signal(signal.SIGTERM)
         assert again.wait(60) == 0
     assert_no_duplicates(emulator, mailboxes)
+
+
+def test_a_port_in_use_is_a_configuration_error(emulator: Emulator, workdir: Path) -> None:
+    """The port is bound before anything starts: one in use exits 3 naming the keys, with no traceback."""
+    folder, _ = setup(emulator, workdir, "p")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = subprocess.run(
+            [str(BIN / "calsync"), "serve", "--port", str(port)],
+            env=calsync_env(folder),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert process.returncode == 3, process.stderr
+    assert "listen_port" in process.stderr
+    assert "Traceback" not in process.stderr
+    assert not (folder / "state.db").exists()  # refused before the database was even opened

@@ -95,6 +95,8 @@ async def run_service(
     from calsync import services, web
     from calsync.runtime.database import uses_job_queue
 
+    host = host or settings.listen_host
+    sock = _listen(host, port if port is not None else settings.listen_port)  # fail fast, before any work
     async with services.open_deployment(settings, transport=transport) as deployment:
         runtime: EmbeddedRuntime | QueuedRuntime
         if uses_job_queue(settings):
@@ -110,8 +112,6 @@ async def run_service(
         app = web.create_app(deployment, runtime_ready=runtime.ready, queue_depth=runtime.queue_depth)
         config = uvicorn.Config(
             app,
-            host=host or settings.listen_host,
-            port=port if port is not None else settings.listen_port,
             log_config=None,  # calsync's logging pipeline (redaction included) handles uvicorn's lines
             lifespan="off",
             access_log=False,
@@ -125,11 +125,12 @@ async def run_service(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_soon)
         try:
-            serving = asyncio.create_task(server.serve())
+            serving = asyncio.create_task(server.serve(sockets=[sock]))
             while not server.started and not serving.done():
                 await asyncio.sleep(0.05)
             if server.started:
-                url = f"http://{config.host}:{server.servers[0].sockets[0].getsockname()[1]}"
+                shown = f"[{host}]" if ":" in host else host
+                url = f"http://{shown}:{sock.getsockname()[1]}"
                 log.info("calsync.serve.listening", extra={"url": url})
                 if on_ready is not None:
                     on_ready(url)
@@ -139,7 +140,26 @@ async def run_service(
                 loop.remove_signal_handler(sig)
             log.info("calsync.serve.stopping")
             await runtime.stop()
+            sock.close()
         log.info("calsync.serve.stopped")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now: a port in use is a configuration error (exit 3) named by its
+    key, raised before the scheduler starts, not a traceback from inside uvicorn."""
+    from calsync.settings import SettingsError
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SettingsError(
+            [f"listen_host / listen_port: cannot listen on {host}:{port}: {exc.strerror}"], "serve"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _quiet_server(config: uvicorn.Config) -> uvicorn.Server:
