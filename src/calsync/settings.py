@@ -43,6 +43,43 @@ class SettingsError(ValueError):
         self.source = source
 
 
+PROFILE_NAME = r"^[a-z][a-z0-9-]{0,31}$"
+SOURCE_KEYS = ("ics_url_template", "ics_file", "csv_file", "json_file")
+
+
+class ProfileSettings(BaseModel):
+    """One more sync job of the deployment (a `[[profiles]]` table): its own source, and optionally its
+    own mailboxes, calendar, window, policies and rails; a key it leaves out is the top level's. Its
+    events carry its name in their ownership tag, so it never touches another profile's events."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(pattern=PROFILE_NAME)]
+    mailboxes: list[str] | None = None
+    group: str | None = None
+    ics_url_template: SecretStr | None = Field(default=None, repr=False)
+    ics_file: Path | None = None
+    csv_file: Path | None = None
+    json_file: Path | None = None
+    default_time_zone: str | None = None
+    calendar_id: str | None = None
+    window_days_back: int | None = Field(default=None, ge=0, le=3650)
+    window_days_ahead: int | None = Field(default=None, ge=1, le=3650)
+    user_changes: Literal["source-wins", "keep-user-changes"] | None = None
+    user_deletes: Literal["recreate", "respect"] | None = None
+    shrink_ratio: float | None = Field(default=None, gt=0, le=1)
+    shrink_min_deletes: int | None = Field(default=None, ge=0)
+    max_deletes: int | None = Field(default=None, ge=0)
+    max_failures: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ProfileSettings:
+        given = [n for n in SOURCE_KEYS if getattr(self, n)]
+        if len(given) != 1:
+            raise ValueError(f"profile {self.name!r}: give one source ({', '.join(SOURCE_KEYS)})")
+        return self
+
+
 class Settings(BaseModel):
     """All of calsync's configuration. Field names are the TOML keys and, upper-cased with a CALSYNC_
     prefix, the environment variables (e.g. `tenant_id` / CALSYNC_TENANT_ID)."""
@@ -114,6 +151,10 @@ class Settings(BaseModel):
     # Members without an Exchange Online mailbox (unlicensed, on-premises): a run of theirs ends
     # "not_applicable" and does not make `calsync sync` exit 6, unless this says "error".
     mailbox_not_enabled: Literal["not-applicable", "error"] = "not-applicable"
+    # Profiles (docs/profiles.md): the keys above describe the profile named `profile`; each [[profiles]]
+    # table is one more, with its own source. "default" keeps the ownership tags calsync always wrote.
+    profile: Annotated[str, Field(pattern=PROFILE_NAME)] = "default"
+    profiles: list[ProfileSettings] = Field(default_factory=list)
     # The service (`calsync serve`, `calsync worker`; docs/deploy.md).
     sync_interval_minutes: float = Field(default=15.0, gt=0, le=1440)  # an incremental round this often
     full_sync_at: time = time(3, 0)  # and a full reconcile daily at this time (full_sync_zone)
@@ -166,6 +207,42 @@ class Settings(BaseModel):
         if len(sources) > 1:
             raise ValueError(f"give one source, not {', '.join(sources)}")
         return self
+
+    @model_validator(mode="after")
+    def _distinct_profiles(self) -> Settings:
+        names = [self.profile, *(p.name for p in self.profiles)]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"profiles: each name once ({', '.join(twice)} is used twice)")
+        return self
+
+    def profile_names(self) -> list[str]:
+        """The deployment's profiles: the top level's (when it has a source, or when there is no other
+        profile, so a missing source is still reported) and each [[profiles]] table's, in order."""
+        top = [self.profile] if self.source_kind is not None or not self.profiles else []
+        return [*top, *(p.name for p in self.profiles)]
+
+    def for_profile(self, name: str) -> Settings:
+        """The settings as one profile sees them: its own keys over the top level's, its own source only.
+
+        Raises:
+            SettingsError: no profile has that name.
+        """
+        if name == self.profile and (self.source_kind is not None or not self.profiles):
+            return self
+        for extra in self.profiles:
+            if extra.name == name:
+                own = {k: v for k, v in extra.model_dump(exclude={"name"}).items() if v is not None}
+                cleared: dict[str, object] = dict.fromkeys(SOURCE_KEYS)
+                if extra.mailboxes is not None or extra.group is not None:  # the selection is one unit
+                    cleared.update(mailboxes=[], group=None)
+                if extra.ics_url_template is not None:  # model_dump turns a SecretStr into a plain str
+                    own["ics_url_template"] = extra.ics_url_template
+                return self.model_copy(update={**cleared, **own, "profile": name, "profiles": []})
+        known = ", ".join(self.profile_names())
+        raise SettingsError(
+            [f"profile: no profile named {name!r} (this deployment has: {known})"], "settings"
+        )
 
     @property
     def source_kind(self) -> str | None:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from calsync.graph import AppTokenProvider, Credential, EntraApp, GraphClient
     from calsync.settings import Settings
     from calsync.sources import FetchPolicy, SafeFetcher
-    from calsync.store import SqlStateStore
+    from calsync.store import RuntimeStateStore, SqlStateStore
     from calsync.sync.engine import Engine
 
 
@@ -170,7 +170,11 @@ def window(settings: Settings, now: datetime | None = None) -> Window:
     )
 
 
-def sync_engine(settings: Settings, client: GraphClient, store: SqlStateStore) -> Engine:
+def sync_engine(settings: Settings, client: GraphClient, store: RuntimeStateStore) -> Engine:
+    """The engine of the profile `settings` describe (Settings.for_profile): its ownership tag, and
+    transaction ids in a namespace of its own, so two profiles with the same source key in one mailbox
+    never make the same transactionId (Graph would refuse the second create as a duplicate)."""
+    from calsync.adapters.eventmap import DEFAULT_PROFILE, Ownership
     from calsync.adapters.graph_target import GraphCalendarTarget
     from calsync.sync.engine import Engine
     from calsync.sync.planner import Policy
@@ -178,10 +182,15 @@ def sync_engine(settings: Settings, client: GraphClient, store: SqlStateStore) -
 
     settings.require("tenant_id")
     assert settings.tenant_id is not None
+    namespace = (
+        settings.tenant_id
+        if settings.profile == DEFAULT_PROFILE
+        else f"{settings.tenant_id}|{settings.profile}"
+    )
     return Engine(
-        GraphCalendarTarget(client, calendar_id=settings.calendar_id),
+        GraphCalendarTarget(client, calendar_id=settings.calendar_id, owner=Ownership(settings.profile)),
         store,
-        tenant_id=settings.tenant_id,
+        tenant_id=namespace,
         policy=Policy(user_changes=settings.user_changes, user_deletes=settings.user_deletes),
         limits=Limits(settings.shrink_ratio, settings.shrink_min_deletes, settings.max_deletes),
         max_failures=settings.max_failures,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,8 +26,35 @@ from calsync.domain.zones import iana_zone
 from calsync.sync.ports import ObservedEvent
 
 NAMESPACE = "{6c1f3e2a-5b7d-4e09-9f3a-2d8c41b7a0e5}"  # calsync's property set GUID (never change it)
-TAG_ID = f"String {NAMESPACE} Name calsync.sourceKey"
-STATE_ID = f"String {NAMESPACE} Name calsync.state"
+DEFAULT_PROFILE = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Ownership:
+    """The two properties that make an event a profile's own (docs/profiles.md).
+
+    The default profile keeps the names calsync always wrote (`calsync.sourceKey`, `calsync.state`), so
+    the events of a deployment made before profiles stay its own; any other profile `p` writes
+    `calsync.sourceKey.p` and `calsync.state.p`. A profile lists, adopts, updates and deletes only events
+    with its own tag, so profiles (and deployments with different profile names) never touch each
+    other's events, and Graph filters by the property server-side."""
+
+    profile: str = DEFAULT_PROFILE
+
+    @property
+    def tag_id(self) -> str:
+        suffix = "" if self.profile == DEFAULT_PROFILE else f".{self.profile}"
+        return f"String {NAMESPACE} Name calsync.sourceKey{suffix}"
+
+    @property
+    def state_id(self) -> str:
+        suffix = "" if self.profile == DEFAULT_PROFILE else f".{self.profile}"
+        return f"String {NAMESPACE} Name calsync.state{suffix}"
+
+
+DEFAULT_OWNERSHIP = Ownership()
+TAG_ID = DEFAULT_OWNERSHIP.tag_id
+STATE_ID = DEFAULT_OWNERSHIP.state_id
 SELECT = (
     "subject,start,end,isAllDay,location,categories,showAs,sensitivity,isReminderOn,"
     "reminderMinutesBeforeStart,isOnlineMeeting,changeKey,type,originalStartTimeZone,originalEndTimeZone"
@@ -45,7 +73,7 @@ def _local(value: datetime, zone: ZoneInfo) -> str:
     return value.astimezone(zone).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
-def to_graph(event: DesiredEvent, content_hash: str) -> dict[str, Any]:
+def to_graph(event: DesiredEvent, content_hash: str, owner: Ownership = DEFAULT_OWNERSHIP) -> dict[str, Any]:
     """The body of a create or update: local times in the source's zone (Windows name), text body, tags."""
     zone_name, zone = _zone_name(event)
     body: dict[str, Any] = {
@@ -61,8 +89,8 @@ def to_graph(event: DesiredEvent, content_hash: str) -> dict[str, Any]:
         "isReminderOn": event.reminder_minutes is not None,
         "reminderMinutesBeforeStart": event.reminder_minutes if event.reminder_minutes is not None else 0,
         "singleValueExtendedProperties": [
-            {"id": TAG_ID, "value": event.source_key},
-            {"id": STATE_ID, "value": f"{content_hash} {fingerprint_desired(event)}"},
+            {"id": owner.tag_id, "value": event.source_key},
+            {"id": owner.state_id, "value": f"{content_hash} {fingerprint_desired(event)}"},
         ],
     }
     if event.teams_meeting:
@@ -149,13 +177,13 @@ def extended(item: dict[str, Any]) -> dict[str, str]:
     return {p["id"]: p.get("value", "") for p in item.get("singleValueExtendedProperties") or []}
 
 
-def observe(item: dict[str, Any]) -> ObservedEvent | None:
-    """A managed event from Graph JSON (with the properties expanded); None for anything untagged."""
+def observe(item: dict[str, Any], owner: Ownership = DEFAULT_OWNERSHIP) -> ObservedEvent | None:
+    """The profile's managed event from Graph JSON (properties expanded); None for anything else."""
     props = extended(item)
-    key = props.get(TAG_ID)
+    key = props.get(owner.tag_id)
     if not key:
         return None
-    content_hash, _, written = props.get(STATE_ID, "").partition(" ")
+    content_hash, _, written = props.get(owner.state_id, "").partition(" ")
     return ObservedEvent(
         remote_id=item["id"],
         source_key=SourceKey(key),

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from calsync.adapters.eventmap import SELECT, STATE_ID, TAG_ID, observe, to_graph
+from calsync.adapters.eventmap import DEFAULT_OWNERSHIP, SELECT, Ownership, observe, to_graph
 from calsync.domain import SourceKey, Window
 from calsync.graph import (
     AuthError,
@@ -56,9 +56,12 @@ def _target_error(exc: GraphClientError) -> TargetError:
 class GraphCalendarTarget:
     """Managed events of each mailbox's calendar (the default one, or `calendar_id`)."""
 
-    def __init__(self, client: GraphClient, *, calendar_id: str | None = None) -> None:
+    def __init__(
+        self, client: GraphClient, *, calendar_id: str | None = None, owner: Ownership = DEFAULT_OWNERSHIP
+    ) -> None:
         self.client = client
         self.calendar_id = calendar_id
+        self.owner = owner
 
     def _events_path(self, mailbox: str) -> str:
         base = user_path(mailbox)
@@ -74,10 +77,10 @@ class GraphCalendarTarget:
                 self.calendar_id,
                 filter=filter_,
                 select=SELECT.split(","),
-                expand_extended=[TAG_ID, STATE_ID],
+                expand_extended=[self.owner.tag_id, self.owner.state_id],
                 page_size=PAGE_SIZE,
             ):
-                obs = observe(item)
+                obs = observe(item, self.owner)
                 if obs is not None:
                     found.append(obs)
         except GraphClientError as exc:
@@ -88,12 +91,13 @@ class GraphCalendarTarget:
         """Every managed event of the mailbox, also those outside the window: the tag listing reads them
         all anyway, and the planner needs a copy the user moved out of the window to move it back
         instead of creating a second one. A listing that fails part-way raises TargetError."""
-        tagged = f"singleValueExtendedProperties/Any(ep: ep/id eq {literal(TAG_ID)} and ep/value ne '')"
+        tag = literal(self.owner.tag_id)
+        tagged = f"singleValueExtendedProperties/Any(ep: ep/id eq {tag} and ep/value ne '')"
         return await self._list(mailbox, tagged)
 
     async def find_by_key(self, mailbox: str, source_key: SourceKey) -> list[ObservedEvent]:
         # Graph matches values case-insensitively (graph-facts §3); keys are compared exactly here.
-        found = await self._list(mailbox, extended_property_filter(TAG_ID, source_key))
+        found = await self._list(mailbox, extended_property_filter(self.owner.tag_id, source_key))
         return [o for o in found if o.source_key == source_key]
 
     async def apply(self, mailbox: str, actions: Sequence[Create | Update | Delete]) -> list[ActionResult]:
@@ -108,13 +112,13 @@ class GraphCalendarTarget:
     def _item(self, mailbox: str, action: Create | Update | Delete) -> BatchItem:
         path = self._events_path(mailbox)
         if isinstance(action, Create):
-            body = to_graph(action.desired, action.content_hash)
+            body = to_graph(action.desired, action.content_hash, self.owner)
             body["transactionId"] = action.transaction_id
             return BatchItem("POST", path, body=body, headers={"Content-Type": "application/json"})
         event_path = f"{user_path(mailbox)}/events/{segment(action.remote_id)}"
         headers = {"If-Match": f'W/"{action.change_key}"'} if action.change_key else {}
         if isinstance(action, Update):
-            body = to_graph(action.desired, action.content_hash)
+            body = to_graph(action.desired, action.content_hash, self.owner)
             return BatchItem(
                 "PATCH", event_path, body=body, headers={**headers, "Content-Type": "application/json"}
             )

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from calsync.services import MailboxOutcome, MailboxStatus
 
 COUNTS = ("created", "updated", "deleted", "adopted", "unchanged", "failed")
-PLAN_COLUMNS = ("mailbox", "action", "key", "subject", "start", "reason")
+PLAN_COLUMNS = ("mailbox", "action", "key", "subject", "start", "reason", "profile")
 PROBLEMS_SHOWN = 3
 
 
@@ -56,8 +56,17 @@ def _when(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def label(profile: str, mailbox: str) -> str:
+    """How a mailbox is named in tables: with its profile unless that is the default one."""
+    return mailbox if profile == "default" else f"{profile}:{mailbox}"
+
+
 def report_json(r: RunReport) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(r).items()}
+
+
+def outcome_json(o: MailboxOutcome) -> dict[str, Any]:
+    return {**report_json(o.report), "profile": o.profile}
 
 
 def quarantined_json(item: Quarantined) -> dict[str, object]:
@@ -68,6 +77,7 @@ def status_json(s: MailboxStatus) -> dict[str, Any]:
     """The last run's report, flattened as before, plus the mailbox's health and history."""
     return {
         **report_json(s.last_run),
+        "profile": s.profile,
         "quarantinedItems": [quarantined_json(q) for q in s.quarantined],
         "lastSuccess": _when(s.last_success),
         "consecutiveFailures": s.consecutive_failures,
@@ -87,13 +97,15 @@ def _summary(outcomes: Sequence[MailboxOutcome], *, limit: int) -> Table:
     for name in ("new", "upd", "del", "adopt", "same", "fail"):
         table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     totals = RunReport("total", datetime.now(UTC))
-    shown = sorted(outcomes, key=lambda o: (o.report.status in ("ok", "not_applicable"), o.mailbox))
+    shown = sorted(
+        outcomes, key=lambda o: (o.report.status in ("ok", "not_applicable"), o.profile, o.mailbox)
+    )
     for i, outcome in enumerate(shown):
         r = outcome.report
         for field in COUNTS:
             setattr(totals, field, getattr(totals, field) + getattr(r, field))
         if i < limit:
-            table.add_row(r.mailbox, r.status, *(str(getattr(r, f)) for f in COUNTS))
+            table.add_row(label(outcome.profile, r.mailbox), r.status, *(str(getattr(r, f)) for f in COUNTS))
     if len(shown) > limit:
         table.add_row(f"... {len(shown) - limit} more", "", "", "", "", "", "", "")
     ok = sum(1 for o in outcomes if o.report.status == "ok")
@@ -107,16 +119,23 @@ def print_summary(outcomes: Sequence[MailboxOutcome], *, limit: int = 25, detail
     that is cut says how many more there are."""
     console.print(_summary(outcomes, limit=limit))
     troubled = [
-        o for o in sorted(outcomes, key=lambda o: o.mailbox) if o.report.error_code or o.report.problems
+        o
+        for o in sorted(outcomes, key=lambda o: (o.profile, o.mailbox))
+        if o.report.error_code or o.report.problems
     ]
     for o in troubled[:details]:
         r = o.report
         if r.error_code:
-            console.print(f"[yellow]{o.mailbox}[/]: {r.status}: {r.error_code}: {r.message}")
+            console.print(
+                f"[yellow]{label(o.profile, o.mailbox)}[/]: {r.status}: {r.error_code}: {r.message}"
+            )
         for problem in r.problems[:PROBLEMS_SHOWN]:
-            console.print(f"[yellow]{o.mailbox}[/]: {problem}")
+            console.print(f"[yellow]{label(o.profile, o.mailbox)}[/]: {problem}")
         if more := _more(len(r.problems), PROBLEMS_SHOWN):
-            console.print(f"[yellow]{o.mailbox}[/]: ... {more} problems (`calsync status -m {o.mailbox}`)")
+            console.print(
+                f"[yellow]{label(o.profile, o.mailbox)}[/]: ... {more} problems "
+                f"(`calsync status -p {o.profile} -m {o.mailbox}`)"
+            )
     if more := _more(len(troubled), details):
         console.print(f"... {more} mailboxes with problems (`calsync status` lists them all)")
     not_applicable = sum(1 for o in outcomes if o.report.status == "not_applicable")
@@ -127,26 +146,29 @@ def print_summary(outcomes: Sequence[MailboxOutcome], *, limit: int = 25, detail
         )
 
 
-def plan_rows(outcomes: Sequence[MailboxOutcome]) -> list[tuple[str, str, str, str, str, str]]:
-    rows: list[tuple[str, str, str, str, str, str]] = []
+def plan_rows(outcomes: Sequence[MailboxOutcome]) -> list[tuple[str, str, str, str, str, str, str]]:
+    rows: list[tuple[str, str, str, str, str, str, str]] = []
     for o in outcomes:
         for a in o.actions:
             if isinstance(a, Create | Update):
                 rows.append((o.mailbox, type(a).__name__.lower(), a.desired.source_key, a.desired.subject,
-                             a.desired.start.isoformat(timespec="minutes"), ""))  # fmt: skip
+                             a.desired.start.isoformat(timespec="minutes"), "", o.profile))  # fmt: skip
             elif isinstance(a, Delete):
-                rows.append((o.mailbox, "delete", a.source_key, "", "", a.reason))
+                rows.append((o.mailbox, "delete", a.source_key, "", "", a.reason, o.profile))
         if o.report.error_code:
-            rows.append((o.mailbox, "stop", "", "", "", f"{o.report.error_code}: {o.report.message}"))
+            rows.append(
+                (o.mailbox, "stop", "", "", "", f"{o.report.error_code}: {o.report.message}", o.profile)
+            )
     return rows
 
 
 def print_plan(rows: Sequence[tuple[str, ...]], *, limit: int = 500) -> None:
+    """The plan as a table; a profile other than the default one is shown with its mailbox."""
     table = Table(title=f"Plan: {len(rows)} actions")
-    for name in PLAN_COLUMNS:
+    for name in PLAN_COLUMNS[:-1]:
         table.add_column(name)
-    for row in rows[:limit]:
-        table.add_row(*row)
+    for mailbox, *middle, profile in rows[:limit]:
+        table.add_row(label(profile, mailbox), *middle)
     console.print(table)
     if more := _more(len(rows), limit):
         console.print(f"... {more} (use --json for all)")
@@ -172,14 +194,15 @@ def print_status(found: Sequence[MailboxStatus], *, history: bool, details: int 
         when = (r.finished or r.started).strftime("%m-%d %H:%M")
         ok = s.last_success.strftime("%m-%d %H:%M") if s.last_success else "never"
         counts = (str(s.consecutive_failures), str(r.created), str(r.updated), str(r.deleted))
-        table.add_row(s.mailbox, when, r.status, ok, *counts, str(len(s.quarantined)))
+        table.add_row(label(s.profile, s.mailbox), when, r.status, ok, *counts, str(len(s.quarantined)))
     console.print(table)
     for s in found:
         if s.last_run.error_code:
+            r = s.last_run
             console.print(
-                f"[yellow]{s.mailbox}[/]: {s.last_run.status}: {s.last_run.error_code}: {s.last_run.message}"
+                f"[yellow]{label(s.profile, s.mailbox)}[/]: {r.status}: {r.error_code}: {r.message}"
             )
-    quarantined = [(s.mailbox, q) for s in found for q in s.quarantined]
+    quarantined = [(label(s.profile, s.mailbox), q) for s in found for q in s.quarantined]
     for mailbox, q in quarantined[:details]:
         console.print(f"[yellow]quarantined[/] {mailbox} {q.source_key}: {q.code} {q.message}")
     if more := _more(len(quarantined), details):
@@ -187,7 +210,7 @@ def print_status(found: Sequence[MailboxStatus], *, history: bool, details: int 
     if not history:
         return
     for s in found:
-        table = Table(title=f"Runs of {s.mailbox}, newest first")
+        table = Table(title=f"Runs of {label(s.profile, s.mailbox)}, newest first")
         for name in ("started", "status", "new", "upd", "del", "fail", "error"):
             table.add_column(name, no_wrap=name != "error")
         for r in s.history:

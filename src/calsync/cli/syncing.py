@@ -25,6 +25,12 @@ MailboxOpt = Annotated[
     list[str] | None, typer.Option("--mailbox", "-m", help="Only this mailbox (repeatable).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli-json.md).")]
+ProfilesOpt = Annotated[
+    str | None, typer.Option("--profile", "-p", help="Only this profile (default: every profile).")
+]
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", "-p", help="The profile (default: the top level's).")
+]
 
 
 async def run_sync(
@@ -35,23 +41,31 @@ async def run_sync(
     force: bool,
     quiet: bool,
     full: bool = False,
+    profile: str | None = None,
 ) -> SyncResult:
     """One sync (or plan) of the configured deployment, with progress bars unless `quiet`."""
     settings = settings_from(config)
     async with services.open_deployment(settings) as deployment:
         if quiet:
             return await services.sync_mailboxes(
-                deployment, mailboxes, dry_run=dry_run, force=force, full=full
+                deployment, mailboxes, profile=profile, dry_run=dry_run, force=force, full=full
             )
         with render.progress_bars() as progress:
             return await services.sync_mailboxes(
-                deployment, mailboxes, dry_run=dry_run, force=force, full=full, progress=progress
+                deployment,
+                mailboxes,
+                profile=profile,
+                dry_run=dry_run,
+                force=force,
+                full=full,
+                progress=progress,
             )
 
 
 def sync(
     ctx: typer.Context,
     mailbox: MailboxOpt = None,
+    profile: ProfilesOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan and report, write nothing.")] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Override the safety rails (empty source, mass delete).")
@@ -69,23 +83,29 @@ def sync(
     import asyncio  # here, not at the top: `calsync --help` does not need it
 
     with reported(as_json=as_json):
-        run = run_sync(ctx.obj, mailbox, dry_run=dry_run, force=force, quiet=as_json, full=full)
+        run = run_sync(
+            ctx.obj, mailbox, dry_run=dry_run, force=force, quiet=as_json, full=full, profile=profile
+        )
         result = asyncio.run(run)
         if as_json:
-            emit_json([render.report_json(o.report) for o in result.outcomes])
+            emit_json([render.outcome_json(o) for o in result.outcomes])
         else:
             render.print_summary(result.outcomes)
         if not result.complete:
             raise typer.Exit(EXIT_PARTIAL)
 
 
-def plan(ctx: typer.Context, mailbox: MailboxOpt = None, as_json: JsonOpt = False) -> None:
+def plan(
+    ctx: typer.Context, mailbox: MailboxOpt = None, profile: ProfilesOpt = None, as_json: JsonOpt = False
+) -> None:
     """Show what a sync would do, as a table of actions (nothing is written). Exits 6 when a mailbox
     would be stopped (a safety rail, an unavailable source) or could not be planned."""
     import asyncio
 
     with reported(as_json=as_json):
-        result = asyncio.run(run_sync(ctx.obj, mailbox, dry_run=True, force=False, quiet=True))
+        result = asyncio.run(
+            run_sync(ctx.obj, mailbox, dry_run=True, force=False, quiet=True, profile=profile)
+        )
         rows = render.plan_rows(result.outcomes)
         if as_json:
             emit_json([dict(zip(render.PLAN_COLUMNS, r, strict=True)) for r in rows])
@@ -98,6 +118,7 @@ def plan(ctx: typer.Context, mailbox: MailboxOpt = None, as_json: JsonOpt = Fals
 def status(
     ctx: typer.Context,
     mailbox: MailboxOpt = None,
+    profile: ProfilesOpt = None,
     since: Annotated[
         datetime | None,
         typer.Option("--since", help="Runs started at or after this time (ISO 8601, UTC if no offset)."),
@@ -120,7 +141,9 @@ def status(
 
         async def read() -> tuple[list[services.MailboxStatus], list[str]]:
             async with services.open_deployment(settings, migrate=False) as deployment:
-                found = services.status(deployment, mailboxes=mailbox, since=since, history=count)
+                found = services.status(
+                    deployment, mailboxes=mailbox, since=since, history=count, profile=profile
+                )
                 missing = sorted(
                     {services.mailbox_name(m) for m in mailbox or []} - {s.mailbox for s in found}
                 )
@@ -138,10 +161,12 @@ def status(
 def purge(
     ctx: typer.Context,
     mailbox: Annotated[str, typer.Option("--mailbox", "-m", help="The mailbox to clean.")],
+    profile: ProfileOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Remove every event calsync created in a mailbox (after a confirmation); other events stay.
+    """Remove every event a profile created in a mailbox (after a confirmation); other events, other
+    profiles' included, stay.
 
     Declining the confirmation changes nothing and is not an error (exit 0)."""
     import asyncio
@@ -159,7 +184,7 @@ def purge(
 
         async def go() -> services.PurgeResult:
             async with services.open_deployment(settings) as deployment:
-                return await services.purge_mailbox(deployment, name, confirm=confirm)
+                return await services.purge_mailbox(deployment, name, profile=profile, confirm=confirm)
 
         try:
             result = asyncio.run(go())
@@ -207,6 +232,7 @@ def release(
     all_items: Annotated[
         bool, typer.Option("--all", help="Release every quarantined item of the mailbox.")
     ] = False,
+    profile: ProfileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Let quarantined items be tried again on the next sync (after fixing what made them fail)."""
@@ -217,7 +243,9 @@ def release(
 
         async def go() -> list[str]:
             async with services.open_deployment(settings) as deployment:
-                return services.release(deployment, mailbox, keys or [], everything=all_items)
+                return services.release(
+                    deployment, mailbox, keys or [], everything=all_items, profile=profile
+                )
 
         try:
             released = asyncio.run(go())

@@ -1,7 +1,8 @@
 """The embedded runtime of `calsync serve` on SQLite: the in-process scheduler, wired to the services.
 
 Rounds every `sync_interval_minutes`, a full reconcile daily at `full_sync_at`, at most one running and
-one pending run per mailbox, the mailbox list read again each round (group members come and go). On
+one pending run per profile and mailbox (the scheduler's keys are scopes: `profile:mailbox`, or the bare
+mailbox for the default profile), the list read again each round (group members come and go). On
 shutdown, `stop` sets the runs' `stopping` event, so each run ends at its next chunk boundary (the chunk
 in flight finishes and is recorded), then waits for them; leases are released as each run ends.
 """
@@ -16,6 +17,7 @@ from calsync import services
 from calsync.runtime.clock import Clock
 from calsync.runtime.scheduler import Requested, Scheduler
 from calsync.services import Deployment
+from calsync.store.scoped import DEFAULT_PROFILE, scope_key, split_scope
 
 
 class EmbeddedRuntime:
@@ -33,19 +35,23 @@ class EmbeddedRuntime:
             parallelism=settings.mailbox_parallelism,
         )
 
-    async def _run(self, mailbox: str, full: bool) -> str:
-        report = await services.sync_mailbox(self.deployment, mailbox, full=full, stopping=self.stopping)
+    async def _run(self, scope: str, full: bool) -> str:
+        profile, mailbox = split_scope(scope)
+        report = await services.sync_mailbox(
+            self.deployment, mailbox, profile=profile, full=full, stopping=self.stopping
+        )
         return report.status
 
     async def _mailboxes(self) -> list[str]:
-        return await services.mailboxes(self.deployment)
+        """Every (profile, mailbox) of the deployment as one scheduler key (calsync.store.scope_key)."""
+        return await services.scopes(self.deployment)
 
     def start(self) -> None:
         self.scheduler.start()
 
-    def request(self, mailbox: str, *, full: bool = False) -> Requested:
-        """A run of `mailbox` as soon as a slot is free (coalesced with one already waiting)."""
-        return self.scheduler.request(services.mailbox_name(mailbox), full)
+    def request(self, mailbox: str, *, profile: str = DEFAULT_PROFILE, full: bool = False) -> Requested:
+        """A run of a profile's `mailbox` as soon as a slot is free (coalesced with one already waiting)."""
+        return self.scheduler.request(scope_key(profile, services.mailbox_name(mailbox)), full)
 
     async def stop(self, grace: float | None = None) -> None:
         self.stopping.set()

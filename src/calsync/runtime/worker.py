@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from calsync import services
 from calsync.runtime import jobs
 from calsync.services import Deployment
+from calsync.store.scoped import split_scope
 from calsync.sync.ports import RunReport
 
 TRANSIENT = {
@@ -33,14 +34,18 @@ def transient(report: RunReport) -> bool:
 
 
 def handlers(deployment: Deployment) -> jobs.JobHandlers:
-    async def sync(mailbox: str, full: bool) -> str:
-        report = await services.sync_mailbox(deployment, mailbox, full=full)
+    """A job's `mailbox` is a scope (`profile:mailbox`, or the bare mailbox of the default profile):
+    the fan-out defers one job per profile and mailbox."""
+
+    async def sync(scope: str, full: bool) -> str:
+        profile, mailbox = split_scope(scope)
+        report = await services.sync_mailbox(deployment, mailbox, profile=profile, full=full)
         if transient(report):
             raise jobs.TransientRunError(f"{report.error_code}: {report.message}")
         return report.status
 
     async def mailboxes() -> list[str]:
-        return await services.mailboxes(deployment)
+        return await services.scopes(deployment)
 
     return jobs.JobHandlers(sync, mailboxes)
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         Progress,
         SyncResult,
         mailboxes,
+        scopes,
         sync_mailbox,
         sync_mailboxes,
     )
@@ -52,6 +53,7 @@ _HOMES = {
     "Progress": "syncing",
     "SyncResult": "syncing",
     "mailboxes": "syncing",
+    "scopes": "syncing",
     "sync_mailbox": "syncing",
     "sync_mailboxes": "syncing",
 }
@@ -70,6 +72,7 @@ __all__ = [
     "open_deployment",
     "purge_mailbox",
     "release",
+    "scopes",
     "status",
     "sync_mailbox",
     "sync_mailboxes",

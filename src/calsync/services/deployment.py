@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from calsync.graph import AppTokenProvider, GraphClient
     from calsync.services.sourcing import SourceCache
     from calsync.settings import Settings
-    from calsync.store import SqlStateStore
+    from calsync.store import ScopedStore, SqlStateStore
     from calsync.sync.engine import Engine
 
 GraphObserver = Callable[[str, int | None, float | None], None]
@@ -52,18 +52,8 @@ class Deployment:
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     _client: GraphClient | None = field(default=None, repr=False)
     _tokens: AppTokenProvider | None = field(default=None, repr=False)
-    _engine: Engine | None = field(default=None, repr=False)
+    _profiles: dict[str, ProfileView] = field(default_factory=dict, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
-    _sources: SourceCache | None = field(default=None, repr=False)
-
-    @property
-    def sources(self) -> SourceCache:
-        """What the process keeps between runs of its sources (feed fetcher, the CSV/JSON file as read)."""
-        if self._sources is None:
-            from calsync.services.sourcing import SourceCache
-
-            self._sources = SourceCache()
-        return self._sources
 
     async def graph(self) -> GraphClient:
         """The process's Graph client (app-only tokens), created on first use."""
@@ -99,16 +89,62 @@ class Deployment:
         with contextlib.suppress(HTTPStatusError):
             await client.request("GET", "")
 
-    async def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = wiring.sync_engine(self.settings, await self.graph(), self.store)
-        return self._engine
+    def profile(self, name: str | None = None) -> ProfileView:
+        """One profile's view (None: the top level's profile). SettingsError for an unknown name."""
+        name = name or self.settings.profile
+        view = self._profiles.get(name)
+        if view is None:
+            from calsync.store import ScopedStore
+
+            view = ProfileView(self, self.settings.for_profile(name), ScopedStore(self.store, name))
+            self._profiles[name] = view
+        return view
+
+    def profiles(self, only: str | None = None) -> list[ProfileView]:
+        """Every profile of the deployment, in configuration order, or just `only`."""
+        return [self.profile(only)] if only else [self.profile(n) for n in self.settings.profile_names()]
+
+    async def engine(self, profile: str | None = None) -> Engine:
+        return await self.profile(profile).engine()
 
     def window(self, now: datetime | None = None) -> Window:
         return wiring.window(self.settings, now)
 
     async def aclose(self) -> None:
         await self._stack.aclose()
+
+
+@dataclass
+class ProfileView:
+    """A profile as the use cases see it: its settings (its keys over the top level's), the store scoped
+    to it (calsync.store.ScopedStore) and its engine, which writes its own ownership tag."""
+
+    deployment: Deployment
+    settings: Settings
+    store: ScopedStore
+    _engine: Engine | None = field(default=None, repr=False)
+    _sources: SourceCache | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.settings.profile
+
+    @property
+    def sources(self) -> SourceCache:
+        """What the process keeps between the profile's runs (feed fetcher, the CSV/JSON file as read)."""
+        if self._sources is None:
+            from calsync.services.sourcing import SourceCache
+
+            self._sources = SourceCache()
+        return self._sources
+
+    async def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = wiring.sync_engine(self.settings, await self.deployment.graph(), self.store)
+        return self._engine
+
+    def window(self, now: datetime | None = None) -> Window:
+        return wiring.window(self.settings, now)
 
 
 _COUNTED = ("created", "updated", "deleted", "adopted", "unchanged", "failed", "quarantined")

@@ -34,38 +34,50 @@ class PurgeResult:
 
 
 async def purge_mailbox(
-    deployment: Deployment, mailbox: str, *, confirm: Callable[[int], bool] | None = None
+    deployment: Deployment,
+    mailbox: str,
+    *,
+    profile: str | None = None,
+    confirm: Callable[[int], bool] | None = None,
 ) -> PurgeResult:
-    """Remove every event calsync created in the mailbox and forget its state (tombstones kept).
+    """Remove every event one profile (None: the top level's) created in the mailbox and forget its
+    state there (tombstones kept); other profiles' events and state stay.
 
-    Holds the mailbox's lease, so it never runs beside a sync of it (MailboxBusy otherwise). `confirm`
-    is asked with the number of events found, before anything is deleted."""
+    Holds the profile's lease on the mailbox, so it never runs beside a sync of it (MailboxBusy
+    otherwise). `confirm` is asked with the number of events found, before anything is deleted."""
     mailbox = mailbox_name(mailbox)
-    engine = await deployment.engine()
-    async with hold(deployment.store, mailbox, seconds=deployment.settings.lease_seconds):
+    view = deployment.profile(profile)
+    engine, store = await view.engine(), view.store
+    async with hold(store, mailbox, seconds=view.settings.lease_seconds):
         managed = await engine.target.list_managed(mailbox, EVERYTHING)
         # with no events left (e.g. a purge killed after its deletes) the state is still cleaned
         if managed and confirm is not None and not confirm(len(managed)):
             return PurgeResult(mailbox, len(managed), 0, declined=True)
         # tombstones first (a later sync re-creates with new transaction ids), then the deletes
-        deleted = await tombstones.purge(engine.target, deployment.store, engine.tenant_id, mailbox, managed)
-        await off_loop(deployment.store.purge_mailbox, mailbox)
+        deleted = await tombstones.purge(engine.target, store, engine.tenant_id, mailbox, managed)
+        await off_loop(store.purge_mailbox, mailbox)
     return PurgeResult(mailbox, len(managed), deleted)
 
 
 def release(
-    deployment: Deployment, mailbox: str, keys: Iterable[str] = (), *, everything: bool = False
+    deployment: Deployment,
+    mailbox: str,
+    keys: Iterable[str] = (),
+    *,
+    everything: bool = False,
+    profile: str | None = None,
 ) -> list[str]:
-    """Let quarantined items be tried again on the next sync; the keys released (NothingToRelease when
-    none of `keys` is quarantined)."""
+    """Let a profile's quarantined items be tried again on its next sync; the keys released
+    (NothingToRelease when none of `keys` is quarantined)."""
     mailbox = mailbox_name(mailbox)
-    held = deployment.store.quarantined(mailbox)
+    store = deployment.profile(profile).store
+    held = store.quarantined(mailbox)
     wanted = set(keys)
     chosen: list[str] = sorted(held) if everything else sorted(k for k in held if k in wanted)
     if not chosen:
         raise NothingToRelease(mailbox, held)
     for key in chosen:
-        deployment.store.release_quarantine(mailbox, SourceKey(key))
+        store.release_quarantine(mailbox, SourceKey(key))
     return chosen
 
 

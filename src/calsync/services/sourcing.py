@@ -33,7 +33,7 @@ from calsync.sources import (
     load_ics_url,
     load_json,
 )
-from calsync.store import SourceState, SqlStateStore, source_state_key
+from calsync.store import RuntimeStateStore, SourceState, source_state_key
 from calsync.sync.engine import SourceSnapshot, off_loop
 
 SourceLoader = Callable[[str, Window], Awaitable[SourceSnapshot]]
@@ -97,7 +97,7 @@ class Sources:
     """
 
     settings: Settings
-    store: SqlStateStore | None = None
+    store: RuntimeStateStore | None = None
     full: bool = False
     cache: SourceCache = field(default_factory=SourceCache)
     # The CSV/JSON file as this run read it: every mailbox of a run sees the same version of the file.

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from calsync.services.naming import mailbox_name
 
 if TYPE_CHECKING:
-    from calsync.services.deployment import Deployment
+    from calsync.services.deployment import Deployment, ProfileView
     from calsync.sync.ports import Quarantined, RunReport
 
 
@@ -25,6 +25,7 @@ class MailboxStatus:
     consecutive_failures: int
     quarantined: list[Quarantined]
     history: list[RunReport]  # newest first; only when asked for one mailbox or `since`
+    profile: str = "default"
 
 
 def status(
@@ -33,11 +34,23 @@ def status(
     mailboxes: list[str] | None = None,
     since: datetime | None = None,
     history: int = 0,
+    profile: str | None = None,
 ) -> list[MailboxStatus]:
-    """Every mailbox with runs (or the named ones), by name; `history` runs each (those since `since`)."""
+    """Every mailbox with runs (or the named ones) of every profile (or one), by profile then name;
+    `history` runs each (those since `since`)."""
+    return [
+        s
+        for view in deployment.profiles(profile)
+        for s in _profile_status(view, mailboxes=mailboxes, since=since, history=history)
+    ]
+
+
+def _profile_status(
+    view: ProfileView, *, mailboxes: list[str] | None, since: datetime | None, history: int
+) -> list[MailboxStatus]:
     from calsync.store import RunHealth  # SQLAlchemy: loaded when a status is read, not with calsync.services
 
-    store = deployment.store
+    store = view.store
     wanted = {mailbox_name(m) for m in mailboxes} if mailboxes else None
     last = {r.mailbox: r for r in store.last_runs() if wanted is None or r.mailbox in wanted}
     health = store.run_health()
@@ -55,12 +68,7 @@ def status(
                 consecutive_failures=h.failures_since,
                 quarantined=list(store.quarantined(mailbox).values()),
                 history=runs,
+                profile=view.name,
             )
         )
     return out
-
-
-def unknown_mailboxes(deployment: Deployment, mailboxes: list[str]) -> list[str]:
-    """The named mailboxes that have no run at all (a typo, or never synced)."""
-    known = {r.mailbox for r in deployment.store.last_runs()}
-    return sorted({mailbox_name(m) for m in mailboxes} - known)

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from calsync import logs, metrics
 from calsync.domain import Window
-from calsync.services.deployment import Deployment
+from calsync.services.deployment import Deployment, ProfileView
 from calsync.services.leases import MailboxBusy, hold
 from calsync.services.naming import mailbox_name
 from calsync.services.sourcing import SourceLoader, Sources, resolve_mailboxes
@@ -43,6 +43,7 @@ class MailboxOutcome:
     mailbox: str
     report: RunReport
     actions: list[Action] = field(default_factory=list)  # the plan, kept for dry runs only
+    profile: str = "default"
 
 
 @dataclass
@@ -60,58 +61,86 @@ async def sync_mailboxes(
     deployment: Deployment,
     mailboxes: Sequence[str] | None = None,
     *,
+    profile: str | None = None,
     dry_run: bool = False,
     force: bool = False,
     full: bool = False,
     progress: Progress | None = None,
     stopping: asyncio.Event | None = None,
 ) -> SyncResult:
-    """Sync (or with `dry_run`, plan) the given mailboxes, or every configured one; outcomes in order.
+    """Sync (or with `dry_run`, plan) the given mailboxes, or every one a profile covers, for one profile
+    or each in turn; outcomes in order, profile by profile.
 
     The app's credential is checked first, so a refused secret or certificate is an error even when
     every feed is unchanged and no other Graph call would be made; then that Graph can be reached at all,
     so an unreachable Graph is one error (calsync.graph.TransportError) rather than a failed run for each
     mailbox."""
+    views = deployment.profiles(profile)  # an unknown profile is an error before any Graph call
     await deployment.check_credential()
     await deployment.check_graph()
-    sources = Sources(deployment.settings, deployment.store, full=full or dry_run, cache=deployment.sources)
+    outcomes: list[MailboxOutcome] = []
     win = deployment.window()
+    for view in views:
+        outcomes += await _sync_profile(
+            view, mailboxes, dry_run=dry_run, force=force, full=full, progress=progress, stopping=stopping
+        )
+    return SyncResult(outcomes, win)
+
+
+async def _sync_profile(
+    view: ProfileView,
+    mailboxes: Sequence[str] | None,
+    *,
+    dry_run: bool,
+    force: bool,
+    full: bool,
+    progress: Progress | None,
+    stopping: asyncio.Event | None,
+) -> list[MailboxOutcome]:
+    sources = Sources(view.settings, view.store, full=full or dry_run, cache=view.sources)
+    win = view.window()
     targets = (
         list(dict.fromkeys(mailbox_name(m) for m in mailboxes))
         if mailboxes
-        else await resolve_mailboxes(deployment.settings, await deployment.graph(), sources, win)
+        else await resolve_mailboxes(view.settings, await view.deployment.graph(), sources, win)
     )
-    engine = await deployment.engine()
+    engine = await view.engine()
     load = sources.loader()
     if progress is not None:
         engine.on_progress = progress.writes_progress
-    gate = asyncio.Semaphore(deployment.settings.mailbox_parallelism)
+    gate = asyncio.Semaphore(view.settings.mailbox_parallelism)
 
     async def one(mailbox: str) -> MailboxOutcome:
         async with gate:
             if progress is not None:
                 progress.mailbox_started(mailbox)
             outcome = await _run_one(
-                deployment, engine, load, mailbox, win, dry_run=dry_run, force=force, stopping=stopping
+                view, engine, load, mailbox, win, dry_run=dry_run, force=force, stopping=stopping
             )
             if progress is not None:
                 progress.mailbox_finished(mailbox, outcome.report)
             return outcome
 
-    return SyncResult(list(await asyncio.gather(*(one(m) for m in targets))), win)
+    return list(await asyncio.gather(*(one(m) for m in targets)))
 
 
 async def sync_mailbox(
-    deployment: Deployment, mailbox: str, *, full: bool = False, stopping: asyncio.Event | None = None
+    deployment: Deployment,
+    mailbox: str,
+    *,
+    profile: str | None = None,
+    full: bool = False,
+    stopping: asyncio.Event | None = None,
 ) -> RunReport:
-    """One run of one mailbox (the scheduler's and the workers' unit of work)."""
-    sources = Sources(deployment.settings, deployment.store, full=full, cache=deployment.sources)
+    """One run of one mailbox for one profile (the scheduler's and the workers' unit of work)."""
+    view = deployment.profile(profile)
+    sources = Sources(view.settings, view.store, full=full, cache=view.sources)
     outcome = await _run_one(
-        deployment,
-        await deployment.engine(),
+        view,
+        await view.engine(),
         sources.loader(),
         mailbox_name(mailbox),
-        deployment.window(),
+        view.window(),
         dry_run=False,
         force=False,
         stopping=stopping,
@@ -119,15 +148,26 @@ async def sync_mailbox(
     return outcome.report
 
 
-async def mailboxes(deployment: Deployment) -> list[str]:
-    """Every mailbox the configuration covers now (a group's members are read again each time)."""
-    sources = Sources(deployment.settings, deployment.store, cache=deployment.sources)
-    win = deployment.window()
-    return await resolve_mailboxes(deployment.settings, await deployment.graph(), sources, win)
+async def mailboxes(deployment: Deployment, profile: str | None = None) -> list[str]:
+    """Every mailbox a profile covers now (a group's members are read again each time)."""
+    view = deployment.profile(profile)
+    sources = Sources(view.settings, view.store, cache=view.sources)
+    return await resolve_mailboxes(view.settings, await deployment.graph(), sources, view.window())
+
+
+async def scopes(deployment: Deployment) -> list[str]:
+    """Every (profile, mailbox) of the deployment now, as scope keys (calsync.store.scope_key): what
+    the scheduler and the workers' fan-out run."""
+    from calsync.store import scope_key
+
+    found: list[str] = []
+    for view in deployment.profiles():
+        found += [scope_key(view.name, m) for m in await mailboxes(deployment, view.name)]
+    return found
 
 
 async def _run_one(
-    deployment: Deployment,
+    view: ProfileView,
     engine: Engine,
     load: SourceLoader,
     mailbox: str,
@@ -137,12 +177,12 @@ async def _run_one(
     force: bool,
     stopping: asyncio.Event | None,
 ) -> MailboxOutcome:
-    """One run under the mailbox's lease; every log line inside it carries its run id and mailbox."""
-    with logs.context(run_id=uuid.uuid4().hex[:12], mailbox=mailbox), metrics.in_flight():
+    """One run under the mailbox's lease (the profile's); every log line inside it carries its run id,
+    the profile and the mailbox."""
+    settings, store = view.settings, view.store
+    with logs.context(run_id=uuid.uuid4().hex[:12], profile=view.name, mailbox=mailbox), metrics.in_flight():
         try:
-            async with hold(
-                deployment.store, mailbox, seconds=deployment.settings.lease_seconds, stopping=stopping
-            ) as lease:
+            async with hold(store, mailbox, seconds=settings.lease_seconds, stopping=stopping) as lease:
                 source = await load(mailbox, window)
                 report, actions = await engine.run(
                     mailbox, source, window, dry_run=dry_run, force=force, guard=lease.guard
@@ -151,16 +191,13 @@ async def _run_one(
             now = datetime.now(UTC)
             report = RunReport(mailbox, now, now, status="skipped", error_code="Busy",
                                message="another run of this mailbox is in progress")  # fmt: skip
-            return MailboxOutcome(mailbox, report)
-        if (
-            report.error_code == MAILBOX_NOT_ENABLED
-            and deployment.settings.mailbox_not_enabled == "not-applicable"
-        ):
+            return MailboxOutcome(mailbox, report, profile=view.name)
+        if report.error_code == MAILBOX_NOT_ENABLED and settings.mailbox_not_enabled == "not-applicable":
             report = replace(report, status="not_applicable")
             if not dry_run:  # the same (mailbox, started): replaces the row recorded as failed
-                await off_loop(deployment.store.record_run, report)
-        for observe in deployment.run_observers:
+                await off_loop(store.record_run, report)
+        for observe in view.deployment.run_observers:
             observe(report, dry_run)
     # Plans are kept only for dry runs (`calsync plan`): a real run of thousands of mailboxes would
     # otherwise hold every plan until the end.
-    return MailboxOutcome(mailbox, report, actions if dry_run else [])
+    return MailboxOutcome(mailbox, report, actions if dry_run else [], profile=view.name)

@@ -15,12 +15,14 @@ from calsync.store.engine import begin_write, database_url, make_engine, safe_ur
 from calsync.store.memory import MemoryStateStore
 from calsync.store.migrate import current_revision, downgrade, head_revision, upgrade
 from calsync.store.records import RunHealth, RuntimeStateStore, SourceState, source_state_key
+from calsync.store.scoped import ScopedStore, scope_key, split_scope
 from calsync.store.sqlstore import SqlStateStore
 
 __all__ = [
     "MemoryStateStore",
     "RunHealth",
     "RuntimeStateStore",
+    "ScopedStore",
     "SourceState",
     "SqlStateStore",
     "begin_write",
@@ -30,6 +32,8 @@ __all__ = [
     "head_revision",
     "make_engine",
     "safe_url",
+    "scope_key",
     "source_state_key",
+    "split_scope",
     "upgrade",
 ]

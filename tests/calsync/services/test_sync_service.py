@@ -51,13 +51,13 @@ async def test_runs_of_one_process_share_the_feed_fetcher_and_the_file_until_it_
     settings = load_settings(tmp_path / "calsync.toml")
     async with services.open_deployment(settings) as deployment:
         first = await services.sync_mailbox(deployment, MAILBOX)
-        table = deployment.sources.table
-        fetcher = deployment.sources.fetcher
+        table = deployment.profile().sources.table
+        fetcher = deployment.profile().sources.fetcher
         assert table is not None
         second = await services.sync_mailbox(deployment, MAILBOX)
-        assert deployment.sources.table is table  # the same index: the file was not read again
+        assert deployment.profile().sources.table is table  # the same index: the file was not read again
         csv.write_text(csv.read_text() + f"{MAILBOX},b,B,2030-01-06T10:00,2030-01-06T11:00,UTC\n")
         third = await services.sync_mailbox(deployment, MAILBOX)
-        assert deployment.sources.table is not table  # changed on disk: read again
-        assert deployment.sources.fetcher is fetcher
+        assert deployment.profile().sources.table is not table  # changed on disk: read again
+        assert deployment.profile().sources.fetcher is fetcher
     assert [(r.status, r.created) for r in (first, second, third)] == [("ok", 1), ("ok", 0), ("ok", 1)]

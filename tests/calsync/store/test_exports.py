@@ -10,6 +10,16 @@ def test_all_lists_the_public_names() -> None:
     exported = calsync.store.__all__
     assert exported == sorted(exported)
     assert all(hasattr(calsync.store, name) for name in exported)
-    modules = {"engine", "memory", "migrate", "records", "schema", "sqlbase", "sqlleases", "sqlstore"}
+    modules = {
+        "engine",
+        "memory",
+        "migrate",
+        "records",
+        "schema",
+        "scoped",
+        "sqlbase",
+        "sqlleases",
+        "sqlstore",
+    }
     public = {n for n in vars(calsync.store) if not n.startswith("_")} - modules - {"annotations"}
     assert public == set(exported)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from procrastinate.jobs import DEFAULT_QUEUE, Job
 
+from calsync.store.scoped import split_scope
+
 SYNC_TASK = "calsync.sync_mailbox"
 FAN_OUT_TASK = "calsync.fan_out"
 PURGE_TASK = "calsync.purge_jobs"
@@ -32,8 +34,11 @@ HOUSEKEEPING_PRIORITY = 10
 
 
 def mailbox_lock(mailbox: str) -> str:
-    """The lock every sync job of `mailbox` holds while it runs."""
-    return f"mbx:{mailbox}"
+    """The lock every sync job of `mailbox` holds while it runs. A job's mailbox may be scoped by a
+    profile (`profile:mailbox`, calsync.store.scope_key): the lock is the mailbox's own, so two profiles
+    of one mailbox never run at once on different workers (Outlook's 4 requests in flight are per
+    mailbox), while each profile keeps its own queueing lock (one pending run per profile and mailbox)."""
+    return f"mbx:{split_scope(mailbox)[1]}"
 
 
 def mailbox_queueing_lock(mailbox: str, *, full: bool) -> str:
