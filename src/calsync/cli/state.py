@@ -38,8 +38,9 @@ def settings_from(state: CliState | str | None, *, log_default: str = "warning")
 
     for secret in _secrets(settings):
         redact.register_secret(secret)
-    if settings.ics_url_template is not None:
-        redact.register_url_secrets(settings.ics_url_template.get_secret_value())
+    for template in (settings.ics_url_template, *(p.ics_url_template for p in settings.profiles)):
+        if template is not None:  # every profile's feed URLs may carry a token
+            redact.register_url_secrets(template.get_secret_value())
     level = state.log_level or settings.log_level or log_default
     logs.configure_logging(level, "json" if (state.log_format or settings.log_format) == "json" else "text")
     return settings
