@@ -281,6 +281,17 @@ async def test_transitive_members_group_cast_and_bad_cast(app: Any, graph: httpx
     assert response.status_code == 400
 
 
+async def test_transitive_members_casts_accept_the_graph_alias(app: Any, graph: httpx.AsyncClient) -> None:
+    """Graph's CSDL declares `graph` as the alias of the `microsoft.graph` namespace, and the Kiota SDKs
+    send the alias (`transitiveMembers/graph.user`): it answers exactly as the full cast name does."""
+    members = f"/groups/{group_id(app, 'Calendar sync')}/transitiveMembers"
+    for alias, full in (("graph.user", "microsoft.graph.user"), ("graph.group", "microsoft.graph.group")):
+        aliased, named = await graph.get(f"{members}/{alias}"), await graph.get(f"{members}/{full}")
+        assert aliased.status_code == named.status_code == 200, aliased.text
+        assert aliased.json() == named.json()
+    assert (await graph.get(f"{members}/graph.device")).status_code == 400
+
+
 async def test_transitive_members_page(app: Any, graph: httpx.AsyncClient) -> None:
     """transitiveMembers pages with $top and @odata.nextLink."""
     gid = group_id(app, "Calendar sync")

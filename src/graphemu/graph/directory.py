@@ -7,7 +7,7 @@ before it touches calendars, so graphemu answers those calls with Graph's shapes
 
     GET users, users/{id | upn}, me     User.Read.All (app), User.ReadBasic.All+ or own User.Read (delegated)
     GET groups, groups/{id}             GroupMember.Read.All (or Group.Read.All, Directory.Read.All)
-    GET groups/{id}/transitiveMembers[/microsoft.graph.user | /microsoft.graph.group]
+    GET groups/{id}/transitiveMembers[/microsoft.graph.user | /microsoft.graph.group]   (or graph.user, ...)
     GET users/{u}/outlook/supportedTimeZones[(TimeZoneStandard=microsoft.graph.timeZoneStandard'Iana')]
     GET users/{u}/mailboxSettings/timeZone
 Collections take $top (1..999), $select, $filter, $orderby and $count, and page by an opaque $skiptoken.
@@ -44,7 +44,8 @@ __all__ = ["Item", "group_json", "router", "user_json"]
 router = Router()
 _ANY_USER = ("User.ReadBasic.All", *IMPLIED["User.Read.All"])
 _OWN_USER = ("User.Read", "User.ReadWrite")
-_CAST = re.compile(r"^microsoft\.graph\.(user|group)$", re.IGNORECASE)
+# A cast names the type qualified by its namespace or by the namespace's alias (`graph`, from the CSDL).
+_CAST = re.compile(r"^(?:microsoft\.)?graph\.(user|group)$", re.IGNORECASE)
 _TZ_FUNCTION = re.compile(
     r"^supportedTimeZones(?:\(\s*TimeZoneStandard\s*=\s*(?:microsoft\.graph\.timeZoneStandard)?'(\w+)'\s*\))?$",
     re.IGNORECASE,
