@@ -292,6 +292,42 @@ async def test_transitive_members_casts_accept_the_graph_alias(app: Any, graph: 
     assert (await graph.get(f"{members}/graph.device")).status_code == 400
 
 
+async def test_count_segment_answers_the_number_as_plain_text(app: Any, graph: httpx.AsyncClient) -> None:
+    """`.../$count` with `ConsistencyLevel: eventual` answers 200 text/plain with the bare number
+    (group-list-transitivemembers.md, "Get only a count of transitive membership"), casts and $filter
+    applied; inside a batch the header travels with the item."""
+    members = f"/groups/{group_id(app, 'Calendar sync')}/transitiveMembers"
+    eventual = {"ConsistencyLevel": "eventual"}
+    cases = {
+        f"{members}/$count": "5",
+        f"{members}/microsoft.graph.user/$count": "4",
+        f"{members}/graph.group/$count": "1",
+        "/users/$count": "5",
+        "/groups/$count": "2",
+        "/users/$count?$filter=startswith(displayName,'A')": "2",
+    }
+    for url, count in cases.items():
+        response = await graph.get(url, headers=eventual)
+        assert response.status_code == 200, (url, response.text)
+        assert response.headers["content-type"].startswith("text/plain")
+        assert response.text == count, url
+    batch = {"requests": [{"id": "1", "method": "GET", "url": f"{members}/$count", "headers": eventual}]}
+    item = (await graph.post("/$batch", json=batch)).json()["responses"][0]
+    assert (item["status"], item["body"], item["headers"]["Content-Type"]) == (200, "5", "text/plain")
+
+
+async def test_count_segment_without_consistency_level_is_400(app: Any, graph: httpx.AsyncClient) -> None:
+    """Counting directory objects is an advanced query: without `ConsistencyLevel: eventual` the segment
+    is refused with 400 Request_BadRequest "$count is not currently supported." (aad-advanced-queries.md)."""
+    members = f"/groups/{group_id(app, 'Calendar sync')}/transitiveMembers"
+    for url in (f"{members}/$count", f"{members}/graph.user/$count", "/users/$count", "/groups/$count"):
+        response = await graph.get(url)
+        assert response.status_code == 400, url
+        error = response.json()["error"]
+        assert error["code"] == "Request_BadRequest"
+        assert error["message"] == "$count is not currently supported."
+
+
 async def test_transitive_members_page(app: Any, graph: httpx.AsyncClient) -> None:
     """transitiveMembers pages with $top and @odata.nextLink."""
     gid = group_id(app, "Calendar sync")
