@@ -54,7 +54,7 @@ async def test_batch_runs_items_and_correlates_by_id(graph: httpx.AsyncClient) -
     assert items["a"]["body"]["displayName"] == "Adele Vance"
     assert items["a"]["headers"]["Content-Type"].startswith("application/json;odata.metadata=minimal")
     assert items["b"]["status"] == 404
-    assert items["b"]["body"]["error"]["code"] == "ErrorInvalidUser"
+    assert items["b"]["body"]["error"]["code"] == "Request_ResourceNotFound"
     assert items["b"]["headers"]["Content-Type"] == "application/json"
     assert items["c"]["status"] == 200
     assert len(items["c"]["body"]["value"]) == 1

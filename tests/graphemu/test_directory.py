@@ -59,25 +59,51 @@ async def test_get_user_upn_is_case_insensitive_and_id_works(graph: httpx.AsyncC
     assert by_id["userPrincipalName"] == ADELE
 
 
-async def test_unknown_user_is_404_error_invalid_user(graph: httpx.AsyncClient) -> None:
-    """An unknown user answers 404 ErrorInvalidUser by default."""
-    response = await graph.get("/users/ghost@contoso.onmicrosoft.com")
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "ErrorInvalidUser"
+def not_present(key: str) -> tuple[int, str, str]:
+    """Entra's answer for a directory object it does not have (the wording Graph uses for any key)."""
+    message = (
+        f"Resource '{key}' does not exist or one of its queried reference-property objects are not present."
+    )
+    return 404, "Request_ResourceNotFound", message
+
+
+def error(response: httpx.Response) -> tuple[int, str, str]:
+    body = response.json()["error"]
+    return response.status_code, body["code"], body["message"]
+
+
+async def test_unknown_user_is_404_request_resource_not_found(graph: httpx.AsyncClient) -> None:
+    """The directory answers for `users/{key}` itself: an unknown user is Entra's 404
+    Request_ResourceNotFound naming the key as sent, not Exchange's ErrorInvalidUser."""
+    for key in ("ghost@contoso.onmicrosoft.com", "5f1e1a8c-0000-4000-8000-000000000000"):
+        assert error(await graph.get(f"/users/{key}")) == not_present(key)
+
+
+async def test_unknown_user_under_a_calendar_path_is_error_invalid_user(graph: httpx.AsyncClient) -> None:
+    """Under a mailbox path Exchange answers: 404 ErrorInvalidUser (graph-facts §9)."""
+    response = await graph.get("/users/ghost@contoso.onmicrosoft.com/calendars")
+    assert error(response) == (
+        404,
+        "ErrorInvalidUser",
+        "The requested user 'ghost@contoso.onmicrosoft.com' is invalid.",
+    )
 
 
 async def test_unknown_user_error_is_switchable(app: Any, graph: httpx.AsyncClient) -> None:
-    """config.unknown_user_error selects the ResourceNotFound variant."""
+    """config.unknown_user_error selects the ResourceNotFound variant for mailbox paths; the directory's
+    own answer does not change."""
     app.state.config.unknown_user_error = "ResourceNotFound"  # graph-facts §9: ResourceNotFound
-    response = await graph.get("/users/ghost@contoso.onmicrosoft.com")
+    response = await graph.get("/users/ghost@contoso.onmicrosoft.com/events")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "ResourceNotFound"
+    key = "ghost@contoso.onmicrosoft.com"
+    assert error(await graph.get(f"/users/{key}")) == not_present(key)
 
 
 async def test_user_of_other_tenant_is_not_found(graph: httpx.AsyncClient) -> None:
     """A user of another tenant is invisible to this tenant's app."""
     response = await graph.get("/users/eve@fabrikam.onmicrosoft.com")
-    assert response.status_code == 404
+    assert error(response) == not_present("eve@fabrikam.onmicrosoft.com")
 
 
 async def test_select_limits_properties(graph: httpx.AsyncClient) -> None:

@@ -3,7 +3,10 @@
 Why: a sync service resolves its mailboxes from the directory (a group's transitive members, users by UPN)
 before it touches calendars, so graphemu answers those calls with Graph's shapes (graph-facts §9, §11,
 §12). Directory calls are served by Entra, not Exchange, so their errors use Entra's codes
-(`Authorization_RequestDenied`, `Request_ResourceNotFound`, `Request_UnsupportedQuery`).
+(`Authorization_RequestDenied`, `Request_ResourceNotFound`, `Request_UnsupportedQuery`): an unknown
+`users/{key}` is 404 Request_ResourceNotFound "Resource '{key}' does not exist or one of its queried
+reference-property objects are not present.", while the mailbox lookups below are Exchange's and keep its
+ErrorInvalidUser (graph-facts §9).
 
     GET users, users/{id | upn}, me     User.Read.All (app), User.ReadBasic.All+ or own User.Read (delegated)
     GET groups, groups/{id}             GroupMember.Read.All (or Group.Read.All, Directory.Read.All)
@@ -60,6 +63,21 @@ def _denied() -> GraphError:
     )
 
 
+def _not_present(key: str) -> GraphError:
+    """Entra's 404 for a user or group it does not have, naming the key as the client sent it."""
+    message = f"Resource '{key}' does not exist or one of its queried reference-property objects are "
+    return GraphError(404, "Request_ResourceNotFound", message + "not present.")
+
+
+def _directory_user(ctx: Context, principal: Principal, key: str) -> User:
+    """A user of the caller's tenant as the directory finds it. Exchange's ErrorInvalidUser (and the
+    `unknown_user_error` switch) belongs to mailbox paths: `users/{key}` itself is answered by Entra."""
+    user = ctx.world.find_user(key, principal.tenant_id)
+    if user is None:
+        raise _not_present(key)
+    return user
+
+
 def _no_mailbox_rights() -> GraphError:
     return GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
 
@@ -108,7 +126,7 @@ def count_users(ctx: Context, req: GraphRequest) -> GraphResponse:
 def get_user(ctx: Context, req: GraphRequest, user: str) -> GraphResponse:
     _query(req, [], "User")
     fields = _select(req, _USER_PROPS, "user")
-    target = resolve_user(ctx, req.principal, user)
+    target = _directory_user(ctx, req.principal, user)
     if not _may_read_user(req.principal, target):
         raise _denied()
     return _entity(ctx, "users", user_json(target), fields)
@@ -122,11 +140,7 @@ def _group(ctx: Context, req: GraphRequest, key: str | None) -> Group | None:
         return None
     group = ctx.world.groups.get(key)
     if group is None or group.tenant_id != req.principal.tenant_id:
-        message = (
-            f"Resource '{key}' does not exist or one of its queried reference-property objects are "
-            "not present."
-        )
-        raise GraphError(404, "Request_ResourceNotFound", message)
+        raise _not_present(key)
     return group
 
 
