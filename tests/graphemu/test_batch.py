@@ -272,6 +272,22 @@ async def test_absolute_item_url_fails_that_item(graph: httpx.AsyncClient) -> No
     assert items["2"]["status"] == 200
 
 
+async def test_version_prefixed_item_url_names_the_version_segment(graph: httpx.AsyncClient) -> None:
+    """Item URLs are relative to the version root (json-batching.md), so a kept "/v1.0" prefix is an
+    unknown first segment: that item is 400 BadRequest "Resource not found for the segment 'v1.0'.", as
+    Graph answers it (msgraph-sdk-javascript#1178), and the other items run."""
+    batch = {"requests": [get("1", "/v1.0/me/events"), get("2", f"/v1.0/users/{ADELE}"), get("3", "/users")]}
+    items = by_id((await graph.post("/$batch", json=batch)).json())
+    for rid in ("1", "2"):
+        assert items[rid]["status"] == 400
+        error = items[rid]["body"]["error"]
+        assert (error["code"], error["message"]) == (
+            "BadRequest",
+            "Resource not found for the segment 'v1.0'.",
+        )
+    assert items["3"]["status"] == 200
+
+
 async def test_unknown_route_in_item_is_per_item_error(graph: httpx.AsyncClient) -> None:
     """A request the router does not know fails only its own item."""
     items = by_id(

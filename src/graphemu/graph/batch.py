@@ -38,7 +38,9 @@ bodies, `application/json` for errors, as in the docs' example), `OData-Version`
 item's own headers (Retry-After, Location, ETag, Preference-Applied...); no request-id (the docs' example
 has none). A response without content (204) has no `body` member.
 CHOICE: an absolute item URL (with a scheme) answers that item 400 BadRequest "Invalid request URL."; a
-leading "/" is optional; a "/v1.0" prefix is not stripped (Graph's urls are relative to the version).
+leading "/" is optional. A "/v1.0" prefix is not stripped (item urls are relative to the version root):
+"v1.0" is then an unknown first segment, and the item answers 400 BadRequest "Resource not found for the
+segment 'v1.0'.", as Graph does (msgraph-sdk-javascript#1178).
 """
 
 from __future__ import annotations

@@ -187,10 +187,23 @@ class Router:
         if path_matched:
             raise GraphError(405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed.")
         raise GraphError(
-            400,
-            "BadRequest",
-            f"Resource not found for the segment '{segments[-1] if segments else ''}'.",
+            400, "BadRequest", f"Resource not found for the segment '{self._unresolved(segments, lowered)}'."
         )
+
+    def _unresolved(self, segments: list[str], lowered: list[str]) -> str:
+        """The segment Graph's 400 names: the first one no route continues with (for "/v1.0/me/events" in
+        a batch item, "v1.0"), or the last when the whole path is the start of a longer route."""
+        if not segments:
+            return ""
+        depth = 0
+        for route in self._routes:
+            matched = 0
+            for name, accepted, low in zip(route.names, route.literals, lowered, strict=False):
+                if name is None and low not in accepted:
+                    break
+                matched += 1
+            depth = max(depth, matched)
+        return segments[min(depth, len(segments) - 1)]
 
 
 _KEY_SEGMENT = re.compile(r"^(\w+)\('(.+)'\)$")
