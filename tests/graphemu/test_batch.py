@@ -314,6 +314,35 @@ async def test_dropped_item_loses_the_whole_batch(app: Any, graph: httpx.AsyncCl
     assert app.state.world.counters.commit_then_drop == 2
 
 
+@pytest.mark.parametrize(("dropped", "violations"), [(True, 0), (False, 1)])
+async def test_only_a_received_429_makes_an_early_retry_a_violation(
+    app: Any, graph: httpx.AsyncClient, dropped: bool, violations: int
+) -> None:
+    """A 429 inside a batch whose whole response was lost to commit-then-drop never reached the client,
+    so retrying that request before its Retry-After is throttled again (the server still holds the limit)
+    but is no Retry-After violation; after a delivered batch the same early retry is one."""
+    faults, world = app.state.config.faults, app.state.world
+    faults.rate, faults.statuses, faults.methods, faults.retry_after = 1.0, (429,), ("GET",), 5.0
+    calendars = f"/users/{ADELE}/calendars"
+    requests = [get("t", calendars)]
+    if dropped:  # a write beside the throttled item, whose answer is lost with the whole batch
+        faults.commit_then_drop_rate, faults.commit_then_drop_methods = 1.0, ("POST",)
+        event = {"subject": "Lost", "start": {"dateTime": "2030-02-04T09:00:00", "timeZone": "UTC"},
+                 "end": {"dateTime": "2030-02-04T10:00:00", "timeZone": "UTC"}}  # fmt: skip
+        requests.append({"id": "w", "method": "POST", "url": f"/users/{ADELE}/events",
+                         "headers": {"Content-Type": "application/json"}, "body": event})  # fmt: skip
+        with pytest.raises(httpx.RemoteProtocolError):
+            await graph.post("/$batch", json={"requests": requests})
+    else:
+        item = (await graph.post("/$batch", json={"requests": requests})).json()["responses"][0]
+        assert (item["status"], item["headers"]["Retry-After"]) == (429, "5")
+    faults.rate = faults.commit_then_drop_rate = 0.0
+    world.clock.advance(1.0)  # well inside the 5 s Retry-After, well past the in-flight grace
+    retry = await graph.get(calendars)
+    assert retry.status_code == 429
+    assert world.counters.retry_after_violations == violations
+
+
 async def test_run_batch_raises_connection_dropped(app: Any) -> None:
     """run_batch itself re-raises ConnectionDropped (the transport turns it into a reset)."""
     from graphemu.graph.batch import run_batch
