@@ -2,7 +2,9 @@
 
 Order (each step may answer instead of the handler):
 1. Retry-After check: a request to the same app + mailbox + method + path before the Retry-After of a 429
-   sent for it elapsed is counted as a violation (Dev Proxy's RetryAfterPlugin) and throttled again.
+   sent for it elapsed is throttled again, and counted as a violation (Dev Proxy's RetryAfterPlugin) if the
+   client received that 429: one inside a `$batch` whose response was lost to commit-then-drop was never
+   seen, so the client could not honour it (`Pipeline.answers_lost`).
 2. Outlook limits per app and mailbox (graph-facts §7): 10,000 requests per 10 minutes, 4 in flight;
    over either -> 429 ApplicationThrottled with Retry-After.
 3. Random faults (seeded): 429/500/502/503/504, and 507 on writes, at the configured rate.
@@ -17,6 +19,7 @@ import asyncio
 import collections
 import inspect
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,11 +43,21 @@ class SimulatedTimeout(Exception):
 
 
 @dataclass
+class _Block:
+    """The latest 429 sent for one method + path: when, until when its Retry-After runs, and whether the
+    client got it (False once the response carrying it was lost)."""
+
+    issued: float
+    until: float
+    request_id: str
+    delivered: bool = True
+
+
+@dataclass
 class _MailboxState:
     in_flight: int = 0
     window: collections.deque[float] = field(default_factory=collections.deque)
-    # (method, path) -> (when the 429 was sent, until when its Retry-After runs)
-    blocked_until: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    blocked_until: dict[tuple[str, str], _Block] = field(default_factory=dict)  # by (method, lower path)
 
 
 @dataclass
@@ -101,18 +114,16 @@ class Pipeline:
             mailbox = self.mailbox_key(req, segments)
         except GraphError as exc:
             return self._error(req, exc, entry)
-        scope = mailbox if config.concurrency_scope == "app+mailbox" else "*"
-        state = self.mailboxes[(req.principal.client_id, scope)]
+        state = self._state(req, mailbox)
         entry.mailbox = mailbox
         now = world.clock.monotonic()
-        url_key = (req.method, req.path.lower())
-        blocked = state.blocked_until.get(url_key)
-        if blocked is not None and now < blocked[1] - RETRY_GRACE_SECONDS:
-            issued, until = blocked
-            if (sent_at if sent_at is not None else now) > issued + RETRY_GRACE_SECONDS:
+        blocked = state.blocked_until.get((req.method, req.path.lower()))
+        if blocked is not None and now < blocked.until - RETRY_GRACE_SECONDS:
+            sent = sent_at if sent_at is not None else now
+            if blocked.delivered and sent > blocked.issued + RETRY_GRACE_SECONDS:
                 world.counters.retry_after_violations += 1
             return self._throttle(
-                req, state, entry, until - now, "Application is over its MailboxConcurrency limit."
+                req, state, entry, blocked.until - now, "Application is over its MailboxConcurrency limit."
             )
         # Rolling 10-minute window.
         while state.window and state.window[0] <= now - config.mailbox_window_seconds:
@@ -139,6 +150,23 @@ class Pipeline:
             return await self._run(req, segments, state, entry)
         finally:
             state.in_flight -= 1
+
+    def _state(self, req: GraphRequest, mailbox: str) -> _MailboxState:
+        """The limits' state a request counts against: per app and mailbox, or per app."""
+        scope = mailbox if self.ctx.config.concurrency_scope == "app+mailbox" else "*"
+        return self.mailboxes[(req.principal.client_id, scope)]
+
+    def answers_lost(self, requests: Iterable[GraphRequest]) -> None:
+        """These requests ran, but the client never received their answers (their `$batch` response was
+        dropped): a 429 among them is still in force, yet a retry before its Retry-After is no violation."""
+        for req in requests:
+            try:
+                mailbox = self.mailbox_key(req, split_path(req.path, req.principal))
+            except GraphError:
+                continue
+            blocked = self._state(req, mailbox).blocked_until.get((req.method, req.path.lower()))
+            if blocked is not None and blocked.request_id == req.request_id:
+                blocked.delivered = False
 
     async def _run(
         self, req: GraphRequest, segments: list[str], state: _MailboxState, entry: LogEntry
@@ -193,7 +221,7 @@ class Pipeline:
     ) -> GraphResponse:
         retry_after = max(retry_after, 0.001)
         now = self.ctx.world.clock.monotonic()
-        state.blocked_until[(req.method, req.path.lower())] = (now, now + retry_after)
+        state.blocked_until[(req.method, req.path.lower())] = _Block(now, now + retry_after, req.request_id)
         entry.outcome = "throttled"
         exc = GraphError(
             429, "ApplicationThrottled", message, headers={"Retry-After": _fmt_seconds(retry_after)}

@@ -54,7 +54,7 @@ async def test_batch_runs_items_and_correlates_by_id(graph: httpx.AsyncClient) -
     assert items["a"]["body"]["displayName"] == "Adele Vance"
     assert items["a"]["headers"]["Content-Type"].startswith("application/json;odata.metadata=minimal")
     assert items["b"]["status"] == 404
-    assert items["b"]["body"]["error"]["code"] == "ErrorInvalidUser"
+    assert items["b"]["body"]["error"]["code"] == "Request_ResourceNotFound"
     assert items["b"]["headers"]["Content-Type"] == "application/json"
     assert items["c"]["status"] == 200
     assert len(items["c"]["body"]["value"]) == 1
@@ -272,6 +272,22 @@ async def test_absolute_item_url_fails_that_item(graph: httpx.AsyncClient) -> No
     assert items["2"]["status"] == 200
 
 
+async def test_version_prefixed_item_url_names_the_version_segment(graph: httpx.AsyncClient) -> None:
+    """Item URLs are relative to the version root (json-batching.md), so a kept "/v1.0" prefix is an
+    unknown first segment: that item is 400 BadRequest "Resource not found for the segment 'v1.0'.", as
+    Graph answers it (msgraph-sdk-javascript#1178), and the other items run."""
+    batch = {"requests": [get("1", "/v1.0/me/events"), get("2", f"/v1.0/users/{ADELE}"), get("3", "/users")]}
+    items = by_id((await graph.post("/$batch", json=batch)).json())
+    for rid in ("1", "2"):
+        assert items[rid]["status"] == 400
+        error = items[rid]["body"]["error"]
+        assert (error["code"], error["message"]) == (
+            "BadRequest",
+            "Resource not found for the segment 'v1.0'.",
+        )
+    assert items["3"]["status"] == 200
+
+
 async def test_unknown_route_in_item_is_per_item_error(graph: httpx.AsyncClient) -> None:
     """A request the router does not know fails only its own item."""
     items = by_id(
@@ -296,6 +312,35 @@ async def test_dropped_item_loses_the_whole_batch(app: Any, graph: httpx.AsyncCl
         await graph.post("/$batch", json={"requests": [get("1", "/users"), get("2", "/groups")]})
     assert sorted(e.path for e in app.state.pipeline.log if e.in_batch) == ["groups", "users"]
     assert app.state.world.counters.commit_then_drop == 2
+
+
+@pytest.mark.parametrize(("dropped", "violations"), [(True, 0), (False, 1)])
+async def test_only_a_received_429_makes_an_early_retry_a_violation(
+    app: Any, graph: httpx.AsyncClient, dropped: bool, violations: int
+) -> None:
+    """A 429 inside a batch whose whole response was lost to commit-then-drop never reached the client,
+    so retrying that request before its Retry-After is throttled again (the server still holds the limit)
+    but is no Retry-After violation; after a delivered batch the same early retry is one."""
+    faults, world = app.state.config.faults, app.state.world
+    faults.rate, faults.statuses, faults.methods, faults.retry_after = 1.0, (429,), ("GET",), 5.0
+    calendars = f"/users/{ADELE}/calendars"
+    requests = [get("t", calendars)]
+    if dropped:  # a write beside the throttled item, whose answer is lost with the whole batch
+        faults.commit_then_drop_rate, faults.commit_then_drop_methods = 1.0, ("POST",)
+        event = {"subject": "Lost", "start": {"dateTime": "2030-02-04T09:00:00", "timeZone": "UTC"},
+                 "end": {"dateTime": "2030-02-04T10:00:00", "timeZone": "UTC"}}  # fmt: skip
+        requests.append({"id": "w", "method": "POST", "url": f"/users/{ADELE}/events",
+                         "headers": {"Content-Type": "application/json"}, "body": event})  # fmt: skip
+        with pytest.raises(httpx.RemoteProtocolError):
+            await graph.post("/$batch", json={"requests": requests})
+    else:
+        item = (await graph.post("/$batch", json={"requests": requests})).json()["responses"][0]
+        assert (item["status"], item["headers"]["Retry-After"]) == (429, "5")
+    faults.rate = faults.commit_then_drop_rate = 0.0
+    world.clock.advance(1.0)  # well inside the 5 s Retry-After, well past the in-flight grace
+    retry = await graph.get(calendars)
+    assert retry.status_code == 429
+    assert world.counters.retry_after_violations == violations
 
 
 async def test_run_batch_raises_connection_dropped(app: Any) -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from graphemu.config import EmulatorConfig
 from graphemu.graph.eventmodel import occurrence_id
@@ -216,7 +217,8 @@ async def test_query_options_on_delta(graph: httpx.AsyncClient) -> None:
 
 async def test_events_delta_is_not_supported_in_v1(graph: httpx.AsyncClient) -> None:
     """/events/delta answers 400 "Change tracking is not supported against 'microsoft.graph.event'"."""
-    for path in ("events/delta", "calendar/events/delta"):
+    qualified = "calendar/events/microsoft.graph.delta()"
+    for path in ("events/delta", "calendar/events/delta", "events/delta()", qualified):
         response = await graph.get(f"/users/{ADELE}/{path}")
         assert response.status_code == 400
         assert response.json()["error"]["message"] == (
@@ -272,3 +274,30 @@ async def test_delta_items_follow_prefer_outlook_timezone(graph: httpx.AsyncClie
         "dateTime": "2025-06-01T01:00:00.0000000",
         "timeZone": "Pacific Standard Time",
     }
+
+
+@pytest.mark.parametrize(
+    "spelling", ["delta()", "microsoft.graph.delta", "microsoft.graph.delta()", "graph.delta()", "Delta"]
+)
+async def test_every_spelling_of_the_delta_function_runs_rounds(
+    graph: httpx.AsyncClient, spelling: str
+) -> None:
+    """`/delta` is the documented short form of the bound function `microsoft.graph.delta()` (Kiota SDKs
+    send `delta()`, the OpenAPI paths say `microsoft.graph.delta()`, `graph` is the namespace's alias):
+    each spelling runs the same round, and the links it hands out lead to the next one."""
+    first = await create(graph, single("first", 3))
+    items, _, link = await run_round(graph, f"/users/{ADELE}/calendarView/{spelling}", JUNE)
+    assert set(present(items)) == {first}
+    second = await create(graph, single("second", 4))
+    items, _, _ = await run_round(graph, link)
+    assert set(present(items)) == {second}
+
+
+async def test_calendar_scoped_delta_accepts_the_qualified_function(graph: httpx.AsyncClient) -> None:
+    """The calendar-scoped calendarView takes the qualified spelling too (what the SDKs build for it)."""
+    calendars = (await graph.get(f"/users/{ADELE}/calendars")).json()["value"]
+    default = next(c["id"] for c in calendars if c["isDefaultCalendar"])
+    event = await create(graph, single("scoped", 5))
+    path = f"/users/{ADELE}/calendars/{default}/calendarView/microsoft.graph.delta()"
+    items, _, _ = await run_round(graph, path, JUNE)
+    assert set(present(items)) == {event}

@@ -59,25 +59,51 @@ async def test_get_user_upn_is_case_insensitive_and_id_works(graph: httpx.AsyncC
     assert by_id["userPrincipalName"] == ADELE
 
 
-async def test_unknown_user_is_404_error_invalid_user(graph: httpx.AsyncClient) -> None:
-    """An unknown user answers 404 ErrorInvalidUser by default."""
-    response = await graph.get("/users/ghost@contoso.onmicrosoft.com")
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "ErrorInvalidUser"
+def not_present(key: str) -> tuple[int, str, str]:
+    """Entra's answer for a directory object it does not have (the wording Graph uses for any key)."""
+    message = (
+        f"Resource '{key}' does not exist or one of its queried reference-property objects are not present."
+    )
+    return 404, "Request_ResourceNotFound", message
+
+
+def error(response: httpx.Response) -> tuple[int, str, str]:
+    body = response.json()["error"]
+    return response.status_code, body["code"], body["message"]
+
+
+async def test_unknown_user_is_404_request_resource_not_found(graph: httpx.AsyncClient) -> None:
+    """The directory answers for `users/{key}` itself: an unknown user is Entra's 404
+    Request_ResourceNotFound naming the key as sent, not Exchange's ErrorInvalidUser."""
+    for key in ("ghost@contoso.onmicrosoft.com", "5f1e1a8c-0000-4000-8000-000000000000"):
+        assert error(await graph.get(f"/users/{key}")) == not_present(key)
+
+
+async def test_unknown_user_under_a_calendar_path_is_error_invalid_user(graph: httpx.AsyncClient) -> None:
+    """Under a mailbox path Exchange answers: 404 ErrorInvalidUser (graph-facts §9)."""
+    response = await graph.get("/users/ghost@contoso.onmicrosoft.com/calendars")
+    assert error(response) == (
+        404,
+        "ErrorInvalidUser",
+        "The requested user 'ghost@contoso.onmicrosoft.com' is invalid.",
+    )
 
 
 async def test_unknown_user_error_is_switchable(app: Any, graph: httpx.AsyncClient) -> None:
-    """config.unknown_user_error selects the ResourceNotFound variant."""
+    """config.unknown_user_error selects the ResourceNotFound variant for mailbox paths; the directory's
+    own answer does not change."""
     app.state.config.unknown_user_error = "ResourceNotFound"  # graph-facts §9: ResourceNotFound
-    response = await graph.get("/users/ghost@contoso.onmicrosoft.com")
+    response = await graph.get("/users/ghost@contoso.onmicrosoft.com/events")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "ResourceNotFound"
+    key = "ghost@contoso.onmicrosoft.com"
+    assert error(await graph.get(f"/users/{key}")) == not_present(key)
 
 
 async def test_user_of_other_tenant_is_not_found(graph: httpx.AsyncClient) -> None:
     """A user of another tenant is invisible to this tenant's app."""
     response = await graph.get("/users/eve@fabrikam.onmicrosoft.com")
-    assert response.status_code == 404
+    assert error(response) == not_present("eve@fabrikam.onmicrosoft.com")
 
 
 async def test_select_limits_properties(graph: httpx.AsyncClient) -> None:
@@ -279,6 +305,53 @@ async def test_transitive_members_group_cast_and_bad_cast(app: Any, graph: httpx
     assert [g["displayName"] for g in body["value"]] == ["Staff"]
     response = await graph.get(f"/groups/{gid}/transitiveMembers/microsoft.graph.device")
     assert response.status_code == 400
+
+
+async def test_transitive_members_casts_accept_the_graph_alias(app: Any, graph: httpx.AsyncClient) -> None:
+    """Graph's CSDL declares `graph` as the alias of the `microsoft.graph` namespace, and the Kiota SDKs
+    send the alias (`transitiveMembers/graph.user`): it answers exactly as the full cast name does."""
+    members = f"/groups/{group_id(app, 'Calendar sync')}/transitiveMembers"
+    for alias, full in (("graph.user", "microsoft.graph.user"), ("graph.group", "microsoft.graph.group")):
+        aliased, named = await graph.get(f"{members}/{alias}"), await graph.get(f"{members}/{full}")
+        assert aliased.status_code == named.status_code == 200, aliased.text
+        assert aliased.json() == named.json()
+    assert (await graph.get(f"{members}/graph.device")).status_code == 400
+
+
+async def test_count_segment_answers_the_number_as_plain_text(app: Any, graph: httpx.AsyncClient) -> None:
+    """`.../$count` with `ConsistencyLevel: eventual` answers 200 text/plain with the bare number
+    (group-list-transitivemembers.md, "Get only a count of transitive membership"), casts and $filter
+    applied; inside a batch the header travels with the item."""
+    members = f"/groups/{group_id(app, 'Calendar sync')}/transitiveMembers"
+    eventual = {"ConsistencyLevel": "eventual"}
+    cases = {
+        f"{members}/$count": "5",
+        f"{members}/microsoft.graph.user/$count": "4",
+        f"{members}/graph.group/$count": "1",
+        "/users/$count": "5",
+        "/groups/$count": "2",
+        "/users/$count?$filter=startswith(displayName,'A')": "2",
+    }
+    for url, count in cases.items():
+        response = await graph.get(url, headers=eventual)
+        assert response.status_code == 200, (url, response.text)
+        assert response.headers["content-type"].startswith("text/plain")
+        assert response.text == count, url
+    batch = {"requests": [{"id": "1", "method": "GET", "url": f"{members}/$count", "headers": eventual}]}
+    item = (await graph.post("/$batch", json=batch)).json()["responses"][0]
+    assert (item["status"], item["body"], item["headers"]["Content-Type"]) == (200, "5", "text/plain")
+
+
+async def test_count_segment_without_consistency_level_is_400(app: Any, graph: httpx.AsyncClient) -> None:
+    """Counting directory objects is an advanced query: without `ConsistencyLevel: eventual` the segment
+    is refused with 400 Request_BadRequest "$count is not currently supported." (aad-advanced-queries.md)."""
+    members = f"/groups/{group_id(app, 'Calendar sync')}/transitiveMembers"
+    for url in (f"{members}/$count", f"{members}/graph.user/$count", "/users/$count", "/groups/$count"):
+        response = await graph.get(url)
+        assert response.status_code == 400, url
+        error = response.json()["error"]
+        assert error["code"] == "Request_BadRequest"
+        assert error["message"] == "$count is not currently supported."
 
 
 async def test_transitive_members_page(app: Any, graph: httpx.AsyncClient) -> None:

@@ -40,3 +40,17 @@ async def test_unknown_segment_is_400(graph) -> None:
     response = await graph.get("/nonsense")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "BadRequest"
+
+
+async def test_unknown_segment_error_names_the_first_unresolved_segment(graph) -> None:
+    """Graph's parser stops at the first segment it cannot resolve and names that one, not the last."""
+    cases = {
+        "/nonsense/deeper": "nonsense",
+        "/users/adele@contoso.onmicrosoft.com/bogus/deeper": "bogus",
+        "/users/adele@contoso.onmicrosoft.com/calendars/x/bogus/deeper": "bogus",
+        "/groups/x/transitiveMembers/microsoft.graph.user/$count/extra": "extra",
+    }
+    for path, segment in cases.items():
+        response = await graph.get(path)
+        assert response.status_code == 400, path
+        assert response.json()["error"]["message"] == f"Resource not found for the segment '{segment}'.", path

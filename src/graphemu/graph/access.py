@@ -4,8 +4,9 @@ The checks follow graph-facts §1.6, §9 and §10:
 - an invalid or expired token is 401 InvalidAuthenticationToken with WWW-Authenticate;
 - a missing permission is 403 ErrorAccessDenied "Access is denied. Check credentials and try again.";
 - a mailbox outside an application access policy is 403 ErrorAccessDenied "Access to OData is disabled.";
-- a user without a mailbox is 404 MailboxNotEnabledForRESTAPI; an unknown user is 404 ErrorInvalidUser
-  (or ResourceNotFound, switchable, since which one Graph sends is UNCONFIRMED).
+- a user without a mailbox is 404 MailboxNotEnabledForRESTAPI; an unknown user under a mailbox path is
+  404 ErrorInvalidUser (or ResourceNotFound, switchable, since which one Graph sends is UNCONFIRMED). The
+  directory's `GET users/{key}` does not come here: Entra answers it (graphemu.graph.directory).
 """
 
 from __future__ import annotations

@@ -28,7 +28,9 @@ status >= 400 it is not run and answers 424. Independent items run concurrently,
 completion order (deterministic for a given run), or shuffled with the pipeline's seeded RNG when
 `batch_shuffle_responses` is set. Commit-then-drop raised by an item (ConnectionDropped /
 SimulatedTimeout) is re-raised after every item has finished: the writes stay applied and the whole
-batch response is lost, as when the real connection drops.
+batch response is lost, as when the real connection drops. The pipeline is told that the items' answers
+were lost, so that an early retry of an item that had been throttled is not counted as a Retry-After
+violation (the client never saw that 429).
 
 CHOICE: the 424 body is {"error": {"code": "FailedDependency", "message": "...", "innerError": {...}}}
 (wording UNCONFIRMED). An item whose own response was dropped by commit-then-drop counts as succeeded
@@ -38,7 +40,9 @@ bodies, `application/json` for errors, as in the docs' example), `OData-Version`
 item's own headers (Retry-After, Location, ETag, Preference-Applied...); no request-id (the docs' example
 has none). A response without content (204) has no `body` member.
 CHOICE: an absolute item URL (with a scheme) answers that item 400 BadRequest "Invalid request URL."; a
-leading "/" is optional; a "/v1.0" prefix is not stripped (Graph's urls are relative to the version).
+leading "/" is optional. A "/v1.0" prefix is not stripped (item urls are relative to the version root):
+"v1.0" is then an unknown first segment, and the item answers 400 BadRequest "Resource not found for the
+segment 'v1.0'.", as Graph does (msgraph-sdk-javascript#1178).
 """
 
 from __future__ import annotations
@@ -177,12 +181,14 @@ async def run_batch(pipeline: Pipeline, req: GraphRequest) -> GraphResponse:
     slots: dict[str, asyncio.Semaphore] = {}
     answers: list[dict[str, Any]] = []
     lost: list[BaseException] = []
+    sent: list[GraphRequest] = []  # every item request, for the pipeline to forget if the batch is lost
 
     async def run(item: _Item) -> None:
         try:
             for dep in item.depends_on:
                 await by_id[dep].done.wait()
             item_req = _item_request(req, item)
+            sent.append(item_req)
             failed = next((d for d in item.depends_on if by_id[d].status >= 400), None)
             if failed is not None:
                 response = _failed_dependency(pipeline, item_req, item, failed)
@@ -213,6 +219,7 @@ async def run_batch(pipeline: Pipeline, req: GraphRequest) -> GraphResponse:
     if errors:
         raise errors[0]
     if lost:
+        pipeline.answers_lost(sent)  # the items' 429s never reach the client
         raise lost[0]
     if config.batch_shuffle_responses:
         pipeline.rng.shuffle(answers)

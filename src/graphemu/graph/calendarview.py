@@ -3,7 +3,8 @@
     GET {u}/calendarView, {u}/calendar/calendarView, {u}/calendars/{id}/calendarView,
         {u}/calendarGroups/{gid}/calendars/{id}/calendarView          ?startDateTime=&endDateTime=
     GET {u}[/calendar | /calendars/{id} | /calendarGroups/{gid}/calendars/{id}]/events/{id}/instances
-    GET {u}/[...]calendarView/delta and the v1.0-unsupported {u}/[...]events/delta (graphemu.graph.delta)
+    GET {u}/[...]calendarView/delta and the v1.0-unsupported {u}/[...]events/delta (graphemu.graph.delta),
+        each also spelled delta(), microsoft.graph.delta[()] or graph.delta[()] (the router's function form)
 
 Facts (graph-facts §2.3): the window is required (400 ErrorInvalidParameter "This request requires a time
 window ..."); values carry their own offset, none means UTC, and Prefer outlook.timezone does not apply to
@@ -288,8 +289,8 @@ _CALENDARS = ("users/{user}", "users/{user}/calendar", "users/{user}/calendars/{
               "users/{user}/calendarGroups/{group}/calendars/{calendar}")  # fmt: skip
 for _prefix in _CALENDARS:
     # Delta first: these must win over the events module's `events/{id}` routes.
-    router.route("GET", f"{_prefix}/calendarView/delta", permission=_READ)(_delta)
-    router.route("GET", f"{_prefix}/events/delta", permission=_READ)(_events_delta)
+    router.route("GET", f"{_prefix}/calendarView/delta()", permission=_READ)(_delta)
+    router.route("GET", f"{_prefix}/events/delta()", permission=_READ)(_events_delta)
     router.route("GET", f"{_prefix}/calendarView", permission=_READ)(calendar_view)
     _instances = _default_calendar_instances if _prefix.endswith("/calendar") else instances
     router.route("GET", f"{_prefix}/events/{{event}}/instances", permission=_READ)(_instances)

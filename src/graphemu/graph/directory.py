@@ -3,17 +3,22 @@
 Why: a sync service resolves its mailboxes from the directory (a group's transitive members, users by UPN)
 before it touches calendars, so graphemu answers those calls with Graph's shapes (graph-facts §9, §11,
 §12). Directory calls are served by Entra, not Exchange, so their errors use Entra's codes
-(`Authorization_RequestDenied`, `Request_ResourceNotFound`, `Request_UnsupportedQuery`).
+(`Authorization_RequestDenied`, `Request_ResourceNotFound`, `Request_UnsupportedQuery`): an unknown
+`users/{key}` is 404 Request_ResourceNotFound "Resource '{key}' does not exist or one of its queried
+reference-property objects are not present.", while the mailbox lookups below are Exchange's and keep its
+ErrorInvalidUser (graph-facts §9).
 
     GET users, users/{id | upn}, me     User.Read.All (app), User.ReadBasic.All+ or own User.Read (delegated)
     GET groups, groups/{id}             GroupMember.Read.All (or Group.Read.All, Directory.Read.All)
-    GET groups/{id}/transitiveMembers[/microsoft.graph.user | /microsoft.graph.group]
+    GET groups/{id}/transitiveMembers[/microsoft.graph.user | /microsoft.graph.group]   (or graph.user, ...)
+    GET users/$count, groups/$count, groups/{id}/transitiveMembers[/{cast}]/$count   text/plain number
     GET users/{u}/outlook/supportedTimeZones[(TimeZoneStandard=microsoft.graph.timeZoneStandard'Iana')]
     GET users/{u}/mailboxSettings/timeZone
 Collections take $top (1..999), $select, $filter, $orderby and $count, and page by an opaque $skiptoken.
 
 CHOICE: the casts on transitiveMembers, $filter there and $count=true are accepted without
-`ConsistencyLevel: eventual`, which the cited docs require (advanced queries).
+`ConsistencyLevel: eventual`, which the cited docs require (advanced queries). The `/$count` segment is not:
+without the header it is 400 Request_BadRequest "$count is not currently supported." as the docs show.
 CHOICE: cast results carry no per-item `@odata.type` (the docs' cast examples have none); the uncast list
 marks every member `#microsoft.graph.user` / `#microsoft.graph.group`.
 CHOICE: $search and $expand answer 400 Request_UnsupportedQuery instead of being ignored, so a client never
@@ -44,7 +49,8 @@ __all__ = ["Item", "group_json", "router", "user_json"]
 router = Router()
 _ANY_USER = ("User.ReadBasic.All", *IMPLIED["User.Read.All"])
 _OWN_USER = ("User.Read", "User.ReadWrite")
-_CAST = re.compile(r"^microsoft\.graph\.(user|group)$", re.IGNORECASE)
+# A cast names the type qualified by its namespace or by the namespace's alias (`graph`, from the CSDL).
+_CAST = re.compile(r"^(?:microsoft\.)?graph\.(user|group)$", re.IGNORECASE)
 _TZ_FUNCTION = re.compile(
     r"^supportedTimeZones(?:\(\s*TimeZoneStandard\s*=\s*(?:microsoft\.graph\.timeZoneStandard)?'(\w+)'\s*\))?$",
     re.IGNORECASE,
@@ -55,6 +61,21 @@ def _denied() -> GraphError:
     return GraphError(
         403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
     )
+
+
+def _not_present(key: str) -> GraphError:
+    """Entra's 404 for a user or group it does not have, naming the key as the client sent it."""
+    message = f"Resource '{key}' does not exist or one of its queried reference-property objects are "
+    return GraphError(404, "Request_ResourceNotFound", message + "not present.")
+
+
+def _directory_user(ctx: Context, principal: Principal, key: str) -> User:
+    """A user of the caller's tenant as the directory finds it. Exchange's ErrorInvalidUser (and the
+    `unknown_user_error` switch) belongs to mailbox paths: `users/{key}` itself is answered by Entra."""
+    user = ctx.world.find_user(key, principal.tenant_id)
+    if user is None:
+        raise _not_present(key)
+    return user
 
 
 def _no_mailbox_rights() -> GraphError:
@@ -74,21 +95,38 @@ def _may_read_user(principal: Principal, target: User | None) -> bool:
 # -- users and groups ------------------------------------------------------------------------------
 
 
-@router.route("GET", "users")
-def list_users(ctx: Context, req: GraphRequest) -> GraphResponse:
+def _count(req: GraphRequest, items: list[Item]) -> GraphResponse:
+    """`.../$count`: the number of items, as text/plain. Counting directory objects is an advanced query,
+    so without `ConsistencyLevel: eventual` Entra refuses the segment (aad-advanced-queries.md)."""
+    if req.headers.get("consistencylevel", "").strip().lower() != "eventual":
+        raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
+    return GraphResponse(200, str(len(items)))
+
+
+def _users(ctx: Context, req: GraphRequest) -> list[Item]:
+    """The caller's tenant's users after $filter and $orderby, once the caller may list users."""
     if not _may_read_user(req.principal, None):
         raise _denied()
-    fields = _select(req, _USER_PROPS, "user")
     tenant = req.principal.tenant_id
-    items = _query(req, [user_json(u) for u in ctx.world.users.values() if u.tenant_id == tenant], "User")
-    return _page(ctx, req, items, "users", fields)
+    return _query(req, [user_json(u) for u in ctx.world.users.values() if u.tenant_id == tenant], "User")
+
+
+@router.route("GET", "users")
+def list_users(ctx: Context, req: GraphRequest) -> GraphResponse:
+    items = _users(ctx, req)
+    return _page(ctx, req, items, "users", _select(req, _USER_PROPS, "user"))
+
+
+@router.route("GET", "users/$count")  # before users/{user}: the first matching route wins
+def count_users(ctx: Context, req: GraphRequest) -> GraphResponse:
+    return _count(req, _users(ctx, req))
 
 
 @router.route("GET", "users/{user}")
 def get_user(ctx: Context, req: GraphRequest, user: str) -> GraphResponse:
     _query(req, [], "User")
     fields = _select(req, _USER_PROPS, "user")
-    target = resolve_user(ctx, req.principal, user)
+    target = _directory_user(ctx, req.principal, user)
     if not _may_read_user(req.principal, target):
         raise _denied()
     return _entity(ctx, "users", user_json(target), fields)
@@ -102,21 +140,26 @@ def _group(ctx: Context, req: GraphRequest, key: str | None) -> Group | None:
         return None
     group = ctx.world.groups.get(key)
     if group is None or group.tenant_id != req.principal.tenant_id:
-        message = (
-            f"Resource '{key}' does not exist or one of its queried reference-property objects are "
-            "not present."
-        )
-        raise GraphError(404, "Request_ResourceNotFound", message)
+        raise _not_present(key)
     return group
+
+
+def _groups(ctx: Context, req: GraphRequest) -> list[Item]:
+    """The caller's tenant's groups after $filter and $orderby, once the caller may read groups."""
+    _group(ctx, req, None)
+    tenant = req.principal.tenant_id
+    return _query(req, [group_json(g) for g in ctx.world.groups.values() if g.tenant_id == tenant], "Group")
 
 
 @router.route("GET", "groups")
 def list_groups(ctx: Context, req: GraphRequest) -> GraphResponse:
-    _group(ctx, req, None)
-    fields = _select(req, _GROUP_PROPS, "group")
-    tenant = req.principal.tenant_id
-    items = _query(req, [group_json(g) for g in ctx.world.groups.values() if g.tenant_id == tenant], "Group")
-    return _page(ctx, req, items, "groups", fields)
+    items = _groups(ctx, req)
+    return _page(ctx, req, items, "groups", _select(req, _GROUP_PROPS, "group"))
+
+
+@router.route("GET", "groups/$count")  # before groups/{group}
+def count_groups(ctx: Context, req: GraphRequest) -> GraphResponse:
+    return _count(req, _groups(ctx, req))
 
 
 @router.route("GET", "groups/{group}")
@@ -127,8 +170,9 @@ def get_group(ctx: Context, req: GraphRequest, group: str) -> GraphResponse:
     return _entity(ctx, "groups", group_json(found), _select(req, _GROUP_PROPS, "group"))
 
 
-@router.route("GET", "groups/{group}/transitiveMembers")
-def transitive_members(ctx: Context, req: GraphRequest, group: str, cast: str | None = None) -> GraphResponse:
+def _members(ctx: Context, req: GraphRequest, group: str, cast: str | None) -> list[Item]:
+    """A group's nested members once each (only users or groups under a cast), $filter and $orderby
+    applied; the uncast list marks each member's type."""
     found = _group(ctx, req, group)
     assert found is not None
     world, items = ctx.world, []
@@ -139,19 +183,39 @@ def transitive_members(ctx: Context, req: GraphRequest, group: str, cast: str | 
         elif member in world.groups and cast in (None, "group"):
             typed = {"@odata.type": "#microsoft.graph.group"} if cast is None else {}
             items.append(typed | group_json(world.groups[member]))
-    entity = {"user": "User", "group": "Group"}.get(cast or "", "DirectoryObject")
+    return _query(req, items, {"user": "User", "group": "Group"}.get(cast or "", "DirectoryObject"))
+
+
+def _cast(segment: str) -> str:
+    """`user` or `group` for a cast segment; any other segment is not a resource here."""
+    match = _CAST.match(segment)
+    if match is None:
+        raise _bad(f"Resource not found for the segment '{segment}'.")
+    return match.group(1).lower()
+
+
+@router.route("GET", "groups/{group}/transitiveMembers")
+def transitive_members(ctx: Context, req: GraphRequest, group: str, cast: str | None = None) -> GraphResponse:
+    items = _members(ctx, req, group, cast)
     known = {"user": _USER_PROPS, "group": _GROUP_PROPS}.get(cast or "", _USER_PROPS + _GROUP_PROPS)
     fields = _select(req, known, cast or "directoryObject")
     context = {"user": "users", "group": "groups"}.get(cast or "", "directoryObjects")
-    return _page(ctx, req, _query(req, items, entity), context, fields)
+    return _page(ctx, req, items, context, fields)
+
+
+@router.route("GET", "groups/{group}/transitiveMembers/$count")  # before the cast route
+def count_transitive_members(ctx: Context, req: GraphRequest, group: str) -> GraphResponse:
+    return _count(req, _members(ctx, req, group, None))
 
 
 @router.route("GET", "groups/{group}/transitiveMembers/{cast}")
 def transitive_members_cast(ctx: Context, req: GraphRequest, group: str, cast: str) -> GraphResponse:
-    match = _CAST.match(cast)
-    if match is None:
-        raise _bad(f"Resource not found for the segment '{cast}'.")
-    return transitive_members(ctx, req, group, match.group(1).lower())
+    return transitive_members(ctx, req, group, _cast(cast))
+
+
+@router.route("GET", "groups/{group}/transitiveMembers/{cast}/$count")
+def count_transitive_members_cast(ctx: Context, req: GraphRequest, group: str, cast: str) -> GraphResponse:
+    return _count(req, _members(ctx, req, group, _cast(cast)))
 
 
 # -- mailbox lookups -------------------------------------------------------------------------------

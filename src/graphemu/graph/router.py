@@ -8,7 +8,10 @@ which case they may be `async def`; the pipeline awaits them.
 
 Paths are matched on segments after `/v1.0/`. `me` is rewritten to `users/{signed-in user}` before
 matching, as Graph treats them alike. Patterns use `{name}` for one segment; literal segments match
-case-insensitively (Graph's segments are case-insensitive; ids are not).
+case-insensitively (Graph's segments are case-insensitive; ids are not). A literal written `name()` is a
+bound function without parameters: Graph's docs write it short (`/calendarView/delta`) while the OpenAPI
+paths and the Kiota-generated SDKs send `delta()` or `microsoft.graph.delta()`, and OData also accepts the
+namespace's alias `graph` (declared in Graph's CSDL), so all six spellings match it.
 """
 
 from __future__ import annotations
@@ -106,6 +109,17 @@ _H = TypeVar("_H", bound=Callable[..., Any])
 _PARAM = re.compile(r"^\{(\w+)\}$")
 
 
+_NAMESPACES = ("", "microsoft.graph.", "graph.")  # unqualified, qualified, alias-qualified
+
+
+def _spellings(part: str) -> frozenset[str]:
+    """The lower-case segments a pattern literal matches: itself, or every spelling of a bound function."""
+    if not part.endswith("()"):
+        return frozenset({part})
+    name = part[:-2]
+    return frozenset(f"{ns}{name}{call}" for ns in _NAMESPACES for call in ("", "()"))
+
+
 @dataclass
 class _Route:
     method: str
@@ -113,14 +127,15 @@ class _Route:
     handler: Handler
     permission: str | None
     names: tuple[str | None, ...] = ()  # per part: the parameter's name, None for a literal segment
+    literals: tuple[frozenset[str], ...] = ()  # per part: the spellings a literal matches (empty for a param)
 
     def bind(self, segments: list[str], lowered: list[str]) -> dict[str, str] | None:
         """The path parameters when the (same-length) segments match this route, else None."""
         params: dict[str, str] = {}
-        for part, name, segment, low in zip(self.parts, self.names, segments, lowered, strict=True):
+        for name, accepted, segment, low in zip(self.names, self.literals, segments, lowered, strict=True):
             if name is not None:
                 params[name] = segment
-            elif part != low:
+            elif low not in accepted:
                 return None
         return params
 
@@ -142,7 +157,8 @@ class Router:
         def decorate(handler: _H) -> _H:
             parts = tuple(p.lower() if not _PARAM.match(p) else p for p in pattern.strip("/").split("/"))
             names = tuple(m.group(1) if (m := _PARAM.match(p)) else None for p in parts)
-            self._routes.append(_Route(method.upper(), parts, handler, permission, names))
+            literals = tuple(frozenset() if n else _spellings(p) for p, n in zip(parts, names, strict=True))
+            self._routes.append(_Route(method.upper(), parts, handler, permission, names, literals))
             self._by_length = None
             return handler
 
@@ -171,10 +187,23 @@ class Router:
         if path_matched:
             raise GraphError(405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed.")
         raise GraphError(
-            400,
-            "BadRequest",
-            f"Resource not found for the segment '{segments[-1] if segments else ''}'.",
+            400, "BadRequest", f"Resource not found for the segment '{self._unresolved(segments, lowered)}'."
         )
+
+    def _unresolved(self, segments: list[str], lowered: list[str]) -> str:
+        """The segment Graph's 400 names: the first one no route continues with (for "/v1.0/me/events" in
+        a batch item, "v1.0"), or the last when the whole path is the start of a longer route."""
+        if not segments:
+            return ""
+        depth = 0
+        for route in self._routes:
+            matched = 0
+            for name, accepted, low in zip(route.names, route.literals, lowered, strict=False):
+                if name is None and low not in accepted:
+                    break
+                matched += 1
+            depth = max(depth, matched)
+        return segments[min(depth, len(segments) - 1)]
 
 
 _KEY_SEGMENT = re.compile(r"^(\w+)\('(.+)'\)$")
