@@ -598,3 +598,42 @@ def test_huge_and_many_tzids_stay_cheap() -> None:
     _, long = calls_made(lambda: parse(feed(long_tzid, 10)))
     _, short = calls_made(lambda: parse(feed("Zone-long", 10)))
     assert long <= short + 1_000, f"the long TZID cost {long - short} calls more than a short one"
+
+
+@pytest.mark.parametrize(
+    "recurrence_id",
+    [
+        "RECURRENCE-ID;TZID=W. Europe Standard Time:20261210T000000",
+        "RECURRENCE-ID;TZID=Tokyo Standard Time:20261210T000000",
+        "RECURRENCE-ID;TZID=Pacific Standard Time:20261210T000000",
+        "RECURRENCE-ID;VALUE=DATE:20261210",
+    ],
+)
+def test_all_day_override_with_a_date_time_recurrence_id_replaces_its_day(recurrence_id: str) -> None:
+    """Exchange/Outlook name an all-day instance by local midnight in the organiser's zone.
+
+    East of UTC that midnight is the previous day in UTC; the override must still replace the 10 December
+    instance (not create a second event beside the original).
+    """
+    data = calendar(
+        vevent("w", "DTSTART;VALUE=DATE:20261203", "RRULE:FREQ=WEEKLY;COUNT=3", "SUMMARY:Lab"),
+        vevent("w", recurrence_id, "DTSTART;VALUE=DATE:20261211", "SUMMARY:Lab (moved)"),
+    )
+    result = parse(data)
+    by_key = {e.source_key: e for e in result.events}
+    assert sorted(by_key) == ["ics:w/20261203", "ics:w/20261210", "ics:w/20261217"]
+    moved = by_key["ics:w/20261210"]
+    assert moved.subject == "Lab (moved)"
+    assert moved.start == datetime(2026, 12, 11, tzinfo=UTC)
+    assert result.problems == []
+
+
+def test_all_day_override_with_a_utc_recurrence_id_uses_the_feed_zone() -> None:
+    """A UTC RECURRENCE-ID on an all-day series names the date it falls on in X-WR-TIMEZONE."""
+    data = calendar(
+        vevent("w", "DTSTART;VALUE=DATE:20261203", "RRULE:FREQ=WEEKLY;COUNT=3", "SUMMARY:Lab"),
+        vevent("w", "RECURRENCE-ID:20261209T230000Z", "DTSTART;VALUE=DATE:20261211", "SUMMARY:moved"),
+        header=("X-WR-TIMEZONE:Europe/Berlin",),
+    )
+    keys = [(e.source_key, e.subject) for e in parse(data).events]
+    assert keys == [("ics:w/20261203", "Lab"), ("ics:w/20261210", "moved"), ("ics:w/20261217", "Lab")]
