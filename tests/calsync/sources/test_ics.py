@@ -637,3 +637,12 @@ def test_all_day_override_with_a_utc_recurrence_id_uses_the_feed_zone() -> None:
     )
     keys = [(e.source_key, e.subject) for e in parse(data).events]
     assert keys == [("ics:w/20261203", "Lab"), ("ics:w/20261210", "moved"), ("ics:w/20261217", "Lab")]
+
+
+@pytest.mark.parametrize("interval", ["0", "00", "-1", "x", "10001"])
+def test_interval_below_one_or_unreadable_is_an_invalid_rule(interval: str) -> None:
+    """docs/sources.md: INTERVAL < 1 is ICS_RRULE_INVALID (a rule that cannot be read), not a cap that hit."""
+    data = calendar(vevent("i", "DTSTART:20260302T090000Z", f"RRULE:FREQ=DAILY;INTERVAL={interval}"))
+    result = parse(data)
+    assert result.events == []
+    assert codes(result) == ["ICS_RRULE_INVALID"]
