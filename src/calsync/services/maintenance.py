@@ -10,6 +10,7 @@ from calsync.domain import SourceKey, Window
 from calsync.services.deployment import Deployment
 from calsync.services.leases import MailboxBusy, hold
 from calsync.services.naming import mailbox_name
+from calsync.services.sourcing import forget_feed
 from calsync.sync import tombstones
 from calsync.sync.engine import off_loop
 
@@ -36,7 +37,8 @@ class PurgeResult:
 async def purge_mailbox(
     deployment: Deployment, mailbox: str, *, confirm: Callable[[int], bool] | None = None
 ) -> PurgeResult:
-    """Remove every event calsync created in the mailbox and forget its state (tombstones kept).
+    """Remove every event calsync created in the mailbox and forget its state (tombstones kept),
+    including its feed's validators.
 
     Holds the mailbox's lease, so it never runs beside a sync of it (MailboxBusy otherwise). `confirm`
     is asked with the number of events found, before anything is deleted."""
@@ -50,6 +52,8 @@ async def purge_mailbox(
         # tombstones first (a later sync re-creates with new transaction ids), then the deletes
         deleted = await tombstones.purge(engine.target, deployment.store, engine.tenant_id, mailbox, managed)
         await off_loop(deployment.store.purge_mailbox, mailbox)
+        # the feed is unchanged, but the mailbox no longer holds it: the next sync must not skip on a 304
+        await off_loop(forget_feed, deployment.settings, deployment.store, mailbox)
     return PurgeResult(mailbox, len(managed), deleted)
 
 
