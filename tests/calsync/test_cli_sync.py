@@ -288,3 +288,24 @@ def test_sync_on_postgresql_adopts_after_database_loss(
     report = json.loads(again.stdout)[0]
     assert (report["created"], report["adopted"]) == (0, 7)
     assert len(events(emulator, "ada@uni.example")) == 7
+
+
+def test_a_feed_without_time_zones_is_warned_about_until_one_is_configured(
+    config: Path, emulator: dict[str, Any]
+) -> None:
+    """Floating times read as UTC are a guess: `sync` shows ICS_FLOATING_TIME naming default_time_zone;
+    once the administrator sets that zone, the events move to it and the warning is gone."""
+    (config.parent / "timetable.ics").write_text(
+        FEED.replace("DTSTART:20261007T120000Z", "DTSTART:20261007T120000")
+    )
+    result = runner.invoke(app, ["--config", str(config), "sync"])
+    assert result.exit_code == 0, result.output
+    assert "ICS_FLOATING_TIME" in result.output
+    assert "default_time_zone" in result.output
+    config.write_text(config.read_text() + 'default_time_zone = "Europe/Berlin"\n')
+    again = runner.invoke(app, ["--config", str(config), "sync", "--json"])
+    assert again.exit_code == 0, again.output
+    (report,) = json.loads(again.stdout)
+    assert report["problems"] == []
+    (ethics,) = [e for e in events(emulator, "ada@uni.example") if e.props["subject"] == "Data ethics"]
+    assert ethics.start_utc.hour == 10  # 12:00 in Berlin (summer time)

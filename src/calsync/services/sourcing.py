@@ -107,7 +107,9 @@ class Sources:
 
     def loader(self) -> SourceLoader:
         kind = self.settings.source_kind
-        options = IcsOptions(default_zone=self.settings.default_time_zone)
+        # floating times are only warned about while their zone is calsync's guess, not the administrator's
+        chosen = "default_time_zone" in self.settings.model_fields_set
+        options = IcsOptions(default_zone=self.settings.default_time_zone, warn_floating=not chosen)
         if kind == "ics-url":
             assert self.settings.ics_url_template is not None
             template = UrlTemplate(self.settings.ics_url_template.get_secret_value())

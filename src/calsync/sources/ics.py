@@ -18,7 +18,8 @@ Rules, each chosen so that a feed read twice gives the same keys and values (no 
 - **Times.** A TZID is resolved by `calsync.sources.tzids` (IANA, Windows, Outlook display names, the
   feed's VTIMEZONE; else UTC with a warning). UTC times ("Z") are shown in X-WR-TIMEZONE when the feed
   has one, and recurring series then repeat in that zone (Google's convention). Floating times and
-  all-day events are in X-WR-TIMEZONE, else in `IcsOptions.default_zone` (UTC unless configured).
+  all-day events are in X-WR-TIMEZONE, else in `IcsOptions.default_zone` (UTC unless configured);
+  floating date-times read there get one ICS_FLOATING_TIME warning per feed (`IcsOptions.warn_floating`).
   All-day events run from midnight to midnight in that zone.
 - **Lengths.** DTEND, else DURATION, else zero (timed) or one day (all-day). An end before the start
   makes a timed event zero-length and an all-day event one day long (ICS_BAD_DTEND warning); DTEND of

@@ -53,6 +53,8 @@ PROBLEM_CODES: dict[str, str] = {
     "ICS_BAD_DURATION": "error: the event lasts longer than the cap (5 years)",
     "ICS_DATE_OUT_OF_RANGE": "error: a date outside the years Outlook handles (1601-4500)",
     "ICS_UNKNOWN_TZID": "warning: a TZID no rule maps to a zone Graph accepts; times are taken as UTC",
+    "ICS_FLOATING_TIME": "warning, once per feed: times with no zone (no TZID, no X-WR-TIMEZONE) are read in"
+    " the default zone, UTC unless default_time_zone is set; set it to the feed's zone",
     "ICS_BAD_XWR_TIMEZONE": "warning: X-WR-TIMEZONE is not a known zone and is ignored",
     "ICS_RRULE_INVALID": "error: an RRULE or EXRULE cannot be read (bad FREQ, INTERVAL < 1, bad values)",
     "ICS_RRULE_UNSUPPORTED": "error: an RRULE uses a non-Gregorian RSCALE",

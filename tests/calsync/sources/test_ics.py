@@ -348,12 +348,12 @@ def test_nonexistent_and_ambiguous_local_times() -> None:
 
 
 def test_bad_x_wr_timezone_is_ignored_with_warning() -> None:
-    """An unknown X-WR-TIMEZONE is reported and the default zone is used."""
+    """An unknown X-WR-TIMEZONE is reported and the default zone is used (so its floating times are, too)."""
     data = calendar(
         vevent("x", "DTSTART:20260302T090000", "DURATION:PT1H"), header=("X-WR-TIMEZONE:Nowhere/Land",)
     )
     result = parse(data)
-    assert codes(result) == ["ICS_BAD_XWR_TIMEZONE"]
+    assert codes(result) == ["ICS_BAD_XWR_TIMEZONE", "ICS_FLOATING_TIME"]
     assert result.events[0].start == datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
@@ -646,3 +646,37 @@ def test_interval_below_one_or_unreadable_is_an_invalid_rule(interval: str) -> N
     result = parse(data)
     assert result.events == []
     assert codes(result) == ["ICS_RRULE_INVALID"]
+
+
+def test_floating_times_read_in_the_unconfigured_default_zone_are_warned_about_once() -> None:
+    """Times with no zone at all (no TZID, no X-WR-TIMEZONE) are a guess: one ICS_FLOATING_TIME warning
+    per feed names the setting that fixes it; events are still read (in UTC by default)."""
+    data = calendar(
+        vevent("a", "DTSTART:20260302T090000", "DTEND:20260302T100000"),
+        vevent("b", "DTSTART:20260303T090000", "RRULE:FREQ=DAILY;COUNT=2", "EXDATE:20260304T090000"),
+    )
+    result = parse(data)
+    assert [e.source_key for e in result.events] == ["ics:a", "ics:b/20260303T090000Z"]
+    (problem,) = result.problems
+    assert (problem.code, problem.severity, problem.key) == ("ICS_FLOATING_TIME", "warning", None)
+    assert "default_time_zone" in problem.message
+    assert "ICS_FLOATING_TIME" in PROBLEM_CODES
+
+
+@pytest.mark.parametrize(
+    ("lines", "header", "options"),
+    [
+        (("DTSTART;TZID=Europe/Berlin:20260302T090000",), (), {}),
+        (("DTSTART:20260302T090000Z",), (), {}),
+        (("DTSTART;VALUE=DATE:20260302",), (), {}),
+        (("DTSTART:20260302T090000",), ("X-WR-TIMEZONE:Europe/Berlin",), {}),
+        (("DTSTART:20260302T090000",), (), {"warn_floating": False}),
+    ],
+)
+def test_zoned_times_or_a_configured_zone_raise_no_floating_warning(
+    lines: tuple[str, ...], header: tuple[str, ...], options: dict[str, object]
+) -> None:
+    """A TZID, UTC, an all-day date, X-WR-TIMEZONE, or a zone the administrator chose: nothing to warn."""
+    result = parse(calendar(vevent("a", *lines), header=header), **options)
+    assert len(result.events) == 1
+    assert result.problems == []
