@@ -41,7 +41,9 @@ PROBLEM_CODES: dict[str, str] = {
     "JSON_TOO_LARGE": "the JSON file is over the size cap",
     "JSON_PARSE_ERROR": "the JSON file is not valid JSON or not a list of events",
     "FETCH_BLOCKED": "the URL or an address it resolves or redirects to is not allowed",
-    "FETCH_FAILED": "the download failed (network error, timeout, HTTP error, too many redirects)",
+    "FETCH_NOT_FOUND": "the feed does not exist: the server answered 404 or 410 (a wrong URL or template)",
+    "FETCH_SERVER_ERROR": "the feed server failed: it answered 5xx (retried on the next run)",
+    "FETCH_FAILED": "the download failed (network error, timeout, another HTTP error, too many redirects)",
     # one item: skipped (error) or kept after a documented fix (warning)
     "ICS_ENCODING": "warning: not UTF-8; decoded as Windows-1252/Latin-1",
     "ICS_PARSER_WARNING": "warning: the iCalendar parser warned about the document",
