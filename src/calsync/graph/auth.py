@@ -34,7 +34,7 @@ import msal
 import requests  # msal's own HTTP library
 
 from calsync.graph.autherrors import AuthError, ReconnectRequired, auth_error
-from calsync.graph.credentials import Credential
+from calsync.graph.credentials import ClientSecretCredential, Credential
 from calsync.graph.errors import TransportError
 from calsync.graph.tokens import TokenProvider
 
@@ -184,7 +184,11 @@ class _MsalTokenProvider:
         return token
 
     def _error(self, result: Mapping[str, Any]) -> AuthError:
-        return auth_error(result, admin_consent_url=self.app.admin_consent_url())
+        credential = self.app.credential
+        id_shaped = isinstance(credential, ClientSecretCredential) and credential.looks_like_secret_id()
+        return auth_error(
+            result, admin_consent_url=self.app.admin_consent_url(), secret_looks_like_id=id_shaped
+        )
 
     def _application(self) -> Any:
         if self._msal is None:

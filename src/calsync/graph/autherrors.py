@@ -6,7 +6,7 @@ CLI prints as is. Descriptions are stored redacted: Entra appends Trace/Correlat
 in logs) and nothing token-shaped may ever reach a log line.
 
     AuthError (a GraphClientError)         aadsts, error, suberror, description (redacted), hint
-    ├── InvalidClientSecret   7000215      the secret *ID* was given instead of the secret value
+    ├── InvalidClientSecret   7000215      not a secret of the app (its *ID*, when it looks like one)
     ├── ClientSecretExpired   7000222      the secret expired
     ├── CertificateNotRegistered 700027    the certificate is not uploaded to the app (or key mismatch)
     ├── AppNotFound           700016       wrong client id, or the app is not in this tenant
@@ -94,6 +94,13 @@ class InvalidClientSecret(AuthError):
 
     codes = frozenset({7000215})
     default_hint = (
+        "Invalid client secret: the configured value is not a secret of the app (mistyped, another app's, "
+        "or deleted). Copy the secret's Value (shown once, when it is created) from the app's Certificates "
+        "& secrets page."
+    )
+    # Only when the configured secret is shaped like an id (a GUID): blaming the ID otherwise sends the
+    # administrator looking for a mistake they did not make.
+    id_hint: ClassVar[str] = (
         "Invalid client secret: you gave the secret ID, not its value. Copy the secret's Value (shown "
         "once, when it is created) from the app's Certificates & secrets page."
     )
@@ -158,8 +165,14 @@ _CLASSES: tuple[type[AuthError], ...] = (
 )
 
 
-def auth_error(result: Mapping[str, Any], *, admin_consent_url: str | None = None) -> AuthError:
-    """The exception for an msal error dict (or a token endpoint's JSON error body)."""
+def auth_error(
+    result: Mapping[str, Any], *, admin_consent_url: str | None = None, secret_looks_like_id: bool = False
+) -> AuthError:
+    """The exception for an msal error dict (or a token endpoint's JSON error body).
+
+    `secret_looks_like_id`: the configured client secret is shaped like a secret's ID (see
+    `ClientSecretCredential.looks_like_secret_id`), so a refused secret gets the "ID, not its value" hint.
+    """
     description = str(result.get("error_description") or "")
     codes = [int(c) for c in result.get("error_codes") or [] if isinstance(c, int | str) and str(c).isdigit()]
     if not codes:
@@ -178,6 +191,7 @@ def auth_error(result: Mapping[str, Any], *, admin_consent_url: str | None = Non
         aadsts=codes[0] if codes else None,
         error=str(result.get("error") or ""),
         suberror=str(suberror) if suberror else None,
+        hint=InvalidClientSecret.id_hint if cls is InvalidClientSecret and secret_looks_like_id else None,
     )
     if isinstance(exc, ConsentRequired):
         exc.admin_consent_url = admin_consent_url

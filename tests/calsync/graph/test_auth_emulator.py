@@ -138,11 +138,13 @@ async def test_pkcs12_certificate(app: Any, bridge: LoopBridge, tmp_path: Path) 
 
 
 async def test_wrong_secret_value(bridge: LoopBridge) -> None:
-    """AADSTS7000215 for a wrong secret says to use the secret's value."""
+    """AADSTS7000215 for a wrong secret that is no id: the value is wrong (mistyped, from another app or
+    replaced), not "you gave the secret ID", which would send the administrator looking for a GUID."""
     with pytest.raises(InvalidClientSecret) as info:
-        await AppTokenProvider(entra(bridge, ClientSecretCredential.from_value("wrong"))).token()
+        await AppTokenProvider(entra(bridge, ClientSecretCredential.from_value("wrong~Value_0123"))).token()
     assert info.value.aadsts == 7000215
-    assert "secret ID, not its value" in info.value.hint
+    assert "secret ID" not in info.value.hint
+    assert "not a secret of the app" in info.value.hint
 
 
 async def test_secret_id_instead_of_value(world: World, bridge: LoopBridge) -> None:
@@ -150,7 +152,8 @@ async def test_secret_id_instead_of_value(world: World, bridge: LoopBridge) -> N
     secret_id = world.apps[CLIENT].secrets[0].key_id
     with pytest.raises(InvalidClientSecret) as info:
         await AppTokenProvider(entra(bridge, ClientSecretCredential.from_value(secret_id))).token()
-    assert "secret ID" in info.value.hint
+    assert "secret ID, not its value" in info.value.hint
+    assert "secret ID, not its value" in str(info.value)
 
 
 async def test_expired_secret(world: World, bridge: LoopBridge) -> None:
