@@ -11,6 +11,7 @@ from calsync.graph import (
     AppNotFound,
     AuthError,
     BadRequest,
+    CertificateExpired,
     CertificateNotRegistered,
     ClientSecretCredential,
     ClientSecretExpired,
@@ -207,6 +208,19 @@ def test_the_secret_id_hint_only_for_a_secret_that_looks_like_an_id(secret: str,
     assert ("secret ID, not its value" in error.hint) is looks_like_id
     assert ("secret ID, not its value" in str(error)) is looks_like_id
     assert secret.strip() not in str(error)
+
+
+def test_an_expired_key_is_not_an_unregistered_certificate() -> None:
+    """AADSTS700027 names two failures; "The key used is expired" is told as an expiry."""
+
+    def refusal(reason: str) -> dict[str, object]:
+        text = f"AADSTS700027: Client assertion failed signature validation. [Reason - {reason}]"
+        return {**entra_error(700027), "error_description": text}
+
+    error = auth_error(refusal("The key used is expired."))
+    assert type(error) is CertificateExpired
+    assert "expired" in error.hint
+    assert type(auth_error(refusal("The key was not found."))) is CertificateNotRegistered
 
 
 def test_consent_required_carries_admin_consent_url() -> None:
