@@ -309,3 +309,16 @@ def test_a_feed_without_time_zones_is_warned_about_until_one_is_configured(
     assert report["problems"] == []
     (ethics,) = [e for e in events(emulator, "ada@uni.example") if e.props["subject"] == "Data ethics"]
     assert ethics.start_utc.hour == 10  # 12:00 in Berlin (summer time)
+
+
+def test_a_mistyped_variable_is_warned_about_on_stderr(config: Path, emulator: dict[str, Any]) -> None:
+    """CALSYNC_MAILBOX (for CALSYNC_MAILBOXES) would silently sync the configured mailboxes instead: the
+    command says so on stderr, naming the variable and the key, not its value; --json stays one document."""
+    result = runner.invoke(
+        app, ["--config", str(config), "sync", "--json"], env={"CALSYNC_MAILBOX": "bob@uni.example"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "CALSYNC_MAILBOX matches no setting" in result.stderr
+    assert "CALSYNC_MAILBOXES" in result.stderr
+    assert "bob@uni.example" not in result.stderr
+    assert [r["mailbox"] for r in json.loads(result.stdout)] == ["ada@uni.example"]
