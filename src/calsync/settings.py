@@ -8,9 +8,11 @@ reported at once with its key (pydantic collects them; `SettingsError.problems` 
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import tomllib
+from collections.abc import Callable, Mapping
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -31,6 +33,14 @@ FILE_FORBIDDEN = {
     "client_secret": "CALSYNC_CLIENT_SECRET or client_secret_file",
     "private_key_password": "CALSYNC_PRIVATE_KEY_PASSWORD",
     "pkcs12_password": "CALSYNC_PKCS12_PASSWORD or pkcs12_password_file",
+}
+
+# CALSYNC_* variables that are read, but are no setting: not warned about as unknown.
+OTHER_VARIABLES = {
+    "CALSYNC_CONFIG": "the calsync.toml to read",
+    "CALSYNC_LOG_WIRE": "frame-level HTTP logs (calsync.logs)",
+    "CALSYNC_CRASH_AT": "crash points for the crash tests (calsync.sync.crashpoints)",
+    "CALSYNC_TEST_POSTGRES_URL": "the PostgreSQL the test suite uses",
 }
 
 
@@ -291,9 +301,43 @@ def _is_list(annotation: Any) -> bool:
     return get_origin(annotation) is list or any(get_origin(a) is list for a in get_args(annotation))
 
 
-def load_settings(path: Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
-    """Read calsync.toml (if present, or the given path, which must exist) and CALSYNC_* variables."""
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """One warning per CALSYNC_* variable that matches no setting, naming the closest key; never the
+    variable's value, which may be a secret. A mistyped variable is otherwise ignored without a word and
+    the default silently wins (CALSYNC_TENANTID, CALSYNC_MAILBOX)."""
+    keys = list(Settings.model_fields)
+    warnings = []
+    for name in sorted(env):
+        if not name.startswith("CALSYNC_") or name in OTHER_VARIABLES:
+            continue
+        key = name.removeprefix("CALSYNC_").lower()
+        if key in Settings.model_fields:
+            continue
+        close = difflib.get_close_matches(key, keys, n=1, cutoff=0.75)
+        hint = (
+            f"did you mean CALSYNC_{close[0].upper()} ({close[0]})?"
+            if close
+            else "docs/configuration.md lists the settings"
+        )
+        warnings.append(f"{name} matches no setting and is ignored; {hint}")
+    return warnings
+
+
+def load_settings(
+    path: Path | None = None,
+    env: dict[str, str] | None = None,
+    *,
+    warn: Callable[[str], None] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read calsync.toml (if present, or the given path, which must exist) and CALSYNC_* variables.
+
+    `warn` is given each warning about the configuration that does not stop it (`unknown_variables`);
+    the CLI prints them on stderr."""
     env = dict(os.environ if env is None else env)
+    if warn is not None:
+        for warning in unknown_variables(env):
+            warn(warning)
     data: dict[str, Any] = {}
     source = str(path or DEFAULT_CONFIG)
     config_path = path or (Path(env["CALSYNC_CONFIG"]) if "CALSYNC_CONFIG" in env else DEFAULT_CONFIG)

@@ -288,3 +288,37 @@ def test_sync_on_postgresql_adopts_after_database_loss(
     report = json.loads(again.stdout)[0]
     assert (report["created"], report["adopted"]) == (0, 7)
     assert len(events(emulator, "ada@uni.example")) == 7
+
+
+def test_a_feed_without_time_zones_is_warned_about_until_one_is_configured(
+    config: Path, emulator: dict[str, Any]
+) -> None:
+    """Floating times read as UTC are a guess: `sync` shows ICS_FLOATING_TIME naming default_time_zone;
+    once the administrator sets that zone, the events move to it and the warning is gone."""
+    (config.parent / "timetable.ics").write_text(
+        FEED.replace("DTSTART:20261007T120000Z", "DTSTART:20261007T120000")
+    )
+    result = runner.invoke(app, ["--config", str(config), "sync"])
+    assert result.exit_code == 0, result.output
+    assert "ICS_FLOATING_TIME" in result.output
+    assert "default_time_zone" in result.output
+    config.write_text(config.read_text() + 'default_time_zone = "Europe/Berlin"\n')
+    again = runner.invoke(app, ["--config", str(config), "sync", "--json"])
+    assert again.exit_code == 0, again.output
+    (report,) = json.loads(again.stdout)
+    assert report["problems"] == []
+    (ethics,) = [e for e in events(emulator, "ada@uni.example") if e.props["subject"] == "Data ethics"]
+    assert ethics.start_utc.hour == 10  # 12:00 in Berlin (summer time)
+
+
+def test_a_mistyped_variable_is_warned_about_on_stderr(config: Path, emulator: dict[str, Any]) -> None:
+    """CALSYNC_MAILBOX (for CALSYNC_MAILBOXES) would silently sync the configured mailboxes instead: the
+    command says so on stderr, naming the variable and the key, not its value; --json stays one document."""
+    result = runner.invoke(
+        app, ["--config", str(config), "sync", "--json"], env={"CALSYNC_MAILBOX": "bob@uni.example"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "CALSYNC_MAILBOX matches no setting" in result.stderr
+    assert "CALSYNC_MAILBOXES" in result.stderr
+    assert "bob@uni.example" not in result.stderr
+    assert [r["mailbox"] for r in json.loads(result.stdout)] == ["ada@uni.example"]

@@ -114,3 +114,36 @@ def test_list_keys_come_from_comma_separated_variables(tmp_path: Path) -> None:
     assert settings.delegated_scopes == ["Calendars.ReadWrite", "User.Read"]
     assert settings.feed_only_hosts == ["timetable.uni.edu"]
     assert settings.group == "staff,students"
+
+
+def test_a_variable_that_matches_no_setting_is_warned_about(tmp_path: Path) -> None:
+    """A mistyped CALSYNC_* variable is otherwise silently ignored (the default wins): each is named,
+    with the closest key, and its value (which may be a secret) is never shown."""
+    env = {
+        "CALSYNC_CONFIG": str(tmp_path / "absent.toml"),
+        "CALSYNC_TENANTID": "tenant-value-123",
+        "CALSYNC_CLIENT_SECERT": "s3cret~Value.do-not-print",
+        "CALSYNC_MAILBOX": "ada@uni.edu",
+        "CALSYNC_QWXZ": "whatever",
+        "CALSYNC_CLIENT_ID": "cid",
+        "CALSYNC_LOG_WIRE": "1",
+        "CALSYNC_CRASH_AT": "apply:1",
+        "CALSYNC_TEST_POSTGRES_URL": "postgresql://x",
+        "OTHER_TENANTID": "not ours",
+    }
+    warnings: list[str] = []
+    settings = load_settings(None, env=env, warn=warnings.append)
+    assert settings.client_id == "cid"
+    assert len(warnings) == 4
+    text = "\n".join(warnings)
+    for name, key in (
+        ("CALSYNC_TENANTID", "CALSYNC_TENANT_ID"),
+        ("CALSYNC_CLIENT_SECERT", "CALSYNC_CLIENT_SECRET"),
+        ("CALSYNC_MAILBOX", "CALSYNC_MAILBOXES"),
+    ):
+        (line,) = [w for w in warnings if w.startswith(f"{name} ")]
+        assert key in line
+    assert "CALSYNC_QWXZ" in text
+    for value in env.values():
+        if len(value) > 5:
+            assert value not in text

@@ -76,6 +76,11 @@ def rendered(exc: Exception) -> tuple[str, int]:
     return f"{type(exc).__name__}: {exc}", EXIT_FAILURE
 
 
+def warn(text: str) -> None:
+    """A warning for the operator, on stderr whatever the output mode (--json keeps stdout one document)."""
+    err_console.print(f"[bold yellow]warning:[/] {escape(text)}")
+
+
 def fail(exc: Exception, *, as_json: bool = False) -> NoReturn:
     """Print the human text for `exc` (or, under --json, a JSON error document on stdout) and exit with
     its code."""

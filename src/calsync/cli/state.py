@@ -31,9 +31,10 @@ def settings_from(state: CliState | str | None, *, log_default: str = "warning")
     present); configures logging: --log-level, else CALSYNC_LOG_LEVEL / log_level, else `log_default`."""
     if not isinstance(state, CliState):
         state = CliState(state)
+    from calsync.cli.output import warn
     from calsync.settings import load_settings
 
-    settings = load_settings(Path(state.config) if state.config else None)
+    settings = load_settings(Path(state.config) if state.config else None, warn=warn)
     from calsync import logs, redact
 
     for secret in _secrets(settings):

@@ -18,6 +18,7 @@ from calsync.graph.auth import (
 from calsync.graph.autherrors import (
     AppNotFound,
     AuthError,
+    CertificateExpired,
     CertificateNotRegistered,
     ClientSecretExpired,
     ConsentRequired,
@@ -63,6 +64,7 @@ __all__ = [
     "BatchItem",
     "BatchResult",
     "CertificateCredential",
+    "CertificateExpired",
     "CertificateNotRegistered",
     "ClientSecretCredential",
     "ClientSecretExpired",

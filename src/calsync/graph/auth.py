@@ -34,7 +34,7 @@ import msal
 import requests  # msal's own HTTP library
 
 from calsync.graph.autherrors import AuthError, ReconnectRequired, auth_error
-from calsync.graph.credentials import Credential
+from calsync.graph.credentials import CertificateCredential, ClientSecretCredential, Credential
 from calsync.graph.errors import TransportError
 from calsync.graph.tokens import TokenProvider
 
@@ -184,7 +184,21 @@ class _MsalTokenProvider:
         return token
 
     def _error(self, result: Mapping[str, Any]) -> AuthError:
-        return auth_error(result, admin_consent_url=self.app.admin_consent_url())
+        """The refusal, told with what only this side knows: whether the configured secret is shaped like
+        a secret's ID, and whether the configured certificate's notAfter has passed (checked here, on
+        the provider's clock, only once the identity platform has refused it)."""
+        credential = self.app.credential
+        id_shaped = isinstance(credential, ClientSecretCredential) and credential.looks_like_secret_id()
+        expired = None
+        if isinstance(credential, CertificateCredential):
+            ended = credential.not_valid_after
+            expired = ended if ended.timestamp() <= self._clock() else None
+        return auth_error(
+            result,
+            admin_consent_url=self.app.admin_consent_url(),
+            secret_looks_like_id=id_shaped,
+            certificate_expired=expired,
+        )
 
     def _application(self) -> Any:
         if self._msal is None:

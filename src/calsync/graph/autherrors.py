@@ -6,9 +6,10 @@ CLI prints as is. Descriptions are stored redacted: Entra appends Trace/Correlat
 in logs) and nothing token-shaped may ever reach a log line.
 
     AuthError (a GraphClientError)         aadsts, error, suberror, description (redacted), hint
-    ├── InvalidClientSecret   7000215      the secret *ID* was given instead of the secret value
+    ├── InvalidClientSecret   7000215      not a secret of the app (its *ID*, when it looks like one)
     ├── ClientSecretExpired   7000222      the secret expired
     ├── CertificateNotRegistered 700027    the certificate is not uploaded to the app (or key mismatch)
+    ├── CertificateExpired    700027       ... "The key used is expired", or the certificate's notAfter passed
     ├── AppNotFound           700016       wrong client id, or the app is not in this tenant
     ├── ConsentRequired       65001, 90094 admin consent missing; .admin_consent_url to print
     └── ReconnectRequired     700082, 70008, 50173, or no cached sign-in: the user must sign in again
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 from calsync.graph.errors import GraphClientError
@@ -25,6 +27,7 @@ from calsync.graph.errors import GraphClientError
 __all__ = [
     "AppNotFound",
     "AuthError",
+    "CertificateExpired",
     "CertificateNotRegistered",
     "ClientSecretExpired",
     "ConsentRequired",
@@ -54,6 +57,7 @@ _AADSTS = re.compile(r"AADSTS(\d+)")
 _JWT = re.compile(r"eyJ[\w-]*\.[\w-]*\.[\w-]*")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _OPAQUE = re.compile(r"[A-Za-z0-9~_.+=-]{31,}[A-Za-z0-9~_+=-]")  # a sentence's final dot is not part of it
+_EXPIRED_KEY = re.compile(r"key used is expired", re.I)  # Entra's reason for an expired certificate
 _TAIL = re.compile(r"\s*(Trace ID|Correlation ID|Timestamp):.*", re.DOTALL)
 
 
@@ -94,6 +98,13 @@ class InvalidClientSecret(AuthError):
 
     codes = frozenset({7000215})
     default_hint = (
+        "Invalid client secret: the configured value is not a secret of the app (mistyped, another app's, "
+        "or deleted). Copy the secret's Value (shown once, when it is created) from the app's Certificates "
+        "& secrets page."
+    )
+    # Only when the configured secret is shaped like an id (a GUID): blaming the ID otherwise sends the
+    # administrator looking for a mistake they did not make.
+    id_hint: ClassVar[str] = (
         "Invalid client secret: you gave the secret ID, not its value. Copy the secret's Value (shown "
         "once, when it is created) from the app's Certificates & secrets page."
     )
@@ -116,6 +127,21 @@ class CertificateNotRegistered(AuthError):
     default_hint = (
         "The certificate is not registered on the app: upload the public certificate (.pem/.cer) under "
         "Certificates & secrets and check that its thumbprint matches the key calsync uses."
+    )
+
+
+class CertificateExpired(AuthError):
+    """AADSTS700027 for an expired key: the certificate's notAfter (or the registration's end date) passed.
+
+    Entra gives it the code of an unregistered certificate and tells it apart only in the description's
+    reason ("The key used is expired"); `auth_error` also knows it from the certificate's own notAfter,
+    so the administrator renews the certificate instead of searching the portal for a missing upload.
+    """
+
+    codes = frozenset()  # chosen by `auth_error`, never by code alone
+    default_hint = (
+        "The certificate has expired: create a new one (calsync cert create), upload its public part under "
+        "Certificates & secrets, and point certificate_file and private_key_file at it."
     )
 
 
@@ -158,8 +184,20 @@ _CLASSES: tuple[type[AuthError], ...] = (
 )
 
 
-def auth_error(result: Mapping[str, Any], *, admin_consent_url: str | None = None) -> AuthError:
-    """The exception for an msal error dict (or a token endpoint's JSON error body)."""
+def auth_error(
+    result: Mapping[str, Any],
+    *,
+    admin_consent_url: str | None = None,
+    secret_looks_like_id: bool = False,
+    certificate_expired: datetime | None = None,
+) -> AuthError:
+    """The exception for an msal error dict (or a token endpoint's JSON error body).
+
+    `secret_looks_like_id`: the configured client secret is shaped like a secret's ID (see
+    `ClientSecretCredential.looks_like_secret_id`), so a refused secret gets the "ID, not its value" hint.
+    `certificate_expired`: the configured certificate's notAfter, when it has passed: a refused
+    certificate is then reported as expired (`CertificateExpired`), as it is when Entra's reason says so.
+    """
     description = str(result.get("error_description") or "")
     codes = [int(c) for c in result.get("error_codes") or [] if isinstance(c, int | str) and str(c).isdigit()]
     if not codes:
@@ -173,11 +211,18 @@ def auth_error(result: Mapping[str, Any], *, admin_consent_url: str | None = Non
             break
     if cls is AuthError and suberror == "consent_required":
         cls = ConsentRequired
+    hint = InvalidClientSecret.id_hint if cls is InvalidClientSecret and secret_looks_like_id else None
+    if cls is CertificateNotRegistered and (certificate_expired or _EXPIRED_KEY.search(description)):
+        cls = CertificateExpired
+        if certificate_expired is not None:
+            on = certificate_expired.date().isoformat()
+            hint = CertificateExpired.default_hint.replace("has expired:", f"expired on {on}:", 1)
     exc = cls(
         description,
         aadsts=codes[0] if codes else None,
         error=str(result.get("error") or ""),
         suberror=str(suberror) if suberror else None,
+        hint=hint,
     )
     if isinstance(exc, ConsentRequired):
         exc.admin_consent_url = admin_consent_url

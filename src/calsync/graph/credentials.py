@@ -13,6 +13,7 @@ the client assertion with PS256 and send `x5t#S256` (what Entra documents today,
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}(-?)[0-9a-fA-F]{4}\1[0-9a-fA-F]{4}\1[0-9a-fA-F]{4}\1[0-9a-fA-F]{12}")
 
 __all__ = ["CertificateCredential", "ClientSecretCredential", "Credential", "Secret"]
 
@@ -68,6 +71,12 @@ class ClientSecretCredential:
     def msal_credential(self) -> str:
         """The value msal's `client_credential` expects."""
         return self.value.get_secret_value()
+
+    def looks_like_secret_id(self) -> bool:
+        """Whether the value is shaped like a secret's ID (a GUID) rather than a secret value (about 40
+        characters with `~`, `.`, `_`): the classic mistake of copying the wrong column, told apart so that
+        a refused secret is explained by it only when it is the likely cause."""
+        return _GUID.fullmatch(self.value.get_secret_value().strip().strip("{}")) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from calsync.domain import SourceKey, Window
 from calsync.services.deployment import Deployment
 from calsync.services.leases import MailboxBusy, hold
 from calsync.services.naming import mailbox_name
+from calsync.services.sourcing import forget_feed
 from calsync.sync import tombstones
 from calsync.sync.engine import off_loop
 
@@ -41,7 +42,8 @@ async def purge_mailbox(
     confirm: Callable[[int], bool] | None = None,
 ) -> PurgeResult:
     """Remove every event one profile (None: the top level's) created in the mailbox and forget its
-    state there (tombstones kept); other profiles' events and state stay.
+    state there (tombstones kept), its feed's validators included; other profiles' events and state
+    stay.
 
     Holds the profile's lease on the mailbox, so it never runs beside a sync of it (MailboxBusy
     otherwise). `confirm` is asked with the number of events found, before anything is deleted."""
@@ -56,6 +58,8 @@ async def purge_mailbox(
         # tombstones first (a later sync re-creates with new transaction ids), then the deletes
         deleted = await tombstones.purge(engine.target, store, engine.tenant_id, mailbox, managed)
         await off_loop(store.purge_mailbox, mailbox)
+        # the feed is unchanged, but the mailbox no longer holds it: the next sync must not skip on a 304
+        await off_loop(forget_feed, view.settings, store, mailbox)
     return PurgeResult(mailbox, len(managed), deleted)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import TypeGuard
 
 from calsync import metrics, wiring
 from calsync.domain import DesiredEvent, Window
@@ -93,7 +94,8 @@ class Sources:
 
     Feeds fetched by URL are requested conditionally (If-None-Match / If-Modified-Since with the
     validators of the last successful run) unless `full` is set; their validators are stored only
-    after the mailbox's run succeeded.
+    after the mailbox's run succeeded, and the stored ones are forgotten when a run on new content
+    begins (and by `purge`, `forget_feed`): a 304 then always means the mailbox is in step.
     """
 
     settings: Settings
@@ -105,7 +107,9 @@ class Sources:
 
     def loader(self) -> SourceLoader:
         kind = self.settings.source_kind
-        options = IcsOptions(default_zone=self.settings.default_time_zone)
+        # floating times are only warned about while their zone is calsync's guess, not the administrator's
+        chosen = "default_time_zone" in self.settings.model_fields_set
+        options = IcsOptions(default_zone=self.settings.default_time_zone, warn_floating=not chosen)
         if kind == "ics-url":
             assert self.settings.ics_url_template is not None
             template = UrlTemplate(self.settings.ics_url_template.get_secret_value())
@@ -116,14 +120,14 @@ class Sources:
 
             async def from_url(mailbox: str, win: Window) -> SourceSnapshot:
                 try:
-                    url = template.expand(upn=mailbox, mail=mailbox, id=mailbox)
+                    url = _feed_url(template, mailbox)
                 except ValueError as exc:
                     return SourceSnapshot("unavailable", problems=(str(exc),), error_code="BAD_URL_TEMPLATE")
                 key = source_state_key(url)
                 known = None
-                if self.store is not None and not self.full:
+                if self.store is not None:
                     known = await off_loop(self.store.source_state, key)
-                validators = Validators(known.etag, known.last_modified) if known else None
+                validators = Validators(known.etag, known.last_modified) if known and not self.full else None
                 async with gate:
                     result = await load_ics_url(
                         fetcher, url, mailbox=mailbox, window=win, options=options, validators=validators
@@ -133,13 +137,18 @@ class Sources:
                     return SourceSnapshot("not_modified")
                 found = snapshot(result, mailbox)
                 metrics.record_feed("ok" if found.status == "ok" else "error")
-                if found.status != "ok" or result.validators is None or self.store is None:
-                    return found
+                if found.status != "ok" or self.store is None:
+                    return found  # nothing is changed: the stored validators still describe the mailbox
+                # The old validators go before the run may change the mailbox, the new ones come after it
+                # ended ok: only a mailbox fully in step with the feed may skip on its 304.
+                forget = partial(_forget, self.store, known) if _holds_validators(known) else None
                 fresh = result.validators
+                if fresh is None:
+                    return replace(found, on_start=forget)
                 state = SourceState(
                     key, fresh.etag, fresh.last_modified, datetime.now(UTC), len(found.events)
                 )
-                return replace(found, on_success=partial(self.store.put_source_state, state))
+                return replace(found, on_start=forget, on_success=partial(self.store.put_source_state, state))
 
             return from_url
         if kind == "ics-file":
@@ -212,6 +221,34 @@ class _Table:
             return sorted({e.mailbox.lower() for e in self._table.events})
         index, win = self._table, self._window
         return sorted({e.mailbox.lower() for m in index.mailboxes() for e in index.result_for(m, win).events})
+
+
+def forget_feed(settings: Settings, store: RuntimeStateStore, mailbox: str) -> None:
+    """Drop the stored validators of the mailbox's feed (`purge`: the mailbox no longer holds what the
+    feed says, so the next plain sync must download the feed, not skip the mailbox on its 304)."""
+    if settings.source_kind != "ics-url" or settings.ics_url_template is None:
+        return
+    try:
+        url = _feed_url(UrlTemplate(settings.ics_url_template.get_secret_value()), mailbox)
+    except ValueError:
+        return  # no feed URL for this mailbox: nothing was ever stored for it
+    known = store.source_state(source_state_key(url))
+    if _holds_validators(known):
+        _forget(store, known)
+
+
+def _feed_url(template: UrlTemplate, mailbox: str) -> str:
+    """The mailbox's feed URL (secret: only its digest, `source_state_key`, is ever stored)."""
+    return template.expand(upn=mailbox, mail=mailbox, id=mailbox)
+
+
+def _holds_validators(known: SourceState | None) -> TypeGuard[SourceState]:
+    return known is not None and (known.etag is not None or known.last_modified is not None)
+
+
+def _forget(store: RuntimeStateStore, known: SourceState) -> None:
+    """Keep what the source state says about past runs, without the validators of a conditional GET."""
+    store.put_source_state(replace(known, etag=None, last_modified=None))
 
 
 def _read(path: Path) -> bytes:

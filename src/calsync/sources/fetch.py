@@ -21,8 +21,12 @@ What it guarantees, and why each piece is there:
 - **Time**: connect 5 s, the whole fetch including DNS and redirects 30 s.
 - **Caching**: If-None-Match/If-Modified-Since from the previous `Validators`; 304 gives
   `not_modified=True`.
-- **Messages** name the URL only redacted and never quote the remote body or status code (no oracle
-  for probing internal services, Canvas #327).
+- **Messages** name the URL only redacted and never quote the remote body (no oracle for probing
+  internal services, Canvas #327). They do name the HTTP status of an error answer, with its own code
+  (FETCH_NOT_FOUND for 404/410, FETCH_SERVER_ERROR for 5xx): only hosts the guard allowed are ever asked,
+  and a wrong URL and a failing server call for different fixes. A refusal names the setting that opens
+  it (`calsync.wiring.fetch_policy` maps allow_http_feeds, feed_ports, feed_only_hosts, feed_allow_hosts,
+  feed_allow_networks and allow_private_feeds onto `FetchPolicy`, one to one).
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ from calsync.sources.urls import redact_url
 Resolver = Callable[[str], Sequence[str]]
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_VALIDATOR = 512
+_OPEN_ADDRESS = (
+    "for an on-premise feed server, list the host in feed_allow_hosts or its network in "
+    "feed_allow_networks (allow_private_feeds allows every private address)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +191,14 @@ class SafeFetcher:
         where = redact_url(url)
         return SourceUnavailable(SourceProblem("fetch", where, code, f"{where}: {message}"))
 
+    def _http_error(self, url: httpx.URL, status: int) -> SourceUnavailable:
+        """An error answer, by what it asks of the administrator: fix the URL, or wait for the server."""
+        if status in (404, 410):
+            return self._failed(url, f"the feed does not exist (HTTP {status})", "FETCH_NOT_FOUND")
+        if 500 <= status <= 599:
+            return self._failed(url, f"the feed server failed (HTTP {status})", "FETCH_SERVER_ERROR")
+        return self._failed(url, f"the feed server refused the request (HTTP {status})")
+
     def check_url(self, url: str | httpx.URL) -> httpx.URL:
         """The URL's shape (scheme, userinfo, port, IP literal), without DNS; raises SourceUnavailable."""
         text = str(url).strip()
@@ -195,15 +211,17 @@ class SafeFetcher:
             raise self._blocked(text, "not a valid URL") from None
         policy = self.policy
         if parsed.scheme not in ("https", "http") or (parsed.scheme == "http" and not policy.allow_http):
-            raise self._blocked(parsed, "only https URLs are allowed")
+            raise self._blocked(parsed, "only https URLs are allowed (allow_http_feeds = true allows http)")
         if parsed.userinfo:
             raise self._blocked(parsed, "URLs with user:password@ are not allowed")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         if policy.ports is not None and port not in policy.ports:
-            raise self._blocked(parsed, "the port is not allowed")
+            raise self._blocked(
+                parsed, "the port is not allowed (add it to feed_ports; allow_private_feeds allows any port)"
+            )
         host = parsed.raw_host.decode("ascii", "replace").lower().rstrip(".")
         if policy.only_hosts is not None and host not in policy.only_hosts:
-            raise self._blocked(parsed, "the host is not on the allowlist")
+            raise self._blocked(parsed, "the host is not on the allowlist (feed_only_hosts)")
         try:
             literal = literal_address(host)
         except BadHost:
@@ -220,7 +238,7 @@ class SafeFetcher:
             return
         reason = refusal(address)
         if reason is not None:
-            raise self._blocked(url, f"the host resolves to a refused address ({reason})")
+            raise self._blocked(url, f"the host resolves to a refused address ({reason}); {_OPEN_ADDRESS}")
 
     async def _target(self, url: str | httpx.URL) -> _Target:
         parsed = self.check_url(url)
@@ -250,8 +268,9 @@ class SafeFetcher:
         await self._target(url)
 
     async def fetch(self, url: str, *, validators: Validators | None = None) -> FetchResult:
-        """Download `url` under the policy; raises SourceUnavailable (FETCH_BLOCKED, FETCH_FAILED,
-        ICS_TOO_LARGE). With `validators`, a 304 answer gives `not_modified=True`."""
+        """Download `url` under the policy; raises SourceUnavailable (FETCH_BLOCKED, FETCH_NOT_FOUND,
+        FETCH_SERVER_ERROR, FETCH_FAILED, ICS_TOO_LARGE). With `validators`, a 304 answer gives
+        `not_modified=True`."""
         try:
             async with asyncio.timeout(self.policy.total_timeout):
                 return await self._fetch(url, validators)
@@ -325,7 +344,7 @@ class SafeFetcher:
             modified = _safe_header(response.headers.get("last-modified")) or validators.last_modified
             return FetchResult(b"", True, Validators(etag, modified), redact_url(url))
         if status not in (200, 203):
-            raise self._failed(url, "the feed server answered with an error")
+            raise self._http_error(url, status)
         length = response.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.policy.max_bytes:
             raise self._failed(url, "the feed is larger than the size cap", "ICS_TOO_LARGE")

@@ -5,7 +5,9 @@ Rules, each chosen so that a feed read twice gives the same keys and values (no 
 - **Keys.** A single event is "ics:<UID>". Every instance of a recurring event is
   "ics:<UID>/<original start>", the original start being its RECURRENCE-ID: "YYYYMMDDTHHMMSSZ" (UTC) for
   timed events, "YYYYMMDD" for all-day ones. An override (a VEVENT with RECURRENCE-ID) therefore replaces
-  exactly the instance it names, and keeps that key even when it moves the instance. A UID longer than
+  exactly the instance it names, and keeps that key even when it moves the instance (an all-day
+  series' date-time RECURRENCE-ID names the date written in its TZID, a "Z" one the date in the series'
+  zone: Exchange writes local midnight, east of UTC the previous day in UTC). A UID longer than
   200 characters, or with control characters, is replaced by "uid-sha256:<hex>"; a VEVENT without UID
   gets "nouid-<hash of DTSTART and SUMMARY>" with a warning. Recurring events are synced as individual
   instances in this version (issue 4, item 7).
@@ -16,7 +18,8 @@ Rules, each chosen so that a feed read twice gives the same keys and values (no 
 - **Times.** A TZID is resolved by `calsync.sources.tzids` (IANA, Windows, Outlook display names, the
   feed's VTIMEZONE; else UTC with a warning). UTC times ("Z") are shown in X-WR-TIMEZONE when the feed
   has one, and recurring series then repeat in that zone (Google's convention). Floating times and
-  all-day events are in X-WR-TIMEZONE, else in `IcsOptions.default_zone` (UTC unless configured).
+  all-day events are in X-WR-TIMEZONE, else in `IcsOptions.default_zone` (UTC unless configured);
+  floating date-times read there get one ICS_FLOATING_TIME warning per feed (`IcsOptions.warn_floating`).
   All-day events run from midnight to midnight in that zone.
 - **Lengths.** DTEND, else DURATION, else zero (timed) or one day (all-day). An end before the start
   makes a timed event zero-length and an all-day event one day long (ICS_BAD_DTEND warning); DTEND of

@@ -23,6 +23,9 @@ class IcsOptions:
 
     source: str = "ics"
     default_zone: str = "UTC"
+    # Report ICS_FLOATING_TIME when a time with no zone is read in `default_zone`: until an administrator
+    # chooses that zone it is a guess (UTC), and real timetable exports then land hours off.
+    warn_floating: bool = True
     default_reminder: int | None = None
     max_bytes: int = 10 * 1024 * 1024
     max_events: int = 20_000
@@ -60,6 +63,7 @@ class _Doc:
     options: IcsOptions
     budget: Budget
     problems: list[SourceProblem] = field(default_factory=list)
+    floating_reported: bool = False
 
     def problem(
         self, location: str, code: str, message: str, severity: str = "error", key: str | None = None
@@ -73,6 +77,19 @@ class _Doc:
                 "warning" if severity == "warning" else "error",
                 key,
             )
+        )
+
+    def floating_time(self) -> None:
+        """A time with no zone was read in the default zone: warn once per feed, naming the setting."""
+        if self.floating_reported or not self.options.warn_floating:
+            return
+        self.floating_reported = True
+        self.problem(
+            "source",
+            "ICS_FLOATING_TIME",
+            f"times with no time zone (no TZID, no X-WR-TIMEZONE) are read as {self.options.default_zone}; "
+            "set default_time_zone to the feed's zone",
+            "warning",
         )
 
 

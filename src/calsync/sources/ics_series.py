@@ -17,7 +17,7 @@ from icalendar import Component, vRecur
 
 from calsync.domain import DesiredEvent, SourceKey, normalise
 from calsync.sources.budget import Budget, BudgetExceeded
-from calsync.sources.ics_document import _Doc, _listify, _Skip, _upper
+from calsync.sources.ics_document import _Doc, _listify, _prop_dt, _Skip, _upper
 from calsync.sources.ics_fields import MAX_DURATION, _fields, _length
 from calsync.sources.ics_items import _Item, _items
 from calsync.sources.ics_zones import _as_date, _instant, _Moment, _moment, _prop_moment, _suffix, _Zones
@@ -121,7 +121,13 @@ class _Builder:
         value = recurrence.value
         if master_start is not None:
             if master_start.all_day and isinstance(value, datetime):
-                value = value.astimezone(master_start.zone.tz).date()
+                # Exchange and Outlook name an all-day instance by local midnight in the organiser's zone
+                # (RECURRENCE-ID;TZID=W. Europe Standard Time:20261210T000000): the date as written is the
+                # instance's date, east of UTC too. Only a UTC value ("Z") is an instant, whose date is
+                # read in the series' own zone.
+                raw = _prop_dt(prop)
+                instant = not params.get("TZID") and isinstance(raw, datetime) and raw.tzinfo is not None
+                value = value.astimezone(master_start.zone.tz).date() if instant else value.date()
             elif not master_start.all_day and not isinstance(value, datetime):
                 assert isinstance(master_start.value, datetime)
                 value = datetime.combine(value, master_start.value.timetz())

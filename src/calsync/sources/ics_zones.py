@@ -175,6 +175,8 @@ def _moment(value: Any, tzid: Any, zones: _Zones) -> _Moment:
         if value.tzinfo is not None:
             zone = zones.xwr or UTC_ZONE
             return _Moment(value.astimezone(zone.tz), zone)
+        if zones.xwr is None:
+            zones.doc.floating_time()
         return _Moment(value.replace(tzinfo=zones.floating.tz), zones.floating)
     if isinstance(value, date):
         _check_year(value)

@@ -41,7 +41,9 @@ PROBLEM_CODES: dict[str, str] = {
     "JSON_TOO_LARGE": "the JSON file is over the size cap",
     "JSON_PARSE_ERROR": "the JSON file is not valid JSON or not a list of events",
     "FETCH_BLOCKED": "the URL or an address it resolves or redirects to is not allowed",
-    "FETCH_FAILED": "the download failed (network error, timeout, HTTP error, too many redirects)",
+    "FETCH_NOT_FOUND": "the feed does not exist: the server answered 404 or 410 (a wrong URL or template)",
+    "FETCH_SERVER_ERROR": "the feed server failed: it answered 5xx (retried on the next run)",
+    "FETCH_FAILED": "the download failed (network error, timeout, another HTTP error, too many redirects)",
     # one item: skipped (error) or kept after a documented fix (warning)
     "ICS_ENCODING": "warning: not UTF-8; decoded as Windows-1252/Latin-1",
     "ICS_PARSER_WARNING": "warning: the iCalendar parser warned about the document",
@@ -53,6 +55,8 @@ PROBLEM_CODES: dict[str, str] = {
     "ICS_BAD_DURATION": "error: the event lasts longer than the cap (5 years)",
     "ICS_DATE_OUT_OF_RANGE": "error: a date outside the years Outlook handles (1601-4500)",
     "ICS_UNKNOWN_TZID": "warning: a TZID no rule maps to a zone Graph accepts; times are taken as UTC",
+    "ICS_FLOATING_TIME": "warning, once per feed: times with no zone (no TZID, no X-WR-TIMEZONE) are read in"
+    " the default zone, UTC unless default_time_zone is set; set it to the feed's zone",
     "ICS_BAD_XWR_TIMEZONE": "warning: X-WR-TIMEZONE is not a known zone and is ignored",
     "ICS_RRULE_INVALID": "error: an RRULE or EXRULE cannot be read (bad FREQ, INTERVAL < 1, bad values)",
     "ICS_RRULE_UNSUPPORTED": "error: an RRULE uses a non-Gregorian RSCALE",

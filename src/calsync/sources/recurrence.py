@@ -8,7 +8,8 @@ the first instance past the window, and three limits hold whatever the rule says
 - a deterministic work budget and a wall-clock backstop (`calsync.sources.budget`, 1 s per master),
   which also stop dateutil's internal loops that never yield (a filter that never matches, an EXRULE that
   excludes everything);
-- INTERVAL must be at least 1 (INTERVAL=0 makes dateutil repeat one instance forever).
+- INTERVAL must be at least 1 (INTERVAL=0 makes dateutil repeat one instance forever); anything else is
+  ICS_RRULE_INVALID, a rule that cannot be read, as docs/sources.md says.
 Recurrences are expanded in local wall-clock time (aware datetimes in the event's zone, or naive
 midnights for all-day events) so a weekly 09:00 Europe/Berlin series stays at 09:00 across DST.
 """
@@ -144,8 +145,6 @@ def build_rule(
     interval = _single(parts, "INTERVAL")
     if interval is not None:
         raw = _text(interval)
-        if raw.isdigit() and int(raw) == 0:
-            raise RuleError("ICS_RRULE_UNBOUNDED", "INTERVAL=0 never advances")
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_INTERVAL:
             raise RuleError("ICS_RRULE_INVALID", "INTERVAL must be a whole number from 1 to 10000")
         kwargs["interval"] = int(raw)

@@ -70,7 +70,10 @@ class SourceSnapshot:
     `not_modified`: the feed answered 304 to a conditional request: it is unchanged since a run that
     succeeded, so the mailbox is not read or written this time (`calsync sync --full` reconciles anyway).
     `on_success` is called after a run that ended ok, e.g. to store the feed's validators; storing them
-    earlier would let a failed run hide behind the next 304.
+    earlier would let a failed run hide behind the next 304. `on_start` is called when a real (not dry)
+    run begins on this content, before it plans or writes, e.g. to forget the validators stored by an
+    earlier run: a run that then does not end ok (items failed, a rail stopped it, the process died)
+    leaves none behind, so the next run downloads the feed again instead of skipping on a 304.
     """
 
     status: Literal["ok", "unavailable", "not_modified"]
@@ -79,6 +82,7 @@ class SourceSnapshot:
     problems: tuple[str, ...] = ()
     error_code: str | None = None
     on_success: Callable[[], None] | None = field(default=None, compare=False)
+    on_start: Callable[[], None] | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -149,6 +153,8 @@ class Engine:
                     source.error_code or "SourceUnavailable",
                     "the source could not be loaded; nothing was changed",
                 )
+            if not dry_run and source.on_start is not None:
+                await off_loop(source.on_start)
             # read once: for the plan, the rails and the writes
             mappings = await off_loop(self.store.mappings, mailbox)
             actions = await self.plan(mailbox, source, window, mappings)

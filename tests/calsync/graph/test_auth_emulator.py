@@ -19,6 +19,7 @@ from calsync.graph import (
     AppTokenProvider,
     AuthError,
     CertificateCredential,
+    CertificateExpired,
     CertificateNotRegistered,
     ClientSecretCredential,
     ClientSecretExpired,
@@ -33,12 +34,13 @@ from calsync.graph import (
     start_auth_code_flow,
 )
 from graphemu import EmulatorConfig, World
+from graphemu.seed import certificate_from_pem
 from graphemu.testing import EmulatorTransport
 from graphemu.world import ClientSecret
 
 from .conftest import ADELE, CLIENT, GRAPH, SECRET, TENANT, FakeClock
 from .identity import LOGIN, HiddenFields, LoopBridge, register_certificate
-from .test_credentials import key_pem, pem
+from .test_credentials import key_pem, make_certificate, pem
 
 REDIRECT = "http://localhost:8080/callback"
 
@@ -138,11 +140,13 @@ async def test_pkcs12_certificate(app: Any, bridge: LoopBridge, tmp_path: Path) 
 
 
 async def test_wrong_secret_value(bridge: LoopBridge) -> None:
-    """AADSTS7000215 for a wrong secret says to use the secret's value."""
+    """AADSTS7000215 for a wrong secret that is no id: the value is wrong (mistyped, from another app or
+    replaced), not "you gave the secret ID", which would send the administrator looking for a GUID."""
     with pytest.raises(InvalidClientSecret) as info:
-        await AppTokenProvider(entra(bridge, ClientSecretCredential.from_value("wrong"))).token()
+        await AppTokenProvider(entra(bridge, ClientSecretCredential.from_value("wrong~Value_0123"))).token()
     assert info.value.aadsts == 7000215
-    assert "secret ID, not its value" in info.value.hint
+    assert "secret ID" not in info.value.hint
+    assert "not a secret of the app" in info.value.hint
 
 
 async def test_secret_id_instead_of_value(world: World, bridge: LoopBridge) -> None:
@@ -150,7 +154,8 @@ async def test_secret_id_instead_of_value(world: World, bridge: LoopBridge) -> N
     secret_id = world.apps[CLIENT].secrets[0].key_id
     with pytest.raises(InvalidClientSecret) as info:
         await AppTokenProvider(entra(bridge, ClientSecretCredential.from_value(secret_id))).token()
-    assert "secret ID" in info.value.hint
+    assert "secret ID, not its value" in info.value.hint
+    assert "secret ID, not its value" in str(info.value)
 
 
 async def test_expired_secret(world: World, bridge: LoopBridge) -> None:
@@ -165,13 +170,62 @@ async def test_expired_secret(world: World, bridge: LoopBridge) -> None:
 
 async def test_certificate_not_uploaded(bridge: LoopBridge, tmp_path: Path) -> None:
     """AADSTS700027: a certificate the app does not know says to upload it."""
-    from .test_credentials import make_certificate
-
     key, cert = make_certificate()
     (tmp_path / "c.pem").write_bytes(key_pem(key) + pem(cert))
     with pytest.raises(CertificateNotRegistered) as info:
         await AppTokenProvider(entra(bridge, CertificateCredential.from_pem(tmp_path / "c.pem"))).token()
     assert "upload the public certificate" in info.value.hint
+
+
+def expired_certificate(tmp_path: Path) -> tuple[Any, Any, CertificateCredential]:
+    """A key and a certificate whose notAfter has passed (yesterday), loaded as calsync would."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    key, fresh = make_certificate()
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(fresh.subject)
+        .issuer_name(fresh.issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=400))
+        .not_valid_after(now - dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "old.pem").write_bytes(key_pem(key) + pem(cert))
+    return key, cert, CertificateCredential.from_pem(tmp_path / "old.pem")
+
+
+async def test_expired_certificate_is_reported_as_expired(
+    app: Any, bridge: LoopBridge, tmp_path: Path
+) -> None:
+    """A registered certificate past its notAfter is refused (AADSTS700027, "The key used is expired"):
+    the hint says it expired and when, not that it is not registered."""
+    _key, cert, credential = expired_certificate(tmp_path)
+    app.state.world.apps[CLIENT].certificates.append(certificate_from_pem(pem(cert)))
+    with pytest.raises(CertificateExpired) as info:
+        await AppTokenProvider(entra(bridge, credential)).token()
+    assert info.value.aadsts == 700027
+    assert "expired" in info.value.hint
+    assert credential.not_valid_after.date().isoformat() in info.value.hint
+    assert "not registered" not in info.value.hint
+
+
+async def test_a_registration_that_expired_is_reported_as_expired(
+    app: Any, bridge: LoopBridge, tmp_path: Path
+) -> None:
+    """The app's key credential can end before the certificate does (the portal's end date): Entra's
+    "The key used is expired" is then the only sign, and it is enough."""
+    key, cert = make_certificate()
+    (tmp_path / "c.pem").write_bytes(key_pem(key) + pem(cert))
+    past = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    app.state.world.apps[CLIENT].certificates.append(certificate_from_pem(pem(cert), expires=past))
+    with pytest.raises(CertificateExpired) as info:
+        await AppTokenProvider(entra(bridge, CertificateCredential.from_pem(tmp_path / "c.pem"))).token()
+    assert "expired" in info.value.hint
+    assert "not registered" not in info.value.hint
 
 
 async def test_unknown_client_id(bridge: LoopBridge) -> None:

@@ -11,7 +11,9 @@ from calsync.graph import (
     AppNotFound,
     AuthError,
     BadRequest,
+    CertificateExpired,
     CertificateNotRegistered,
+    ClientSecretCredential,
     ClientSecretExpired,
     Conflict,
     ConsentRequired,
@@ -166,7 +168,7 @@ def entra_error(code: int, error: str = "invalid_client", **extra: object) -> di
 @pytest.mark.parametrize(
     ("code", "cls", "words"),
     [
-        (7000215, InvalidClientSecret, "secret ID, not its value"),
+        (7000215, InvalidClientSecret, "not a secret of the app"),
         (7000222, ClientSecretExpired, "expired"),
         (700027, CertificateNotRegistered, "upload the public certificate"),
         (700016, AppNotFound, "client_id and tenant_id"),
@@ -185,6 +187,40 @@ def test_aadsts_codes_give_hints(code: int, cls: type[AuthError], words: str) ->
     assert "Trace ID" not in error.description
     assert "Correlation ID" not in error.description
     assert isinstance(error, GraphClientError)
+
+
+@pytest.mark.parametrize(
+    ("secret", "looks_like_id"),
+    [
+        ("0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", True),
+        (" {0F1E2D3C-4B5A-4968-8776-A5B4C3D2E1F0} ", True),
+        ("0f1e2d3c4b5a49688776a5b4c3d2e1f0", True),
+        ("s3cret~Value.for-tests_0123456789abcdef", False),
+        ("0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0x", False),
+    ],
+)
+def test_the_secret_id_hint_only_for_a_secret_that_looks_like_an_id(secret: str, looks_like_id: bool) -> None:
+    """AADSTS7000215 blames the secret ID only when the configured secret is shaped like one (a GUID)."""
+    credential = ClientSecretCredential.from_value(secret)
+    assert credential.looks_like_secret_id() is looks_like_id
+    error = auth_error(entra_error(7000215), secret_looks_like_id=credential.looks_like_secret_id())
+    assert type(error) is InvalidClientSecret
+    assert ("secret ID, not its value" in error.hint) is looks_like_id
+    assert ("secret ID, not its value" in str(error)) is looks_like_id
+    assert secret.strip() not in str(error)
+
+
+def test_an_expired_key_is_not_an_unregistered_certificate() -> None:
+    """AADSTS700027 names two failures; "The key used is expired" is told as an expiry."""
+
+    def refusal(reason: str) -> dict[str, object]:
+        text = f"AADSTS700027: Client assertion failed signature validation. [Reason - {reason}]"
+        return {**entra_error(700027), "error_description": text}
+
+    error = auth_error(refusal("The key used is expired."))
+    assert type(error) is CertificateExpired
+    assert "expired" in error.hint
+    assert type(auth_error(refusal("The key was not found."))) is CertificateNotRegistered
 
 
 def test_consent_required_carries_admin_consent_url() -> None:

@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from calsync.domain import Window
-from calsync.sources import FetchPolicy, SafeFetcher, SourceUnavailable, Validators, load_ics_url
+from calsync.sources import (
+    PROBLEM_CODES,
+    FetchPolicy,
+    SafeFetcher,
+    SourceUnavailable,
+    Validators,
+    load_ics_url,
+)
 from tests.calsync.sources.support import calendar, peak_rss_growth, vevent
 
 Route = Callable[[BaseHTTPRequestHandler], None]
@@ -297,15 +304,14 @@ async def test_redirect_limit(servers: Callable[..., Server]) -> None:
     assert "redirects" in error.problem.message
 
 
-async def test_errors_never_echo_body_status_or_secrets(servers: Callable[..., Server]) -> None:
-    """BI-10: messages carry the redacted URL only: no remote body, no status code, no token."""
+async def test_errors_never_echo_body_or_secrets(servers: Callable[..., Server]) -> None:
+    """BI-10: messages carry the redacted URL and the status only: no remote body, no token."""
     server = servers()
     server.routes["*"] = body(b"SECRET-BODY-CONTENT", status=503)
     error = await blocked(fetcher(allow_private=True), server.url("/ical/alice.ics?token=TOPSECRET"))
     message = error.problem.message
-    assert error.problem.code == "FETCH_FAILED"
+    assert error.problem.code == "FETCH_SERVER_ERROR"
     assert "SECRET-BODY" not in message
-    assert "503" not in message
     assert "TOPSECRET" not in message
     assert "alice" not in message
     assert message.startswith(f"http://127.0.0.1:{server.port}/ical/…")
@@ -451,7 +457,7 @@ async def test_load_ics_url_reports_unavailable_and_drops_validators(servers: Ca
     assert broken.validators is None
     missing = await load_ics_url(fetch, server.url("/missing.ics"), mailbox="a@x", window=WINDOW)
     assert missing.status == "unavailable"
-    assert missing.problems[-1].code == "FETCH_FAILED"
+    assert missing.problems[-1].code == "FETCH_NOT_FOUND"
     refused = await load_ics_url(SafeFetcher(), "http://127.0.0.1/x", mailbox="a@x", window=WINDOW)
     assert refused.status == "unavailable"
     assert refused.problems[-1].code == "FETCH_BLOCKED"
@@ -500,3 +506,52 @@ async def test_default_resolver_refuses_localhost() -> None:
     with pytest.raises(SourceUnavailable) as info:
         await SafeFetcher().validate("https://localhost/feed.ics")
     assert info.value.problem.code == "FETCH_BLOCKED"
+
+
+@pytest.mark.parametrize(
+    ("url", "policy", "setting"),
+    [
+        ("http://feed.example.edu/x.ics", {"allow_http": False}, "allow_http_feeds"),
+        ("https://feed.example.edu:8443/x.ics", {"ports": frozenset({443, 80})}, "feed_ports"),
+        (
+            "https://other.example.edu/x.ics",
+            {"only_hosts": frozenset({"feed.example.edu"})},
+            "feed_only_hosts",
+        ),
+        ("https://10.1.2.3/x.ics", {}, "feed_allow_networks"),
+        ("https://timetable.internal/x.ics", {}, "feed_allow_hosts"),
+        ("https://timetable.internal/x.ics", {}, "allow_private_feeds"),
+    ],
+)
+async def test_a_blocked_feed_names_the_setting_that_allows_it(
+    url: str, policy: dict[str, object], setting: str
+) -> None:
+    """An administrator whose on-premise or http feed is refused learns which setting opens it."""
+    resolver = FakeResolver({"timetable.internal": ["10.20.0.5"], "feed.example.edu": ["93.184.216.34"]})
+    error = await blocked(fetcher(resolver, **policy), url)
+    assert error.problem.code == "FETCH_BLOCKED"
+    assert setting in error.problem.message
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "phrase"),
+    [
+        (404, "FETCH_NOT_FOUND", "the feed does not exist (HTTP 404)"),
+        (410, "FETCH_NOT_FOUND", "the feed does not exist (HTTP 410)"),
+        (500, "FETCH_SERVER_ERROR", "the feed server failed (HTTP 500)"),
+        (503, "FETCH_SERVER_ERROR", "the feed server failed (HTTP 503)"),
+        (403, "FETCH_FAILED", "HTTP 403"),
+    ],
+)
+async def test_a_missing_feed_and_a_failing_server_are_told_apart(
+    servers: Callable[..., Server], status: int, code: str, phrase: str
+) -> None:
+    """A 404 is a wrong URL (or a person without a timetable), a 5xx the feed server's trouble: an
+    administrator acts differently on each, so they have their own codes; the body is never quoted."""
+    server = servers()
+    server.routes["*"] = body(b"SECRET-BODY-CONTENT", status=status)
+    error = await blocked(fetcher(allow_private=True), server.url("/ical/alice.ics?token=TOPSECRET"))
+    assert error.problem.code == code
+    assert phrase in error.problem.message
+    assert code in PROBLEM_CODES
+    assert "SECRET-BODY" not in error.problem.message

@@ -348,12 +348,12 @@ def test_nonexistent_and_ambiguous_local_times() -> None:
 
 
 def test_bad_x_wr_timezone_is_ignored_with_warning() -> None:
-    """An unknown X-WR-TIMEZONE is reported and the default zone is used."""
+    """An unknown X-WR-TIMEZONE is reported and the default zone is used (so its floating times are, too)."""
     data = calendar(
         vevent("x", "DTSTART:20260302T090000", "DURATION:PT1H"), header=("X-WR-TIMEZONE:Nowhere/Land",)
     )
     result = parse(data)
-    assert codes(result) == ["ICS_BAD_XWR_TIMEZONE"]
+    assert codes(result) == ["ICS_BAD_XWR_TIMEZONE", "ICS_FLOATING_TIME"]
     assert result.events[0].start == datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
@@ -598,3 +598,85 @@ def test_huge_and_many_tzids_stay_cheap() -> None:
     _, long = calls_made(lambda: parse(feed(long_tzid, 10)))
     _, short = calls_made(lambda: parse(feed("Zone-long", 10)))
     assert long <= short + 1_000, f"the long TZID cost {long - short} calls more than a short one"
+
+
+@pytest.mark.parametrize(
+    "recurrence_id",
+    [
+        "RECURRENCE-ID;TZID=W. Europe Standard Time:20261210T000000",
+        "RECURRENCE-ID;TZID=Tokyo Standard Time:20261210T000000",
+        "RECURRENCE-ID;TZID=Pacific Standard Time:20261210T000000",
+        "RECURRENCE-ID;VALUE=DATE:20261210",
+    ],
+)
+def test_all_day_override_with_a_date_time_recurrence_id_replaces_its_day(recurrence_id: str) -> None:
+    """Exchange/Outlook name an all-day instance by local midnight in the organiser's zone.
+
+    East of UTC that midnight is the previous day in UTC; the override must still replace the 10 December
+    instance (not create a second event beside the original).
+    """
+    data = calendar(
+        vevent("w", "DTSTART;VALUE=DATE:20261203", "RRULE:FREQ=WEEKLY;COUNT=3", "SUMMARY:Lab"),
+        vevent("w", recurrence_id, "DTSTART;VALUE=DATE:20261211", "SUMMARY:Lab (moved)"),
+    )
+    result = parse(data)
+    by_key = {e.source_key: e for e in result.events}
+    assert sorted(by_key) == ["ics:w/20261203", "ics:w/20261210", "ics:w/20261217"]
+    moved = by_key["ics:w/20261210"]
+    assert moved.subject == "Lab (moved)"
+    assert moved.start == datetime(2026, 12, 11, tzinfo=UTC)
+    assert result.problems == []
+
+
+def test_all_day_override_with_a_utc_recurrence_id_uses_the_feed_zone() -> None:
+    """A UTC RECURRENCE-ID on an all-day series names the date it falls on in X-WR-TIMEZONE."""
+    data = calendar(
+        vevent("w", "DTSTART;VALUE=DATE:20261203", "RRULE:FREQ=WEEKLY;COUNT=3", "SUMMARY:Lab"),
+        vevent("w", "RECURRENCE-ID:20261209T230000Z", "DTSTART;VALUE=DATE:20261211", "SUMMARY:moved"),
+        header=("X-WR-TIMEZONE:Europe/Berlin",),
+    )
+    keys = [(e.source_key, e.subject) for e in parse(data).events]
+    assert keys == [("ics:w/20261203", "Lab"), ("ics:w/20261210", "moved"), ("ics:w/20261217", "Lab")]
+
+
+@pytest.mark.parametrize("interval", ["0", "00", "-1", "x", "10001"])
+def test_interval_below_one_or_unreadable_is_an_invalid_rule(interval: str) -> None:
+    """docs/sources.md: INTERVAL < 1 is ICS_RRULE_INVALID (a rule that cannot be read), not a cap that hit."""
+    data = calendar(vevent("i", "DTSTART:20260302T090000Z", f"RRULE:FREQ=DAILY;INTERVAL={interval}"))
+    result = parse(data)
+    assert result.events == []
+    assert codes(result) == ["ICS_RRULE_INVALID"]
+
+
+def test_floating_times_read_in_the_unconfigured_default_zone_are_warned_about_once() -> None:
+    """Times with no zone at all (no TZID, no X-WR-TIMEZONE) are a guess: one ICS_FLOATING_TIME warning
+    per feed names the setting that fixes it; events are still read (in UTC by default)."""
+    data = calendar(
+        vevent("a", "DTSTART:20260302T090000", "DTEND:20260302T100000"),
+        vevent("b", "DTSTART:20260303T090000", "RRULE:FREQ=DAILY;COUNT=2", "EXDATE:20260304T090000"),
+    )
+    result = parse(data)
+    assert [e.source_key for e in result.events] == ["ics:a", "ics:b/20260303T090000Z"]
+    (problem,) = result.problems
+    assert (problem.code, problem.severity, problem.key) == ("ICS_FLOATING_TIME", "warning", None)
+    assert "default_time_zone" in problem.message
+    assert "ICS_FLOATING_TIME" in PROBLEM_CODES
+
+
+@pytest.mark.parametrize(
+    ("lines", "header", "options"),
+    [
+        (("DTSTART;TZID=Europe/Berlin:20260302T090000",), (), {}),
+        (("DTSTART:20260302T090000Z",), (), {}),
+        (("DTSTART;VALUE=DATE:20260302",), (), {}),
+        (("DTSTART:20260302T090000",), ("X-WR-TIMEZONE:Europe/Berlin",), {}),
+        (("DTSTART:20260302T090000",), (), {"warn_floating": False}),
+    ],
+)
+def test_zoned_times_or_a_configured_zone_raise_no_floating_warning(
+    lines: tuple[str, ...], header: tuple[str, ...], options: dict[str, object]
+) -> None:
+    """A TZID, UTC, an all-day date, X-WR-TIMEZONE, or a zone the administrator chose: nothing to warn."""
+    result = parse(calendar(vevent("a", *lines), header=header), **options)
+    assert len(result.events) == 1
+    assert result.problems == []
