@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from calsync.domain import SourceKey
-from calsync.store.records import RunHealth, RuntimeStateStore, SourceState
+from calsync.store.records import RunHealth, RuntimeStateStore, SourceState, check_key
 from calsync.sync.ports import Mapping, Quarantined, RunReport
 
 DEFAULT_PROFILE = "default"
@@ -44,6 +44,7 @@ class ScopedStore:
         self._plain = profile == DEFAULT_PROFILE
 
     def _key(self, mailbox: str) -> str:
+        check_key("mailbox", mailbox)  # "" would otherwise become the valid-looking "<profile>:"
         return scope_key(self.profile, mailbox)
 
     def _mine(self, key: str) -> str | None:

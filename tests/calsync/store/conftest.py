@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL, Engine
 from calsync.store import (
     MemoryStateStore,
     RuntimeStateStore,
+    ScopedStore,
     SqlStateStore,
     database_url,
     make_engine,
@@ -50,6 +51,7 @@ class Backend:
     url: URL | None = None
     memory: MemoryStateStore | None = None
     engines: list[Engine] = field(default_factory=list)
+    profile: str | None = None  # a profile's view (ScopedStore) of the store must keep the same contract
 
     def open(self) -> RuntimeStateStore:
         if self.memory is not None:
@@ -57,7 +59,8 @@ class Backend:
         assert self.url is not None
         engine = make_engine(self.url)
         self.engines.append(engine)
-        return SqlStateStore(engine, clock=self.clock)
+        store = SqlStateStore(engine, clock=self.clock)
+        return store if self.profile is None else ScopedStore(store, self.profile)
 
     def close(self) -> None:
         for engine in self.engines:
@@ -90,14 +93,17 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["memory", "sqlite", "sqlite-profile", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def backend(request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "memory":
         backend = Backend("memory", clock, memory=MemoryStateStore(clock=clock))
-    elif request.param == "sqlite":
+    elif request.param in ("sqlite", "sqlite-profile"):
         path = tmp_path / "state.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        backend = Backend("sqlite", clock, url=database_url(f"sqlite:///{path}"))
+        profile = "exams" if request.param == "sqlite-profile" else None
+        backend = Backend(request.param, clock, url=database_url(f"sqlite:///{path}"), profile=profile)
     else:
         url: URL = request.getfixturevalue("pg_migrated_url")
         backend = Backend("postgres", clock, url=url)

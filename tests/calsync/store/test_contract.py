@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from calsync.domain import SourceKey
-from calsync.store import RuntimeStateStore, SourceState, records, source_state_key
+from calsync.store import RuntimeStateStore, ScopedStore, SourceState, records, source_state_key
 from calsync.sync.ports import Mapping, Quarantined, RunReport
 from tests.calsync.store.conftest import Backend, FakeClock
 
@@ -543,3 +543,34 @@ def test_run_health_counts_failures_since_the_last_good_run(store: RuntimeStateS
     assert health[OTHER].failures_since == 2
     assert health["c@example.edu"].last_success == t[1]
     assert health["c@example.edu"].failures_since == 0
+
+
+def test_profiles_views_of_one_store_do_not_see_each_other(backend: Backend) -> None:
+    """Two profiles on the same mailbox and source key: mappings, quarantine, runs, feed validators and
+    leases are each profile's own; the default profile's rows are those of a store without profiles."""
+    base = backend.open()
+    base = base.base if isinstance(base, ScopedStore) else base
+    plain, exams, rooms = (ScopedStore(base, name) for name in ("default", "exams", "rooms"))
+    for view, state in ((plain, "synced"), (exams, "creating")):
+        view.put_mapping(mapping(state=state))
+        view.put_quarantine(Quarantined(MB, SourceKey("ics:lecture-1"), "E", "m", 5))
+        view.record_run(report(status="ok" if view is plain else "failed"))
+        view.put_source_state(SourceState("feed-digest", "etag-" + view.profile, None, T0, 1))
+    assert plain.mappings(MB)[SourceKey("ics:lecture-1")].state == "synced"
+    assert exams.mappings(MB)[SourceKey("ics:lecture-1")].state == "creating"
+    assert exams.mappings(MB)[SourceKey("ics:lecture-1")].mailbox == MB  # callers see plain mailboxes
+    assert rooms.mappings(MB) == {}
+    assert base.mappings(MB)[SourceKey("ics:lecture-1")].state == "synced"  # default = the plain rows
+    assert [(r.mailbox, r.status) for r in exams.last_runs()] == [(MB, "failed")]
+    assert [(r.mailbox, r.status) for r in plain.last_runs()] == [(MB, "ok")]
+    assert set(exams.run_health()) == {MB}
+    assert exams.mailboxes() == [MB]
+    assert rooms.mailboxes() == []
+    assert exams.source_state("feed-digest").etag == "etag-exams"  # type: ignore[union-attr]
+    assert plain.source_state("feed-digest").etag == "etag-default"  # type: ignore[union-attr]
+    assert exams.acquire_lease(MB, "w1", 60)
+    assert plain.acquire_lease(MB, "w2", 60)  # another profile's lease on the same mailbox
+    assert not exams.acquire_lease(MB, "w2", 60)
+    exams.purge_mailbox(MB)
+    assert exams.quarantined(MB) == {}
+    assert set(plain.quarantined(MB)) == {SourceKey("ics:lecture-1")}
