@@ -82,6 +82,7 @@ class Settings(BaseModel):
     mailboxes: list[str] = Field(default_factory=list)  # UPNs; or `group`, or the mailboxes a CSV/JSON names
     group: str | None = None  # a security group's id: its transitive user members are synced
     ics_url_template: SecretStr | None = Field(default=None, repr=False)  # e.g. https://…/ical/{upn}.ics
+    ics_url_map_file: Path | None = None  # a mailbox -> feed URL file (CSV or JSON; docs/sources.md)
     ics_file: Path | None = None  # one feed for every listed mailbox
     csv_file: Path | None = None
     json_file: Path | None = None
@@ -162,7 +163,11 @@ class Settings(BaseModel):
             raise ValueError(f"give one credential, not {', '.join(given)}")
         if self.certificate_file is not None and self.private_key_file is None:
             raise ValueError("certificate_file needs private_key_file")
-        sources = [n for n in ("ics_url_template", "ics_file", "csv_file", "json_file") if getattr(self, n)]
+        sources = [
+            n
+            for n in ("ics_url_template", "ics_url_map_file", "ics_file", "csv_file", "json_file")
+            if getattr(self, n)
+        ]
         if len(sources) > 1:
             raise ValueError(f"give one source, not {', '.join(sources)}")
         return self
@@ -172,6 +177,7 @@ class Settings(BaseModel):
         """Which source is configured: "ics-url", "ics-file", "csv", "json" or None."""
         for name, kind in (
             ("ics_url_template", "ics-url"),
+            ("ics_url_map_file", "ics-url"),
             ("ics_file", "ics-file"),
             ("csv_file", "csv"),
             ("json_file", "json"),

@@ -40,6 +40,8 @@ def settings_from(state: CliState | str | None, *, log_default: str = "warning")
         redact.register_secret(secret)
     if settings.ics_url_template is not None:
         redact.register_url_secrets(settings.ics_url_template.get_secret_value())
+    if settings.ics_url_map_file is not None:
+        _register_url_map(settings.ics_url_map_file)
     level = state.log_level or settings.log_level or log_default
     logs.configure_logging(level, "json" if (state.log_format or settings.log_format) == "json" else "text")
     return settings
@@ -58,3 +60,14 @@ def _secrets(settings: Settings) -> Iterator[str]:
     with suppress(OSError):
         if settings.pkcs12_password_file is not None and (password := settings.pkcs12_password_value()):
             yield password.decode(errors="replace")
+
+
+def _register_url_map(path: Path) -> None:
+    """Every URL of the mailbox -> URL map is a secret: their per-person parts are registered (as tokens,
+    so thousands cost the log pipeline nothing; query strings are redacted by pattern anyway). A map that
+    cannot be read is skipped here; the run reports it, with its key."""
+    from calsync import redact
+    from calsync.sources import SourceUnavailable, load_url_map
+
+    with suppress(SourceUnavailable):
+        redact.register_feed_urls(load_url_map(path).urls())

@@ -1,7 +1,8 @@
 """Read sources into DesiredEvents for one mailbox and window (docs/architecture.md, docs/sources.md).
 
 - `parse_ics` / `load_ics`: an iCalendar feed (recurrences expanded, bounded); `load_ics_url` fetches it
-  first through `SafeFetcher` (SSRF guard, size and time caps, ETag/Last-Modified).
+  first through `SafeFetcher` (SSRF guard, size and time caps, ETag/Last-Modified); the URL comes from a
+  `UrlTemplate` or a `FeedUrlMap` (`load_url_map`: a mailbox -> URL file).
 - `parse_csv` / `parse_json` (and `load_*`): documented tabular exports. `CsvIndex` (`load_csv_index`) reads a
   CSV export once, then one mailbox's rows at a time: a run holds the text, not every mailbox's events.
 - `parse_*` raise `SourceUnavailable` when the whole source is unusable; `load_*` return a
@@ -23,6 +24,7 @@ from calsync.sources.model import (
 )
 from calsync.sources.tabular import COLUMNS, TabularOptions, load_csv, load_json, parse_csv, parse_json
 from calsync.sources.tabular_index import CsvIndex, load_csv_index
+from calsync.sources.urlmap import FeedUrlMap, load_url_map, parse_url_map
 from calsync.sources.urls import UrlTemplate, redact_url
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "IGNORED_PROPERTIES",
     "PROBLEM_CODES",
     "CsvIndex",
+    "FeedUrlMap",
     "FetchPolicy",
     "FetchResult",
     "IcsOptions",
@@ -47,8 +50,10 @@ __all__ = [
     "load_ics",
     "load_ics_url",
     "load_json",
+    "load_url_map",
     "parse_csv",
     "parse_ics",
     "parse_json",
+    "parse_url_map",
     "redact_url",
 ]

@@ -42,6 +42,8 @@ PROBLEM_CODES: dict[str, str] = {
     "JSON_PARSE_ERROR": "the JSON file is not valid JSON or not a list of events",
     "FETCH_BLOCKED": "the URL or an address it resolves or redirects to is not allowed",
     "FETCH_FAILED": "the download failed (network error, timeout, HTTP error, too many redirects)",
+    "URL_MAP_INVALID": "the mailbox -> URL map (ics_url_map_file) cannot be read; no mailbox is synced",
+    "FEED_NOT_MAPPED": "the mailbox has no URL in the mailbox -> URL map; it is not synced (never emptied)",
     # one item: skipped (error) or kept after a documented fix (warning)
     "ICS_ENCODING": "warning: not UTF-8; decoded as Windows-1252/Latin-1",
     "ICS_PARSER_WARNING": "warning: the iCalendar parser warned about the document",
