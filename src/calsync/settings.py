@@ -31,6 +31,8 @@ FILE_FORBIDDEN = {
     "client_secret": "CALSYNC_CLIENT_SECRET or client_secret_file",
     "private_key_password": "CALSYNC_PRIVATE_KEY_PASSWORD",
     "pkcs12_password": "CALSYNC_PKCS12_PASSWORD or pkcs12_password_file",
+    "feed_password": "CALSYNC_FEED_PASSWORD or feed_password_file",
+    "feed_token": "CALSYNC_FEED_TOKEN or feed_token_file",
 }
 
 
@@ -112,6 +114,14 @@ class Settings(BaseModel):
     feed_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
         default_factory=lambda: [443, 80]
     )  # any port with allow_private_feeds
+    # Feed authentication, sent to each feed's own origin only (docs/sources.md); secrets never inline.
+    feed_auth: Literal["none", "basic", "bearer", "header"] = "none"
+    feed_username: str | None = None  # basic
+    feed_password: SecretStr | None = Field(default=None, repr=False)  # basic: CALSYNC_FEED_PASSWORD
+    feed_password_file: Path | None = None
+    feed_token: SecretStr | None = Field(default=None, repr=False)  # bearer, header: CALSYNC_FEED_TOKEN
+    feed_token_file: Path | None = None
+    feed_header_name: str | None = None  # header: e.g. X-Api-Key
     # Members without an Exchange Online mailbox (unlicensed, on-premises): a run of theirs ends
     # "not_applicable" and does not make `calsync sync` exit 6, unless this says "error".
     mailbox_not_enabled: Literal["not-applicable", "error"] = "not-applicable"
@@ -170,6 +180,23 @@ class Settings(BaseModel):
         ]
         if len(sources) > 1:
             raise ValueError(f"give one source, not {', '.join(sources)}")
+        return self
+
+    @model_validator(mode="after")
+    def _feed_auth_complete(self) -> Settings:
+        """Each feed_auth kind names what it needs; a secret given twice (variable and file) is refused."""
+        for secret in ("feed_password", "feed_token"):
+            if getattr(self, secret) is not None and getattr(self, f"{secret}_file") is not None:
+                raise ValueError(f"give {secret} or {secret}_file, not both")
+        needs = {
+            "basic": ("feed_username", "feed_password"),
+            "bearer": ("feed_token",),
+            "header": ("feed_header_name", "feed_token"),
+        }.get(self.feed_auth, ())
+        files = {"feed_password": self.feed_password_file, "feed_token": self.feed_token_file}
+        missing = [n for n in needs if not getattr(self, n) and files.get(n) is None]
+        if missing:
+            raise ValueError(f"feed_auth = {self.feed_auth!r} needs {', '.join(missing)}")
         return self
 
     @property

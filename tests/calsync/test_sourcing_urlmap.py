@@ -49,7 +49,9 @@ async def test_the_map_is_read_again_when_it_changes(tmp_path: Path, feed: FeedS
     urls.write_text(f'{{"adele@uni.edu": "http://127.0.0.1:{feed.port}/one.ics"}}')
     cache = sourcing.SourceCache()
     await sourcing.Sources(_settings(urls), cache=cache).loader()("adele@uni.edu", WINDOW)
-    urls.write_text(f'{{"adele@uni.edu": "http://127.0.0.1:{feed.port}/two.ics", "bob@uni.edu": "https://x/"}}')
+    urls.write_text(
+        f'{{"adele@uni.edu": "http://127.0.0.1:{feed.port}/two.ics", "bob@uni.edu": "https://x/"}}'
+    )
     again = sourcing.Sources(_settings(urls), cache=cache)
     await again.loader()("adele@uni.edu", WINDOW)
     assert feed.requests == ["/one.ics", "/two.ics"]

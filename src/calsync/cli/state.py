@@ -42,6 +42,7 @@ def settings_from(state: CliState | str | None, *, log_default: str = "warning")
         redact.register_url_secrets(settings.ics_url_template.get_secret_value())
     if settings.ics_url_map_file is not None:
         _register_url_map(settings.ics_url_map_file)
+    _register_feed_auth(settings)
     level = state.log_level or settings.log_level or log_default
     logs.configure_logging(level, "json" if (state.log_format or settings.log_format) == "json" else "text")
     return settings
@@ -71,3 +72,15 @@ def _register_url_map(path: Path) -> None:
 
     with suppress(SourceUnavailable):
         redact.register_feed_urls(load_url_map(path).urls())
+
+
+def _register_feed_auth(settings: Settings) -> None:
+    """The feed credential (from its variable or file) and its encoded form as sent. A file that cannot
+    be read is skipped here; building the fetcher reports it, with its key."""
+    from calsync import redact, wiring
+    from calsync.settings import SettingsError
+
+    with suppress(SettingsError):
+        auth = wiring.feed_auth(settings)
+        for secret in auth.secrets() if auth else ():
+            redact.register_secret(secret)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from calsync.sources.feedauth import FeedAuth
 from calsync.sources.feeds import load_ics_url
 from calsync.sources.fetch import FetchPolicy, FetchResult, Resolver, SafeFetcher, default_resolver
 from calsync.sources.ics import IGNORED_PROPERTIES, IcsOptions, load_ics, parse_ics
@@ -32,6 +33,7 @@ __all__ = [
     "IGNORED_PROPERTIES",
     "PROBLEM_CODES",
     "CsvIndex",
+    "FeedAuth",
     "FeedUrlMap",
     "FetchPolicy",
     "FetchResult",

@@ -55,7 +55,7 @@ def test_json_as_an_object_or_a_list(tmp_path: Path, document: str) -> None:
             "mapped twice",
         ),
         (b"mailbox,url\r\nonly-one-cell\r\n", False, "line 2", "fewer cells"),
-        (b"mailbox,url\r\na@x.edu,\"https://h/\x00\r\n", False, "line 2", "not valid CSV"),
+        (b'mailbox,url\r\na@x.edu,"https://h/\x00\r\n', False, "line 2", "not valid CSV"),
         (b"mailbox,url\r\na@x.edu,https://h/\xe9\r\n", False, "source", "must be UTF-8"),
         (b'{"a@x.edu": 5}', True, "member 1", "must be a string"),
         (b'[{"mailbox": "a@x.edu"}]', True, "item 1", '"mailbox" and "url"'),
