@@ -36,9 +36,9 @@ def _every_output(path: Path) -> str:
 
 @pytest.mark.parametrize("where", ["template", "map"])
 def test_a_tokenised_feed_url_is_never_shown(
-    config: Path,
-    emulator: dict[str, Any],
-    where: str,  # noqa: F811
+    config: Path,  # noqa: F811 (the fixture)
+    emulator: dict[str, Any],  # noqa: F811 (the fixture)
+    where: str,
 ) -> None:
     token = f"tok3n-{where}-SECRET-a7f"  # one per case: the redactor is process-wide
     with FeedServer(FEED) as feed:

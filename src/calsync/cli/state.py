@@ -42,7 +42,8 @@ def settings_from(state: CliState | str | None, *, log_default: str = "warning")
         redact.register_url_secrets(settings.ics_url_template.get_secret_value())
     if settings.ics_url_map_file is not None:
         _register_url_map(settings.ics_url_map_file)
-    _register_feed_auth(settings)
+    if settings.feed_auth != "none":
+        _register_feed_auth(settings)
     level = state.log_level or settings.log_level or log_default
     logs.configure_logging(level, "json" if (state.log_format or settings.log_format) == "json" else "text")
     return settings

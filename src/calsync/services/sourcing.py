@@ -30,7 +30,7 @@ from calsync.sources import (
     SourceUnavailable,
     UrlTemplate,
     Validators,
-    load_csv_index,
+    load_csv_index_file,
     load_ics,
     load_ics_url,
     load_json,
@@ -226,14 +226,12 @@ class Sources:
             stat = path.stat()
         except OSError as exc:
             raise SettingsError([f"cannot read {path}: {exc.strerror}"], "source") from None
-        key: tuple[object, ...] = (str(path), stat.st_mtime_ns, stat.st_size, win.start, win.end)
+        key: tuple[object, ...] = (str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino, win.start, win.end)
         cached = self.cache.table
         if cached is None or cached[0] != key:
-            data = _read(path)
-            cached = (
-                key,
-                _Table(load_csv_index(data) if kind == "csv" else load_json(data, window=win), win),
-            )
+            # A CSV export is indexed from disk in bounded memory whatever its size; JSON is read whole.
+            table = load_csv_index_file(path) if kind == "csv" else load_json(_read(path), window=win)
+            cached = (key, _Table(table, win))
             self.cache.table = cached
         self._table = ((win.start, win.end), cached[1])
         return cached[1]
@@ -241,8 +239,9 @@ class Sources:
 
 class _Table:
     """Each mailbox's snapshot from one CSV or JSON file. A CSV export is indexed and a mailbox's rows are
-    parsed when it is synced, so a run holds the text, not every mailbox's events (docs/sources.md); a
-    JSON document must be parsed whole, so it is split into snapshots once."""
+    read from the file and parsed when it is synced, so a run holds a few integers per mailbox, not every
+    mailbox's events or the file (docs/sources.md); a JSON document must be parsed whole, so it is split
+    into snapshots once."""
 
     def __init__(self, table: CsvIndex | SourceResult, win: Window) -> None:
         self._table = table

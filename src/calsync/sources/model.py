@@ -37,7 +37,7 @@ PROBLEM_CODES: dict[str, str] = {
     "ICS_NOT_A_CALENDAR": "the document has no VCALENDAR",
     "CSV_TOO_LARGE": "the CSV file is over the size cap",
     "CSV_BAD_HEADER": "the CSV header lacks a required column or repeats one",
-    "CSV_PARSE_ERROR": "the CSV file cannot be read at all",
+    "CSV_PARSE_ERROR": "the CSV file cannot be read at all, or changed in place while a run read it",
     "JSON_TOO_LARGE": "the JSON file is over the size cap",
     "JSON_PARSE_ERROR": "the JSON file is not valid JSON or not a list of events",
     "FETCH_BLOCKED": "the URL or an address it resolves or redirects to is not allowed",
