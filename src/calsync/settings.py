@@ -33,6 +33,8 @@ FILE_FORBIDDEN = {
     "client_secret": "CALSYNC_CLIENT_SECRET or client_secret_file",
     "private_key_password": "CALSYNC_PRIVATE_KEY_PASSWORD",
     "pkcs12_password": "CALSYNC_PKCS12_PASSWORD or pkcs12_password_file",
+    "feed_password": "CALSYNC_FEED_PASSWORD or feed_password_file",
+    "feed_token": "CALSYNC_FEED_TOKEN or feed_token_file",
 }
 
 # CALSYNC_* variables that are read, but are no setting: not warned about as unknown.
@@ -54,7 +56,7 @@ class SettingsError(ValueError):
 
 
 PROFILE_NAME = r"^[a-z][a-z0-9-]{0,31}$"
-SOURCE_KEYS = ("ics_url_template", "ics_file", "csv_file", "json_file")
+SOURCE_KEYS = ("ics_url_template", "ics_url_map_file", "ics_file", "csv_file", "json_file")
 
 
 class ProfileSettings(BaseModel):
@@ -68,6 +70,7 @@ class ProfileSettings(BaseModel):
     mailboxes: list[str] | None = None
     group: str | None = None
     ics_url_template: SecretStr | None = Field(default=None, repr=False)
+    ics_url_map_file: Path | None = None
     ics_file: Path | None = None
     csv_file: Path | None = None
     json_file: Path | None = None
@@ -129,6 +132,7 @@ class Settings(BaseModel):
     mailboxes: list[str] = Field(default_factory=list)  # UPNs; or `group`, or the mailboxes a CSV/JSON names
     group: str | None = None  # a security group's id: its transitive user members are synced
     ics_url_template: SecretStr | None = Field(default=None, repr=False)  # e.g. https://…/ical/{upn}.ics
+    ics_url_map_file: Path | None = None  # a mailbox -> feed URL file (CSV or JSON; docs/sources.md)
     ics_file: Path | None = None  # one feed for every listed mailbox
     csv_file: Path | None = None
     json_file: Path | None = None
@@ -158,6 +162,14 @@ class Settings(BaseModel):
     feed_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
         default_factory=lambda: [443, 80]
     )  # any port with allow_private_feeds
+    # Feed authentication, sent to each feed's own origin only (docs/sources.md); secrets never inline.
+    feed_auth: Literal["none", "basic", "bearer", "header"] = "none"
+    feed_username: str | None = None  # basic
+    feed_password: SecretStr | None = Field(default=None, repr=False)  # basic: CALSYNC_FEED_PASSWORD
+    feed_password_file: Path | None = None
+    feed_token: SecretStr | None = Field(default=None, repr=False)  # bearer, header: CALSYNC_FEED_TOKEN
+    feed_token_file: Path | None = None
+    feed_header_name: str | None = None  # header: e.g. X-Api-Key
     # Members without an Exchange Online mailbox (unlicensed, on-premises): a run of theirs ends
     # "not_applicable" and does not make `calsync sync` exit 6, unless this says "error".
     mailbox_not_enabled: Literal["not-applicable", "error"] = "not-applicable"
@@ -213,7 +225,7 @@ class Settings(BaseModel):
             raise ValueError(f"give one credential, not {', '.join(given)}")
         if self.certificate_file is not None and self.private_key_file is None:
             raise ValueError("certificate_file needs private_key_file")
-        sources = [n for n in ("ics_url_template", "ics_file", "csv_file", "json_file") if getattr(self, n)]
+        sources = [n for n in SOURCE_KEYS if getattr(self, n)]
         if len(sources) > 1:
             raise ValueError(f"give one source, not {', '.join(sources)}")
         return self
@@ -254,11 +266,29 @@ class Settings(BaseModel):
             [f"profile: no profile named {name!r} (this deployment has: {known})"], "settings"
         )
 
+    @model_validator(mode="after")
+    def _feed_auth_complete(self) -> Settings:
+        """Each feed_auth kind names what it needs; a secret given twice (variable and file) is refused."""
+        for secret in ("feed_password", "feed_token"):
+            if getattr(self, secret) is not None and getattr(self, f"{secret}_file") is not None:
+                raise ValueError(f"give {secret} or {secret}_file, not both")
+        needs = {
+            "basic": ("feed_username", "feed_password"),
+            "bearer": ("feed_token",),
+            "header": ("feed_header_name", "feed_token"),
+        }.get(self.feed_auth, ())
+        files = {"feed_password": self.feed_password_file, "feed_token": self.feed_token_file}
+        missing = [n for n in needs if not getattr(self, n) and files.get(n) is None]
+        if missing:
+            raise ValueError(f"feed_auth = {self.feed_auth!r} needs {', '.join(missing)}")
+        return self
+
     @property
     def source_kind(self) -> str | None:
         """Which source is configured: "ics-url", "ics-file", "csv", "json" or None."""
         for name, kind in (
             ("ics_url_template", "ics-url"),
+            ("ics_url_map_file", "ics-url"),
             ("ics_file", "ics-file"),
             ("csv_file", "csv"),
             ("json_file", "json"),

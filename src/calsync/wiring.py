@@ -23,11 +23,14 @@ from calsync.domain import Window
 from calsync.settings import SettingsError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import httpx
+    from pydantic import SecretStr
 
     from calsync.graph import AppTokenProvider, Credential, EntraApp, GraphClient
     from calsync.settings import Settings
-    from calsync.sources import FetchPolicy, SafeFetcher
+    from calsync.sources import FeedAuth, FetchPolicy, SafeFetcher
     from calsync.store import RuntimeStateStore, SqlStateStore
     from calsync.sync.engine import Engine
 
@@ -108,10 +111,42 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
 
 
 def feed_fetcher(settings: Settings) -> SafeFetcher:
-    """The fetcher of iCalendar feeds, with the configured guard and CA bundle."""
+    """The fetcher of iCalendar feeds, with the configured guard, CA bundle and credentials."""
     from calsync.sources import SafeFetcher
 
-    return SafeFetcher(fetch_policy(settings), verify=_verify(settings))
+    return SafeFetcher(fetch_policy(settings), verify=_verify(settings), auth=feed_auth(settings))
+
+
+def feed_auth(settings: Settings) -> FeedAuth | None:
+    """The feed credential from settings, its secret read from the variable or the file now; raises
+    SettingsError naming the key (an unreadable file, a value that cannot be sent as a header)."""
+    from calsync.sources import FeedAuth
+
+    s = settings
+    if s.feed_auth == "none":
+        return None
+    try:
+        if s.feed_auth == "basic":
+            password = _feed_secret(s.feed_password, s.feed_password_file, "feed_password_file")
+            return FeedAuth.basic(s.feed_username or "", password)
+        token = _feed_secret(s.feed_token, s.feed_token_file, "feed_token_file")
+        if s.feed_auth == "bearer":
+            return FeedAuth.bearer(token)
+        return FeedAuth.header(s.feed_header_name or "", token)
+    except ValueError as exc:
+        raise SettingsError([f"feed_auth: {exc}"], "settings") from None
+
+
+def _feed_secret(value: SecretStr | None, path: Path | None, key: str) -> str:
+    if value is not None:
+        return value.get_secret_value()
+    assert path is not None  # Settings requires one of them for this feed_auth
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError([f"{key}: cannot read {path}: {exc.strerror}"], "settings") from None
+    except UnicodeDecodeError:
+        raise SettingsError([f"{key}: {path} is not UTF-8 text"], "settings") from None
 
 
 @asynccontextmanager

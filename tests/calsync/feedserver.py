@@ -4,6 +4,11 @@ Every path answers the same body with an ETag; a request whose If-None-Match mat
 answered 304, as a timetable server does, so a second sync of an unchanged feed skips the mailbox. The body
 can be replaced between runs (`publish`), and every request line is kept (`requests`) so a test can check
 that the feed was asked at all, and with which query.
+
+For feed authentication and error paths: `require` = (header, value) answers 401 to a request without
+that exact header; every request's Authorization and custom headers are kept (`headers`); `status` set to
+an error code answers it instead of the feed; `redirect` answers 302 to that URL (but not to a request
+for that URL's own path, so a server may redirect to itself).
 """
 
 from __future__ import annotations
@@ -21,7 +26,11 @@ class FeedServer:
     def __init__(self, body: str) -> None:
         self._lock = threading.Lock()
         self.requests: list[str] = []
+        self.headers: list[dict[str, str]] = []
         self.full_downloads = 0
+        self.require: tuple[str, str] | None = None
+        self.status = 200
+        self.redirect: str | None = None
         self.publish(body)
         owner = self
 
@@ -29,7 +38,18 @@ class FeedServer:
             def do_GET(self) -> None:
                 with owner._lock:
                     owner.requests.append(self.path)
+                    owner.headers.append({k.lower(): v for k, v in self.headers.items()})
                     body, etag = owner._body, owner._etag
+                    presented = self.headers.get(owner.require[0]) if owner.require else None
+                    refusal = owner._refusal(presented, self.path)
+                if refusal is not None:
+                    self.send_response(refusal)
+                    if refusal == 302:
+                        self.send_header("Location", str(owner.redirect))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                with owner._lock:
                     if self.headers.get("If-None-Match") == etag:
                         self.send_response(304)
                         self.send_header("ETag", etag)
@@ -51,6 +71,14 @@ class FeedServer:
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="feed-server", daemon=True
         )  # a short poll interval: shutdown() waits for one
+
+    def _refusal(self, presented: str | None, path: str) -> int | None:
+        """The status to answer instead of the feed, if any (called under the lock)."""
+        if self.require is not None and presented != self.require[1]:
+            return 401
+        if self.redirect is not None and not self.redirect.endswith(path):
+            return 302
+        return None if self.status == 200 else self.status
 
     @property
     def port(self) -> int:

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from calsync.redact import MARK, Redactor, is_secret_key, redact, register_url_secrets
+from calsync.redact import MARK, Redactor, is_secret_key, redact, register_feed_urls, register_url_secrets
 
 
 @pytest.mark.parametrize(
@@ -141,3 +141,33 @@ def test_redact_value_walks_containers_and_stringifies_other_objects() -> None:
 )
 def test_is_secret_key(key: str, secret: bool) -> None:
     assert is_secret_key(key) is secret
+
+
+def test_register_feed_urls_hides_per_person_parts_and_keeps_shared_ones() -> None:
+    """Per-person path segments, query values (as written and decoded) and userinfo of a URL map are
+    redacted wherever they appear, also inside a URL whose host is the pinned IP (as httpx logs it);
+    the path segments every URL shares stay readable."""
+    people = [uuid.uuid4().hex[:12] for _ in range(3)]
+    key, password = f"k{uuid.uuid4().hex[:10]}", f"p{uuid.uuid4().hex[:10]}"
+    shared = f"public-{uuid.uuid4().hex[:6]}"  # the redactor is process-wide: a word no other test registers
+    register_feed_urls(
+        [f"https://timeedit.example.edu/web/{shared}/ri{p}.ics?key={key}" for p in people]
+        + [f"https://svc:{password}@other.example.edu/feeds/one/{people[0]}x"]
+    )
+    line = f'GET http://10.1.2.3/web/{shared}/ri{people[1]}.ics "200"; or ri{people[2]}.ics {key} {password}'
+    assert redact(line) == f'GET http://10.1.2.3/web/{shared}/{MARK} "200"; or {MARK} {MARK} {MARK}'
+    # A registered token is only ever a whole run: text that merely contains one is left alone.
+    assert redact(f"zz{people[0]}x-and-more") == f"zz{people[0]}x-and-more"
+
+
+def test_thousands_of_map_urls_are_tokens_not_literals() -> None:
+    """40,000 per-person URLs do not go into the literal alternation (which every log line scans once per
+    literal at each position): they are looked up in a set, one lookup per run of URL characters."""
+    redactor = Redactor()
+    tokens = [f"ri{n:08d}{uuid.uuid4().hex[:8]}.ics" for n in range(40_000)]
+    redactor.register_tokens(tokens)
+    assert redactor._secret_re is None
+    text = f"/web/public/{tokens[12_345]} and {tokens[-1]}"
+    assert redactor.redact(text) == f"/web/public/{MARK} and {MARK}"
+    redactor.register_tokens(["with=equals-sign", "tiny"])  # not a run of URL characters: a literal
+    assert redactor.redact("x with=equals-sign tiny") == f"x {MARK} tiny"

@@ -42,6 +42,11 @@ def settings_from(state: CliState | str | None, *, log_default: str = "warning")
     for template in (settings.ics_url_template, *(p.ics_url_template for p in settings.profiles)):
         if template is not None:  # every profile's feed URLs may carry a token
             redact.register_url_secrets(template.get_secret_value())
+    for url_map in (settings.ics_url_map_file, *(p.ics_url_map_file for p in settings.profiles)):
+        if url_map is not None:
+            _register_url_map(url_map)
+    if settings.feed_auth != "none":
+        _register_feed_auth(settings)
     level = state.log_level or settings.log_level or log_default
     logs.configure_logging(level, "json" if (state.log_format or settings.log_format) == "json" else "text")
     return settings
@@ -60,3 +65,26 @@ def _secrets(settings: Settings) -> Iterator[str]:
     with suppress(OSError):
         if settings.pkcs12_password_file is not None and (password := settings.pkcs12_password_value()):
             yield password.decode(errors="replace")
+
+
+def _register_url_map(path: Path) -> None:
+    """Every URL of the mailbox -> URL map is a secret: their per-person parts are registered (as tokens,
+    so thousands cost the log pipeline nothing; query strings are redacted by pattern anyway). A map that
+    cannot be read is skipped here; the run reports it, with its key."""
+    from calsync import redact
+    from calsync.sources import SourceUnavailable, load_url_map
+
+    with suppress(SourceUnavailable):
+        redact.register_feed_urls(load_url_map(path).urls())
+
+
+def _register_feed_auth(settings: Settings) -> None:
+    """The feed credential (from its variable or file) and its encoded form as sent. A file that cannot
+    be read is skipped here; building the fetcher reports it, with its key."""
+    from calsync import redact, wiring
+    from calsync.settings import SettingsError
+
+    with suppress(SettingsError):
+        auth = wiring.feed_auth(settings)
+        for secret in auth.secrets() if auth else ():
+            redact.register_secret(secret)

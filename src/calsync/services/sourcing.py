@@ -23,22 +23,27 @@ from calsync.services.naming import mailbox_name
 from calsync.settings import Settings, SettingsError
 from calsync.sources import (
     CsvIndex,
+    FeedUrlMap,
     IcsOptions,
     SafeFetcher,
     SourceProblem,
     SourceResult,
+    SourceUnavailable,
     UrlTemplate,
     Validators,
-    load_csv_index,
+    load_csv_index_file,
     load_ics,
     load_ics_url,
     load_json,
+    load_url_map,
 )
 from calsync.store import RuntimeStateStore, SourceState, source_state_key
 from calsync.sync.engine import SourceSnapshot, off_loop
 
 SourceLoader = Callable[[str, Window], Awaitable[SourceSnapshot]]
 """(mailbox, window) -> what the source says for that mailbox this run."""
+FeedUrl = Callable[[str], str | SourceSnapshot]
+"""mailbox -> its feed URL, or the snapshot saying why it has none (an unavailable one)."""
 
 
 def snapshot(result: SourceResult, mailbox: str) -> SourceSnapshot:
@@ -86,6 +91,7 @@ class SourceCache:
 
     fetcher: SafeFetcher | None = None
     table: tuple[tuple[object, ...], _Table] | None = None
+    url_map: tuple[tuple[object, ...], FeedUrlMap] | None = None
 
 
 @dataclass
@@ -111,18 +117,16 @@ class Sources:
         chosen = "default_time_zone" in self.settings.model_fields_set
         options = IcsOptions(default_zone=self.settings.default_time_zone, warn_floating=not chosen)
         if kind == "ics-url":
-            assert self.settings.ics_url_template is not None
-            template = UrlTemplate(self.settings.ics_url_template.get_secret_value())
+            url_of = self._feed_urls()
             if self.cache.fetcher is None:
                 self.cache.fetcher = wiring.feed_fetcher(self.settings)
             fetcher = self.cache.fetcher
             gate = asyncio.Semaphore(self.settings.feed_parallelism)
 
             async def from_url(mailbox: str, win: Window) -> SourceSnapshot:
-                try:
-                    url = _feed_url(template, mailbox)
-                except ValueError as exc:
-                    return SourceSnapshot("unavailable", problems=(str(exc),), error_code="BAD_URL_TEMPLATE")
+                url = url_of(mailbox)
+                if isinstance(url, SourceSnapshot):
+                    return url
                 key = source_state_key(url)
                 known = None
                 if self.store is not None:
@@ -169,8 +173,53 @@ class Sources:
             return from_table
         raise SettingsError(["source: set ics_url_template, ics_file, csv_file or json_file"], "settings")
 
+    def _feed_urls(self) -> FeedUrl:
+        """Each mailbox's feed URL this run: from the template, or from the map file (read once per
+        run, and by a long-lived process again only when the file changes)."""
+        s = self.settings
+        if s.ics_url_map_file is None:
+            assert s.ics_url_template is not None
+            template = UrlTemplate(s.ics_url_template.get_secret_value())
+
+            def templated(mailbox: str) -> str | SourceSnapshot:
+                try:
+                    return template.expand(upn=mailbox, mail=mailbox, id=mailbox)
+                except ValueError as exc:
+                    return SourceSnapshot("unavailable", problems=(str(exc),), error_code="BAD_URL_TEMPLATE")
+
+            return templated
+        urls = self._url_map(s.ics_url_map_file)
+
+        def mapped(mailbox: str) -> str | SourceSnapshot:
+            url = urls.url_for(mailbox)
+            if url is not None:
+                return url
+            why = f"FEED_NOT_MAPPED {mailbox}: the mailbox has no URL in ics_url_map_file; it is not synced"
+            return SourceSnapshot("unavailable", problems=(why,), error_code="FEED_NOT_MAPPED")
+
+        return mapped
+
+    def _url_map(self, path: Path) -> FeedUrlMap:
+        """The mailbox -> URL map; an unusable map is a configuration error (SettingsError), so that no
+        mailbox is synced from half of it."""
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise SettingsError([f"ics_url_map_file: cannot read {path}: {exc.strerror}"], "source") from None
+        key: tuple[object, ...] = (str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if self.cache.url_map is None or self.cache.url_map[0] != key:
+            try:
+                self.cache.url_map = (key, load_url_map(path))
+            except SourceUnavailable as exc:
+                p = exc.problem
+                raise SettingsError([f"ics_url_map_file: {p.location}: {p.message}"], "source") from None
+        return self.cache.url_map[1]
+
     def table_mailboxes(self, win: Window) -> list[str]:
-        """For CSV/JSON sources: every mailbox the file names with at least one good event in `win`."""
+        """For CSV/JSON sources: every mailbox the file names with at least one good event in `win`; for
+        a mailbox -> URL map: every mailbox it maps."""
+        if self.settings.ics_url_map_file is not None:
+            return self._url_map(self.settings.ics_url_map_file).mailboxes()
         table = self._table_for(win)
         return [] if table is None else table.mailboxes()
 
@@ -186,14 +235,12 @@ class Sources:
             stat = path.stat()
         except OSError as exc:
             raise SettingsError([f"cannot read {path}: {exc.strerror}"], "source") from None
-        key: tuple[object, ...] = (str(path), stat.st_mtime_ns, stat.st_size, win.start, win.end)
+        key: tuple[object, ...] = (str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino, win.start, win.end)
         cached = self.cache.table
         if cached is None or cached[0] != key:
-            data = _read(path)
-            cached = (
-                key,
-                _Table(load_csv_index(data) if kind == "csv" else load_json(data, window=win), win),
-            )
+            # A CSV export is indexed from disk in bounded memory whatever its size; JSON is read whole.
+            table = load_csv_index_file(path) if kind == "csv" else load_json(_read(path), window=win)
+            cached = (key, _Table(table, win))
             self.cache.table = cached
         self._table = ((win.start, win.end), cached[1])
         return cached[1]
@@ -201,8 +248,9 @@ class Sources:
 
 class _Table:
     """Each mailbox's snapshot from one CSV or JSON file. A CSV export is indexed and a mailbox's rows are
-    parsed when it is synced, so a run holds the text, not every mailbox's events (docs/sources.md); a
-    JSON document must be parsed whole, so it is split into snapshots once."""
+    read from the file and parsed when it is synced, so a run holds a few integers per mailbox, not every
+    mailbox's events or the file (docs/sources.md); a JSON document must be parsed whole, so it is split
+    into snapshots once."""
 
     def __init__(self, table: CsvIndex | SourceResult, win: Window) -> None:
         self._table = table
@@ -226,20 +274,14 @@ class _Table:
 def forget_feed(settings: Settings, store: RuntimeStateStore, mailbox: str) -> None:
     """Drop the stored validators of the mailbox's feed (`purge`: the mailbox no longer holds what the
     feed says, so the next plain sync must download the feed, not skip the mailbox on its 304)."""
-    if settings.source_kind != "ics-url" or settings.ics_url_template is None:
+    if settings.source_kind != "ics-url":
         return
-    try:
-        url = _feed_url(UrlTemplate(settings.ics_url_template.get_secret_value()), mailbox)
-    except ValueError:
+    url = Sources(settings, store)._feed_urls()(mailbox)  # the template's or the map's
+    if isinstance(url, SourceSnapshot):
         return  # no feed URL for this mailbox: nothing was ever stored for it
     known = store.source_state(source_state_key(url))
     if _holds_validators(known):
         _forget(store, known)
-
-
-def _feed_url(template: UrlTemplate, mailbox: str) -> str:
-    """The mailbox's feed URL (secret: only its digest, `source_state_key`, is ever stored)."""
-    return template.expand(upn=mailbox, mail=mailbox, id=mailbox)
 
 
 def _holds_validators(known: SourceState | None) -> TypeGuard[SourceState]:
@@ -261,7 +303,8 @@ def _read(path: Path) -> bytes:
 async def resolve_mailboxes(
     settings: Settings, client: GraphClient, sources: Sources, win: Window
 ) -> list[str]:
-    """The mailboxes to sync: the explicit list, else the group's members, else those a file names."""
+    """The mailboxes to sync: the explicit list, else the group's members, else those a file names (a
+    CSV/JSON export, or the mailbox -> URL map)."""
     if settings.mailboxes:
         return sorted({mailbox_name(m) for m in settings.mailboxes})
     if settings.group:
@@ -271,5 +314,5 @@ async def resolve_mailboxes(
     if table:
         return table
     raise SettingsError(
-        ["mailboxes: list them, set group, or use a CSV/JSON source that names them"], "settings"
+        ["mailboxes: list them, set group, or use a CSV/JSON source or URL map that names them"], "settings"
     )

@@ -1,9 +1,11 @@
 """Read sources into DesiredEvents for one mailbox and window (docs/architecture.md, docs/sources.md).
 
 - `parse_ics` / `load_ics`: an iCalendar feed (recurrences expanded, bounded); `load_ics_url` fetches it
-  first through `SafeFetcher` (SSRF guard, size and time caps, ETag/Last-Modified).
-- `parse_csv` / `parse_json` (and `load_*`): documented tabular exports. `CsvIndex` (`load_csv_index`) reads a
-  CSV export once, then one mailbox's rows at a time: a run holds the text, not every mailbox's events.
+  first through `SafeFetcher` (SSRF guard, size and time caps, ETag/Last-Modified); the URL comes from a
+  `UrlTemplate` or a `FeedUrlMap` (`load_url_map`: a mailbox -> URL file).
+- `parse_csv` / `parse_json` (and `load_*`): documented tabular exports. `CsvIndex` (`load_csv_index`, or
+  `load_csv_index_file` from disk) indexes a CSV export once, then reads one mailbox's rows at a time: a
+  run holds a few integers per mailbox, not every mailbox's events (nor, from disk, the file).
 - `parse_*` raise `SourceUnavailable` when the whole source is unusable; `load_*` return a
   `SourceResult` with status "unavailable" instead. Either way a bad item is a `SourceProblem` and is
   skipped, and `SourceResult.skipped(key)` tells the planner to keep its last good copy.
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+from calsync.sources.feedauth import FeedAuth
 from calsync.sources.feeds import load_ics_url
 from calsync.sources.fetch import FetchPolicy, FetchResult, Resolver, SafeFetcher, default_resolver
 from calsync.sources.ics import IGNORED_PROPERTIES, IcsOptions, load_ics, parse_ics
@@ -22,7 +25,8 @@ from calsync.sources.model import (
     Validators,
 )
 from calsync.sources.tabular import COLUMNS, TabularOptions, load_csv, load_json, parse_csv, parse_json
-from calsync.sources.tabular_index import CsvIndex, load_csv_index
+from calsync.sources.tabular_index import CsvIndex, load_csv_index, load_csv_index_file
+from calsync.sources.urlmap import FeedUrlMap, load_url_map, parse_url_map
 from calsync.sources.urls import UrlTemplate, redact_url
 
 __all__ = [
@@ -30,6 +34,8 @@ __all__ = [
     "IGNORED_PROPERTIES",
     "PROBLEM_CODES",
     "CsvIndex",
+    "FeedAuth",
+    "FeedUrlMap",
     "FetchPolicy",
     "FetchResult",
     "IcsOptions",
@@ -44,11 +50,14 @@ __all__ = [
     "default_resolver",
     "load_csv",
     "load_csv_index",
+    "load_csv_index_file",
     "load_ics",
     "load_ics_url",
     "load_json",
+    "load_url_map",
     "parse_csv",
     "parse_ics",
     "parse_json",
+    "parse_url_map",
     "redact_url",
 ]

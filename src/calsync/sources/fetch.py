@@ -15,6 +15,8 @@ What it guarantees, and why each piece is there:
   asked for. Keep-alive is off, so a TLS connection made for one name is never reused for another.
   IPv4 addresses are tried before IPv6, and only the first allowed one is used.
 - **Redirects** are followed by hand, at most 3, and every hop is checked like the first.
+- **Credentials** (`FeedAuth`: Basic, bearer or a header of the server's own) are sent to the first
+  URL's origin only (scheme, host and port): a redirect elsewhere, or to plain http, goes without them.
 - **Size**: the body is decompressed here (gzip or deflate only), in bounded steps, counting decoded and
   raw bytes against `max_bytes` (10 MB) while streaming; a bomb stops at the cap (ICS_TOO_LARGE) after
   allocating at most one cap's worth of memory (urllib3 CVE-2025-66471 and its kin).
@@ -42,6 +44,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address
 import httpx
 
 from calsync.sources.addresses import Address, BadHost, literal_address, parse_networks, refusal
+from calsync.sources.feedauth import FeedAuth
 from calsync.sources.model import SourceProblem, SourceUnavailable, Validators
 from calsync.sources.urls import redact_url
 
@@ -169,7 +172,7 @@ class SafeFetcher:
     """Fetches feed URLs under a `FetchPolicy`; see the module doc for the guarantees.
 
     `resolver` maps a host name to its addresses (tests inject fakes); `verify` is passed to httpx for
-    TLS (True: the system's CA bundle, loaded once per fetcher).
+    TLS (True: the system's CA bundle, loaded once per fetcher); `auth` is sent to each feed's own origin.
     """
 
     def __init__(
@@ -178,8 +181,10 @@ class SafeFetcher:
         *,
         resolver: Resolver | None = None,
         verify: ssl.SSLContext | bool = True,
+        auth: FeedAuth | None = None,
     ) -> None:
         self.policy = policy or FetchPolicy()
+        self.auth = auth
         self.resolver: Resolver = resolver or default_resolver
         self._verify: ssl.SSLContext | bool = httpx.create_ssl_context() if verify is True else verify
 
@@ -288,16 +293,24 @@ class SafeFetcher:
             limits=httpx.Limits(max_keepalive_connections=0),
         ) as client:
             current: str | httpx.URL = url
+            origin: tuple[str, str, int | None] | None = None
             for _hop in range(policy.max_redirects + 1):
                 target = await self._target(current)
-                result = await self._request(client, target, validators)
+                here = (target.url.scheme, target.host, target.url.port)
+                origin = origin or here
+                auth = self.auth if here == origin else None  # never to another origin
+                result = await self._request(client, target, validators, auth)
                 if isinstance(result, FetchResult):
                     return result
                 current = result
             raise self._failed(url, "too many redirects")
 
     async def _request(
-        self, client: httpx.AsyncClient, target: _Target, validators: Validators | None
+        self,
+        client: httpx.AsyncClient,
+        target: _Target,
+        validators: Validators | None,
+        auth: FeedAuth | None,
     ) -> FetchResult | httpx.URL:
         url = target.url
         ip = str(target.address)
@@ -309,6 +322,8 @@ class SafeFetcher:
             "Accept": "text/calendar, text/csv, application/json;q=0.9, */*;q=0.5",
             "Accept-Encoding": "gzip, deflate",
         }
+        if auth is not None:
+            headers[auth.name] = auth.value
         if validators is not None:
             if etag := _safe_header(validators.etag):
                 headers["If-None-Match"] = etag

@@ -4,55 +4,57 @@ Split from `calsync.sources.tabular` so the CSV-specific reading lives apart fro
 row rules both share (`tabular_rows`). The format is in the `calsync.sources.tabular` module doc.
 
 One reader serves two callers: `parse_csv` reads a whole file, and `CsvIndex` (`tabular_index`) reads
-it once to note where each mailbox's records start, then re-reads only one mailbox's records when that
-mailbox is synced. So the text is kept as UTF-8 bytes (at most the file's size for a UTF-8 file, where a
-Python str of text with one emoji in it takes four bytes a character), and every record is located by
-its byte offset and first line number: reading from that offset gives the same cells as the whole-file
-read, because a record always starts at the start of a line with the csv module's state reset.
+it once to note where each mailbox's records are, then re-reads only one mailbox's records when that
+mailbox is synced. The text comes from memory (kept as UTF-8 bytes: at most the file's size for a UTF-8
+file, where a Python str of text with one emoji in it takes four bytes a character) or, for a UTF-8
+file, from the file itself (`tabular_text`); every record is located by its byte offsets and first line
+number: reading from that offset gives the same cells as the whole-file read, because a record always
+starts at the start of a line with the csv module's state reset.
 """
 
 from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 from calsync.domain import Window
 from calsync.sources.model import SourceProblem, SourceResult, SourceUnavailable, unavailable
 from calsync.sources.tabular_rows import COLUMNS, REQUIRED, TabularOptions, _Collector, _text
+from calsync.sources.tabular_text import FileText, MemoryText
 
-# A physical line as io.StringIO(newline="") splits text: ended by CRLF, CR or LF (kept), or the last,
-# unended one. CR and LF never occur inside a UTF-8 multi-byte sequence, so splitting bytes is safe.
-_LINE = re.compile(rb"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+\Z")
-
-Record = tuple[int, int, list[str] | None]  # (first line number, byte offset, cells or None)
+Text = MemoryText | FileText
+Record = tuple[int, int, int, list[str] | None]  # (first line number, byte offset, end offset, cells)
 
 
 class _Lines:
-    """The decoded physical lines of `utf8` from byte `start` on; `end` is where the last one handed
-    out ends (the csv module reads a record's lines and no further)."""
+    """The decoded physical lines from byte `start` on (of UTF-8 bytes, or the raw lines an iterator
+    hands out from there); `end` is where the last one handed out ends (the csv module reads a record's
+    lines and no further). A line that is not UTF-8 raises UnicodeDecodeError."""
 
-    __slots__ = ("_matches", "end")
+    __slots__ = ("_lines", "end")
 
-    def __init__(self, utf8: bytes, start: int) -> None:
-        self._matches = _LINE.finditer(utf8, start)
+    def __init__(self, source: bytes | Iterator[bytes], start: int) -> None:
+        self._lines = MemoryText(source).lines(start) if isinstance(source, bytes) else source
         self.end = start
 
     def __iter__(self) -> _Lines:
         return self
 
     def __next__(self) -> str:
-        match = next(self._matches)
-        self.end = match.end()
-        return match.group().decode("utf-8")
+        line = next(self._lines)
+        self.end += len(line)
+        return line.decode("utf-8")
 
 
-def _records(utf8: bytes, delimiter: str, start: int = 0, line: int = 1) -> Iterator[Record]:
-    """(line number, byte offset, cells) per record from byte `start` (line `line`) on; cells None for
-    a record the csv module cannot read."""
-    lines = _Lines(utf8, start)
-    reader = csv.reader(lines, delimiter=delimiter, strict=False)
+def _records(
+    lines: Iterator[bytes], delimiter: str, start: int = 0, line: int = 1
+) -> Generator[Record, None, None]:
+    """(line number, byte offset, end offset, cells) per record of `lines`, which start at byte `start`
+    (line `line`); cells None for a record the csv module cannot read."""
+    source = _Lines(lines, start)
+    reader = csv.reader(source, delimiter=delimiter, strict=False)
     first, offset = line, start
     while True:
         try:
@@ -61,8 +63,8 @@ def _records(utf8: bytes, delimiter: str, start: int = 0, line: int = 1) -> Iter
             return
         except csv.Error:
             cells = None
-        yield first, offset, cells
-        first, offset = line + reader.line_num, lines.end
+        yield first, offset, source.end, cells
+        first, offset = line + reader.line_num, source.end
 
 
 def _header_name(raw: str) -> str:
@@ -80,20 +82,21 @@ def _blank(cells: list[str]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Sheet:
-    """A CSV file with a usable header: its text as UTF-8, how to split it, and where the rows start."""
+    """A CSV file with a usable header: its text (UTF-8), how to split it, and where the rows start."""
 
     source: str
-    utf8: bytes
+    text: Text
     delimiter: str
     header: tuple[str, ...]
     warnings: tuple[SourceProblem, ...]  # encoding and unknown columns, in the order parse_csv gives them
     body: tuple[int, int]  # (byte offset, line number) of the first record after the header
 
-    def record(self, offset: int, line: int) -> list[str]:
-        """The cells of the readable record at `offset` (line `line`), read again."""
-        cells = next(_records(self.utf8, self.delimiter, offset, line))[2]
-        assert cells is not None, "a record that was readable reads the same again"
-        return cells
+    def records(
+        self, start: int, end: int | None = None, line: int | None = None
+    ) -> Generator[Record, None, None]:
+        """The records from byte `start` (line `line`; default: the body's first) to `end`, read again."""
+        first = self.body[1] if line is None else line
+        return _records(self.text.lines(start, end), self.delimiter, start, first)
 
     def fields(self, cells: list[str]) -> dict[str, str]:
         """A row's known columns (missing trailing cells are empty; cells past the header are left out, so
@@ -102,7 +105,8 @@ class _Sheet:
 
 
 def _open(data: bytes, opts: TabularOptions) -> _Sheet:
-    """Decode the file and read its header; raises `SourceUnavailable` (too large, no usable header)."""
+    """Decode the file into memory and read its header; raises `SourceUnavailable` (too large, no usable
+    header)."""
     source = opts.source or "csv"
     decoded = _text(data, "csv", source, opts)
     warnings: list[SourceProblem] = []
@@ -112,13 +116,18 @@ def _open(data: bytes, opts: TabularOptions) -> _Sheet:
                 source, "source", "CSV_ENCODING", f"not UTF-8; read as {decoded.encoding}", "warning"
             )
         )
-    utf8 = decoded.text.encode("utf-8")
+    text = MemoryText(decoded.text.encode("utf-8"))
     del decoded
-    newline = utf8.find(b"\n")
-    delimiter = _delimiter((utf8 if newline < 0 else utf8[:newline]).decode("utf-8"))
-    records = _records(utf8, delimiter)
+    return _sheet(source, text, 0, warnings)
+
+
+def _sheet(source: str, text: Text, start: int, warnings: list[SourceProblem]) -> _Sheet:
+    """Read the header of `text` (from byte `start`); raises `SourceUnavailable` (no usable header) and
+    UnicodeDecodeError (a `FileText` that is not UTF-8)."""
+    delimiter = _delimiter(text.head().decode("utf-8"))
+    records = _records(text.lines(start), delimiter, start)
     header: list[str] | None = None
-    for line, _offset, cells in records:
+    for line, _offset, _end, cells in records:
         if cells is None:
             raise unavailable(source, "CSV_BAD_HEADER", "the header row cannot be read", f"line {line}")
         if not _blank(cells):
@@ -142,29 +151,27 @@ def _open(data: bytes, opts: TabularOptions) -> _Sheet:
                 )
             )
     body = next(records, None)  # the record after the header tells where the body starts
-    start = (len(utf8), 0) if body is None else (body[1], body[0])
-    return _Sheet(source, utf8, delimiter, tuple(header), tuple(warnings), start)
+    records.close()  # a FileText closes its file now, not when the generator is collected
+    first = (text.size, 0) if body is None else (body[1], body[0])
+    return _Sheet(source, text, delimiter, tuple(header), tuple(warnings), first)
 
 
-def _body(sheet: _Sheet, max_rows: int) -> Iterator[tuple[int, int, list[str] | SourceProblem]]:
-    """The rows after the header, blank ones left out: (line, byte offset, cells) for a row to validate,
-    or a `SourceProblem` for one that cannot be read as CSV. Raises
+def _body(sheet: _Sheet, max_rows: int) -> Iterator[tuple[int, int, int, list[str] | SourceProblem]]:
+    """The rows after the header, blank ones left out: (line, byte offset, end offset, cells) for a row
+    to validate, or a `SourceProblem` for one that cannot be read as CSV. Raises
     `SourceUnavailable` (CSV_TOO_LARGE) at the row past `max_rows`."""
     count = 0
-    for line, offset, cells in _records(sheet.utf8, sheet.delimiter, *sheet.body):
+    for line, offset, end, cells in sheet.records(sheet.body[0]):
         if cells is None:
-            yield (
-                line,
-                offset,
-                SourceProblem(sheet.source, f"line {line}", "CSV_BAD_ROW", "the row is not valid CSV"),
-            )
+            problem = SourceProblem(sheet.source, f"line {line}", "CSV_BAD_ROW", "the row is not valid CSV")
+            yield line, offset, end, problem
             continue
         if _blank(cells):
             continue
         count += 1
         if count > max_rows:
             raise unavailable(sheet.source, "CSV_TOO_LARGE", "the file has more rows than the cap")
-        yield line, offset, cells  # a row wider than the header is refused by the collector, with its key
+        yield line, offset, end, cells  # a row wider than the header is refused by the collector
 
 
 def parse_csv(
@@ -179,7 +186,7 @@ def parse_csv(
     sheet = _open(data, opts)
     collector = _Collector("csv", sheet.source, window, mailbox)
     collector.problems.extend(sheet.warnings)
-    for line, _offset, row in _body(sheet, opts.max_rows):
+    for line, _offset, _end, row in _body(sheet, opts.max_rows):
         if isinstance(row, SourceProblem):
             collector.problems.append(row)
         else:

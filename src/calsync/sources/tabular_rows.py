@@ -53,8 +53,11 @@ class TabularOptions:
     """Limits for CSV/JSON files; `source` names the source in problems (default "csv" or "json")."""
 
     source: str | None = None
-    max_bytes: int = 10 * 1024 * 1024
+    max_bytes: int = 10 * 1024 * 1024  # a file held in memory: any JSON, a CSV parsed whole or not UTF-8
     max_rows: int = 200_000
+    # A UTF-8 CSV read from disk by `CsvIndex.from_file` (memory does not grow with it; time does).
+    max_file_bytes: int = 4 * 1024**3
+    max_file_rows: int = 20_000_000
 
 
 class _Bad(ValueError):
@@ -316,7 +319,9 @@ class _Collector:
 def _text(data: bytes, kind: Kind, source: str, options: TabularOptions) -> DecodedText:
     upper = kind.upper()
     if len(data) > options.max_bytes:
-        raise unavailable(source, f"{upper}_TOO_LARGE", "the file is larger than the size cap")
+        # A JSON document is parsed whole, so it is capped; a UTF-8 CSV export is read from disk instead.
+        hint = "; export CSV (UTF-8) for larger files: it is read in bounded memory" if kind == "json" else ""
+        raise unavailable(source, f"{upper}_TOO_LARGE", f"the file is larger than the size cap{hint}")
     try:
         decoded = decode(data, unfold=False)
     except UndecodableText:
