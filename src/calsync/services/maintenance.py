@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,7 +12,9 @@ from calsync.services.leases import MailboxBusy, hold
 from calsync.services.naming import mailbox_name
 from calsync.sync import tombstones
 from calsync.sync.engine import off_loop
+from calsync.sync.ports import ObservedEvent, TargetError
 
+CALENDAR_NAME_TAKEN = "calendar_name_taken"  # calsync.adapters.calendars: the name is a person's calendar
 EVERYTHING = Window(datetime(1601, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
 
 
@@ -31,6 +33,9 @@ class PurgeResult:
     found: int  # calsync's events in the mailbox when the purge began
     deleted: int  # of those, gone now
     declined: bool = False  # the confirmation was declined: nothing was changed
+    # with `purge_removes_calendar`, what became of the profile's own calendar: "removed", "absent" (it
+    # has none) or "kept_not_empty" (events are left in it, e.g. a person's); None when not configured
+    calendar: str | None = None
 
 
 async def purge_mailbox(
@@ -41,7 +46,8 @@ async def purge_mailbox(
     confirm: Callable[[int], bool] | None = None,
 ) -> PurgeResult:
     """Remove every event one profile (None: the top level's) created in the mailbox and forget its
-    state there (tombstones kept); other profiles' events and state stay.
+    state there (tombstones kept); other profiles' events and state stay. With `calendar_name` and
+    `purge_removes_calendar` the profile's own calendar is deleted too, if nothing else is left in it.
 
     Holds the profile's lease on the mailbox, so it never runs beside a sync of it (MailboxBusy
     otherwise). `confirm` is asked with the number of events found, before anything is deleted."""
@@ -49,14 +55,29 @@ async def purge_mailbox(
     view = deployment.profile(profile)
     engine, store = await view.engine(), view.store
     async with hold(store, mailbox, seconds=view.settings.lease_seconds):
-        managed = await engine.target.list_managed(mailbox, EVERYTHING)
+        managed = await _managed(engine.target.list_managed, mailbox)
         # with no events left (e.g. a purge killed after its deletes) the state is still cleaned
         if managed and confirm is not None and not confirm(len(managed)):
             return PurgeResult(mailbox, len(managed), 0, declined=True)
         # tombstones first (a later sync re-creates with new transaction ids), then the deletes
         deleted = await tombstones.purge(engine.target, store, engine.tenant_id, mailbox, managed)
         await off_loop(store.purge_mailbox, mailbox)
-    return PurgeResult(mailbox, len(managed), deleted)
+        named = await view.named_calendar() if view.settings.purge_removes_calendar else None
+        removal = await named.remove(mailbox) if named is not None else None
+    return PurgeResult(mailbox, len(managed), deleted, calendar=removal)
+
+
+async def _managed(
+    list_managed: Callable[[str, Window], Awaitable[list[ObservedEvent]]], mailbox: str
+) -> list[ObservedEvent]:
+    """The profile's events; none when its calendar's name belongs to a calendar calsync did not create
+    (then it has no calendar, and so no events, in the mailbox)."""
+    try:
+        return await list_managed(mailbox, EVERYTHING)
+    except TargetError as exc:
+        if exc.code != CALENDAR_NAME_TAKEN:
+            raise
+        return []
 
 
 def release(
