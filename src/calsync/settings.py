@@ -57,6 +57,20 @@ class SettingsError(ValueError):
 
 PROFILE_NAME = r"^[a-z][a-z0-9-]{0,31}$"
 SOURCE_KEYS = ("ics_url_template", "ics_url_map_file", "ics_file", "csv_file", "json_file")
+# Issue 10, item 2 (target calendar): Graph's calendarColor members a created calendar may take.
+CalendarColor = Literal[
+    "auto", "lightBlue", "lightGreen", "lightOrange", "lightGray", "lightYellow", "lightTeal", "lightPink",
+    "lightBrown", "lightRed",
+]  # fmt: skip
+CALENDAR_KEYS = ("calendar_id", "calendar_name", "calendar_color")  # one unit: a profile's replaces the top's
+CalendarName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"\S")]
+
+
+def _one_calendar(calendar_id: str | None, name: str | None, color: str | None) -> None:
+    if calendar_id is not None and name is not None:
+        raise ValueError("give calendar_id or calendar_name, not both")
+    if color is not None and name is None:
+        raise ValueError("calendar_color needs calendar_name (the colour of the calendar calsync creates)")
 
 
 class ProfileSettings(BaseModel):
@@ -76,6 +90,10 @@ class ProfileSettings(BaseModel):
     json_file: Path | None = None
     default_time_zone: str | None = None
     calendar_id: str | None = None
+    # Issue 10, item 2 (target calendar): the profile's own calendar (docs/profiles.md).
+    calendar_name: CalendarName | None = None
+    calendar_color: CalendarColor | None = None
+    purge_removes_calendar: bool | None = None
     window_days_back: int | None = Field(default=None, ge=0, le=3650)
     window_days_ahead: int | None = Field(default=None, ge=1, le=3650)
     user_changes: Literal["source-wins", "keep-user-changes"] | None = None
@@ -90,6 +108,10 @@ class ProfileSettings(BaseModel):
         given = [n for n in SOURCE_KEYS if getattr(self, n)]
         if len(given) != 1:
             raise ValueError(f"profile {self.name!r}: give one source ({', '.join(SOURCE_KEYS)})")
+        try:
+            _one_calendar(self.calendar_id, self.calendar_name, self.calendar_color)
+        except ValueError as exc:
+            raise ValueError(f"profile {self.name!r}: {exc}") from None
         return self
 
 
@@ -138,6 +160,12 @@ class Settings(BaseModel):
     json_file: Path | None = None
     default_time_zone: str = "UTC"  # for floating times in feeds without X-WR-TIMEZONE
     calendar_id: str | None = None  # None: each mailbox's default calendar
+    # Issue 10, item 2 (target calendar): a calendar of this name that calsync creates in each mailbox
+    # and recognises by its tag (calsync.adapters.calendars); the colour it is created with; whether
+    # `calsync purge` deletes it too (only when no event is left in it).
+    calendar_name: CalendarName | None = None
+    calendar_color: CalendarColor | None = None
+    purge_removes_calendar: bool = False
     window_days_back: int = Field(default=30, ge=0, le=3650)
     window_days_ahead: int = Field(default=180, ge=1, le=3650)
     user_changes: Literal["source-wins", "keep-user-changes"] = "source-wins"
@@ -228,6 +256,7 @@ class Settings(BaseModel):
         sources = [n for n in SOURCE_KEYS if getattr(self, n)]
         if len(sources) > 1:
             raise ValueError(f"give one source, not {', '.join(sources)}")
+        _one_calendar(self.calendar_id, self.calendar_name, self.calendar_color)
         return self
 
     @model_validator(mode="after")
@@ -236,6 +265,14 @@ class Settings(BaseModel):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"profiles: each name once ({', '.join(twice)} is used twice)")
+        calendars: dict[str, str] = {}  # a named calendar is one profile's: its tag names the profile
+        for name in self.profile_names():
+            calendar = self.for_profile(name).calendar_name
+            if calendar is not None and calendars.setdefault(calendar.casefold(), name) != name:
+                raise ValueError(
+                    f"profiles {calendars[calendar.casefold()]} and {name} both write to the calendar "
+                    f"{calendar!r}: give each profile its own calendar_name"
+                )
         return self
 
     def profile_names(self) -> list[str]:
@@ -258,6 +295,8 @@ class Settings(BaseModel):
                 cleared: dict[str, object] = dict.fromkeys(SOURCE_KEYS)
                 if extra.mailboxes is not None or extra.group is not None:  # the selection is one unit
                     cleared.update(mailboxes=[], group=None)
+                if extra.calendar_id is not None or extra.calendar_name is not None:  # so is the calendar
+                    cleared.update(dict.fromkeys(CALENDAR_KEYS))
                 if extra.ics_url_template is not None:  # model_dump turns a SecretStr into a plain str
                     own["ics_url_template"] = extra.ics_url_template
                 return self.model_copy(update={**cleared, **own, "profile": name, "profiles": []})

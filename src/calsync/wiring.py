@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import httpx
     from pydantic import SecretStr
 
+    from calsync.adapters.calendars import NamedCalendar
     from calsync.graph import AppTokenProvider, Credential, EntraApp, GraphClient
     from calsync.settings import Settings
     from calsync.sources import FeedAuth, FetchPolicy, SafeFetcher
@@ -205,10 +206,25 @@ def window(settings: Settings, now: datetime | None = None) -> Window:
     )
 
 
-def sync_engine(settings: Settings, client: GraphClient, store: RuntimeStateStore) -> Engine:
-    """The engine of the profile `settings` describe (Settings.for_profile): its ownership tag, and
-    transaction ids in a namespace of its own, so two profiles with the same source key in one mailbox
-    never make the same transactionId (Graph would refuse the second create as a duplicate)."""
+def named_calendar(settings: Settings, client: GraphClient) -> NamedCalendar | None:
+    """The profile's own calendar (`calendar_name`), or None when it writes to calendar_id or the
+    default calendar."""
+    from calsync.adapters.calendars import CalendarSpec, NamedCalendar
+    from calsync.adapters.eventmap import Ownership
+
+    if settings.calendar_name is None:
+        return None
+    spec = CalendarSpec(settings.calendar_name, settings.calendar_color)
+    return NamedCalendar(client, spec, Ownership(settings.profile))
+
+
+def sync_engine(
+    settings: Settings, client: GraphClient, store: RuntimeStateStore, named: NamedCalendar | None = None
+) -> Engine:
+    """The engine of the profile `settings` describe (Settings.for_profile): its ownership tag, its
+    calendar (`named`: its own, from `named_calendar`), and transaction ids in a namespace of its own, so
+    two profiles with the same source key in one mailbox never make the same transactionId (Graph would
+    refuse the second create as a duplicate)."""
     from calsync.adapters.eventmap import DEFAULT_PROFILE, Ownership
     from calsync.adapters.graph_target import GraphCalendarTarget
     from calsync.sync.engine import Engine
@@ -223,7 +239,9 @@ def sync_engine(settings: Settings, client: GraphClient, store: RuntimeStateStor
         else f"{settings.tenant_id}|{settings.profile}"
     )
     return Engine(
-        GraphCalendarTarget(client, calendar_id=settings.calendar_id, owner=Ownership(settings.profile)),
+        GraphCalendarTarget(
+            client, calendar_id=settings.calendar_id, owner=Ownership(settings.profile), named=named
+        ),
         store,
         tenant_id=namespace,
         policy=Policy(user_changes=settings.user_changes, user_deletes=settings.user_deletes),

@@ -123,6 +123,7 @@ class Calendar:
     allowed_online_meeting_providers: list[str] = field(default_factory=lambda: ["teamsForBusiness"])
     default_online_meeting_provider: str = "teamsForBusiness"
     change_key: str = field(default_factory=ids.change_key)
+    extended: dict[str, str] = field(default_factory=dict)  # extended property id -> value
 
 
 @dataclass

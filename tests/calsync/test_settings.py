@@ -147,3 +147,39 @@ def test_a_variable_that_matches_no_setting_is_warned_about(tmp_path: Path) -> N
     for value in env.values():
         if len(value) > 5:
             assert value not in text
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (
+            'calendar_id = "AAMk"\ncalendar_name = "Timetable"\n',
+            "give calendar_id or calendar_name, not both",
+        ),
+        ('calendar_color = "lightBlue"\n', "calendar_color needs calendar_name"),
+        ('calendar_name = "T"\ncalendar_color = "blue"\n', "calendar_color"),
+        (
+            'ics_file = "a.ics"\ncalendar_name = "T"\n[[profiles]]\nname = "exams"\ncsv_file = "e.csv"\n'
+            'calendar_id = "AAMk"\ncalendar_name = "E"\n',
+            "profile 'exams': give calendar_id or calendar_name, not both",
+        ),
+    ],
+)
+def test_target_calendar_keys_are_checked(tmp_path: Path, body: str, problem: str) -> None:
+    path = tmp_path / "calsync.toml"
+    path.write_text(body)
+    with pytest.raises(SettingsError, match=problem):
+        load_settings(path, env={})
+
+
+def test_a_profiles_calendar_replaces_the_top_levels_as_one(tmp_path: Path) -> None:
+    """A profile that names its calendar does not inherit the top level's colour (the colour is the top
+    level's calendar's); purge_removes_calendar is inherited like any other key."""
+    path = tmp_path / "calsync.toml"
+    path.write_text(
+        'ics_file = "a.ics"\ncalendar_name = "Timetable"\ncalendar_color = "lightTeal"\n'
+        "purge_removes_calendar = true\n"
+        '[[profiles]]\nname = "exams"\ncsv_file = "e.csv"\ncalendar_name = "Exams"\n'
+    )
+    exams = load_settings(path, env={}).for_profile("exams")
+    assert (exams.calendar_name, exams.calendar_color, exams.purge_removes_calendar) == ("Exams", None, True)

@@ -177,3 +177,60 @@ async def test_unknown_calendar_and_mailbox_errors(graph) -> None:
     nomail = await graph.get("/users/nomail@contoso.onmicrosoft.com/calendar")
     assert nomail.status_code == 404
     assert nomail.json()["error"]["code"] == "MailboxNotEnabledForRESTAPI"
+
+
+TAG = "String {6c1f3e2a-5b7d-4e09-9f3a-2d8c41b7a0e5} Name calsync.calendar"
+EXPAND = f"singleValueExtendedProperties($filter=id eq '{TAG}')"
+
+
+async def test_calendar_extended_property_written_on_create_and_read_by_expand(graph, world) -> None:
+    """A calendar created with an extended property does not echo it; $expand on the list and on the
+    calendar gives it back, only to a $filter on its id (the Name part case-sensitive); a null value in
+    a PATCH removes it."""
+    body = {"name": "Timetable", "color": "lightTeal",
+            "singleValueExtendedProperties": [{"id": TAG, "value": "default"}]}  # fmt: skip
+    response = await graph.post(f"/users/{ADELE}/calendars", json=body)
+    assert response.status_code == 201
+    created = response.json()
+    assert "singleValueExtendedProperties" not in created
+    assert created["color"] == "lightTeal"
+    listed = (await graph.get(f"/users/{ADELE}/calendars", params={"$expand": EXPAND})).json()["value"]
+    tagged = {c["name"]: c.get("singleValueExtendedProperties") for c in listed}
+    assert tagged == {"Calendar": None, "United States holidays": None,
+                      "Timetable": [{"id": TAG, "value": "default"}]}  # fmt: skip
+    other = EXPAND.replace("calsync.calendar", "CALSYNC.calendar")
+    one = await graph.get(f"/users/{ADELE}/calendars/{created['id']}", params={"$expand": other})
+    assert one.status_code == 200
+    assert "singleValueExtendedProperties" not in one.json()
+    one = await graph.get(f"/users/{ADELE}/calendars/{created['id']}", params={"$expand": EXPAND})
+    assert one.json()["singleValueExtendedProperties"] == [{"id": TAG, "value": "default"}]
+    removed = {"singleValueExtendedProperties": [{"id": TAG, "value": None}]}
+    assert (await graph.patch(f"/users/{ADELE}/calendars/{created['id']}", json=removed)).status_code == 200
+    assert world.calendars[world.find_user(ADELE).id][created["id"]].extended == {}
+
+
+async def test_calendars_filtered_by_extended_property_and_select_keeps_it(graph) -> None:
+    """`$filter=singleValueExtendedProperties/any(...)` finds the tagged calendar; $select keeps the
+    expanded navigation, as it does for events."""
+    prop = [{"id": TAG, "value": "exams"}]
+    await graph.post(
+        f"/users/{ADELE}/calendars", json={"name": "Exams", "singleValueExtendedProperties": prop}
+    )
+    await graph.post(f"/users/{ADELE}/calendars", json={"name": "Exams (mine)"})
+    params = {"$filter": f"singleValueExtendedProperties/any(ep: ep/id eq '{TAG}' and ep/value eq 'exams')",
+              "$expand": EXPAND, "$select": "name"}  # fmt: skip
+    body = (await graph.get(f"/users/{ADELE}/calendars", params=params)).json()
+    assert [(c["name"], c["singleValueExtendedProperties"]) for c in body["value"]] == [("Exams", prop)]
+
+
+async def test_calendar_extended_property_body_and_expand_errors(graph) -> None:
+    """A property that is not a list of {id, value} strings is 400 RequestBodyRead; an $expand without a
+    $filter on the id is 400, as for events."""
+    for bad in ("x", [{"id": TAG, "value": 3}], [{"id": TAG, "colour": "x"}]):
+        body = {"name": "Bad", "singleValueExtendedProperties": bad}
+        response = await graph.post(f"/users/{ADELE}/calendars", json=body)
+        assert (response.status_code, response.json()["error"]["code"]) == (400, "RequestBodyRead")
+    response = await graph.get(
+        f"/users/{ADELE}/calendars", params={"$expand": "singleValueExtendedProperties"}
+    )
+    assert response.status_code == 400

@@ -51,6 +51,11 @@ class Ownership:
         suffix = "" if self.profile == DEFAULT_PROFILE else f".{self.profile}"
         return f"String {NAMESPACE} Name calsync.state{suffix}"
 
+    @property
+    def calendar_tag_id(self) -> str:
+        """The tag of the calendar the profile creates (calsync.adapters.calendars), holding its name."""
+        return f"String {NAMESPACE} Name calsync.calendar.{self.profile}"
+
 
 DEFAULT_OWNERSHIP = Ownership()
 TAG_ID = DEFAULT_OWNERSHIP.tag_id

@@ -5,6 +5,9 @@ calsync's properties expanded) in pages of up to 1,000. Writes go out as `$batch
 client, which keeps every mailbox within its limits and honours Retry-After. Creates carry the
 deterministic transactionId, so a create whose answer was lost is retried without a second event.
 
+With a named calendar (calsync.adapters.calendars) the calendar is looked up at the start of each run's
+read, and created by the first write that needs it; a mailbox without it yet has no managed events.
+
 Graph errors become the port's vocabulary here: whole-mailbox problems (access policy, no mailbox,
 unknown user) are a permanent `TargetError`; per-action outcomes are `ActionResult` statuses.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from calsync.adapters.calendars import NamedCalendar
 from calsync.adapters.eventmap import DEFAULT_OWNERSHIP, SELECT, Ownership, observe, to_graph
 from calsync.domain import SourceKey, Window
 from calsync.graph import (
@@ -54,27 +58,34 @@ def _target_error(exc: GraphClientError) -> TargetError:
 
 
 class GraphCalendarTarget:
-    """Managed events of each mailbox's calendar (the default one, or `calendar_id`)."""
+    """Managed events of each mailbox's calendar: the default one, `calendar_id`, or the profile's own
+    `named` calendar (at most one of the two)."""
 
     def __init__(
-        self, client: GraphClient, *, calendar_id: str | None = None, owner: Ownership = DEFAULT_OWNERSHIP
+        self,
+        client: GraphClient,
+        *,
+        calendar_id: str | None = None,
+        owner: Ownership = DEFAULT_OWNERSHIP,
+        named: NamedCalendar | None = None,
     ) -> None:
+        if calendar_id is not None and named is not None:
+            raise ValueError("give calendar_id or a named calendar, not both")
         self.client = client
         self.calendar_id = calendar_id
         self.owner = owner
+        self.named = named
 
-    def _events_path(self, mailbox: str) -> str:
+    def _events_path(self, mailbox: str, calendar_id: str | None) -> str:
         base = user_path(mailbox)
-        return (
-            f"{base}/calendars/{segment(self.calendar_id)}/events" if self.calendar_id else f"{base}/events"
-        )
+        return f"{base}/calendars/{segment(calendar_id)}/events" if calendar_id else f"{base}/events"
 
-    async def _list(self, mailbox: str, filter_: str) -> list[ObservedEvent]:
+    async def _list(self, mailbox: str, filter_: str, calendar_id: str | None) -> list[ObservedEvent]:
         found: list[ObservedEvent] = []
         try:
             async for item in self.client.list_events(
                 mailbox,
-                self.calendar_id,
+                calendar_id,
                 filter=filter_,
                 select=SELECT.split(","),
                 expand_extended=[self.owner.tag_id, self.owner.state_id],
@@ -91,27 +102,43 @@ class GraphCalendarTarget:
         """Every managed event of the mailbox, also those outside the window: the tag listing reads them
         all anyway, and the planner needs a copy the user moved out of the window to move it back
         instead of creating a second one. A listing that fails part-way raises TargetError."""
+        calendar_id = self.calendar_id
+        if self.named is not None:
+            calendar_id = await self.named.find(mailbox)
+            if calendar_id is None:  # not created yet: nothing of ours in the mailbox
+                return []
         tag = literal(self.owner.tag_id)
         tagged = f"singleValueExtendedProperties/Any(ep: ep/id eq {tag} and ep/value ne '')"
-        return await self._list(mailbox, tagged)
+        return await self._list(mailbox, tagged, calendar_id)
 
     async def find_by_key(self, mailbox: str, source_key: SourceKey) -> list[ObservedEvent]:
         # Graph matches values case-insensitively (graph-facts §3); keys are compared exactly here.
-        found = await self._list(mailbox, extended_property_filter(self.owner.tag_id, source_key))
+        calendar_id = self.calendar_id
+        if self.named is not None:
+            calendar_id = self.named.known(mailbox) or await self.named.find(mailbox)
+            if calendar_id is None:
+                return []
+        found = await self._list(
+            mailbox, extended_property_filter(self.owner.tag_id, source_key), calendar_id
+        )
         return [o for o in found if o.source_key == source_key]
 
     async def apply(self, mailbox: str, actions: Sequence[Create | Update | Delete]) -> list[ActionResult]:
-        """Run the writes as $batch calls; one result per action, in order."""
-        items = [self._item(mailbox, action) for action in actions]
+        """Run the writes as $batch calls; one result per action, in order. A create into a named
+        calendar the mailbox lacks creates the calendar first (TargetError when that fails)."""
+        calendar_id = self.calendar_id
+        if self.named is not None and any(isinstance(a, Create) for a in actions):
+            calendar_id = await self.named.ensure(mailbox)
+        items = [self._item(mailbox, action, calendar_id) for action in actions]
         try:
             results = await self.client.batch(items)
         except GraphClientError as exc:  # the whole batch failed before any answer
             return [_result(a, None, exc) for a in actions]
         return [_result(a, r, r.error) for a, r in zip(actions, results, strict=True)]
 
-    def _item(self, mailbox: str, action: Create | Update | Delete) -> BatchItem:
-        path = self._events_path(mailbox)
+    def _item(self, mailbox: str, action: Create | Update | Delete, calendar_id: str | None) -> BatchItem:
         if isinstance(action, Create):
+            path = self._events_path(mailbox, calendar_id)
             body = to_graph(action.desired, action.content_hash, self.owner)
             body["transactionId"] = action.transaction_id
             return BatchItem("POST", path, body=body, headers={"Content-Type": "application/json"})

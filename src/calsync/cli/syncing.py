@@ -158,6 +158,12 @@ def status(
         render.print_status(found, history=bool(count))
 
 
+CALENDAR_OUTCOME = {
+    "removed": "Removed the profile's calendar.",
+    "kept_not_empty": "Kept the profile's calendar: events calsync did not create are left in it.",
+}
+
+
 def purge(
     ctx: typer.Context,
     mailbox: Annotated[str, typer.Option("--mailbox", "-m", help="The mailbox to clean.")],
@@ -197,11 +203,13 @@ def purge(
             raise typer.Exit(EXIT_PARTIAL) from None
         if as_json:
             emit_json({"mailbox": name, "found": result.found, "deleted": result.deleted,
-                       "declined": result.declined})  # fmt: skip
+                       "declined": result.declined, "calendar": result.calendar})  # fmt: skip
         elif result.declined:
             console.print(f"Nothing deleted from {name}.")
         else:
             console.print(f"Deleted {result.deleted} calsync events from {name}.")
+            if result.calendar in CALENDAR_OUTCOME:
+                console.print(CALENDAR_OUTCOME[result.calendar])
 
 
 db_app = typer.Typer(help="The state database.", no_args_is_help=True)

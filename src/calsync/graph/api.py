@@ -57,9 +57,13 @@ class CalendarApi(Requester):
 
     # -- calendars --------------------------------------------------------------------------------
 
-    def list_calendars(self, mailbox: str) -> AsyncIterator[dict[str, Any]]:
-        """Every calendar of the mailbox."""
-        return self.paginate(f"{user_path(mailbox)}/calendars")
+    def list_calendars(
+        self, mailbox: str, *, expand_extended: Iterable[str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every calendar of the mailbox, each with those of the named extended properties it carries."""
+        return self.paginate(
+            f"{user_path(mailbox)}/calendars", params=_query(expand_extended=expand_extended)
+        )
 
     async def get_calendar(self, mailbox: str, calendar_id: str | None = None) -> dict[str, Any]:
         """One calendar, or the default calendar when `calendar_id` is None."""

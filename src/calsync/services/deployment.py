@@ -27,6 +27,7 @@ from calsync.sync.ports import RunReport
 if TYPE_CHECKING:
     import httpx
 
+    from calsync.adapters.calendars import NamedCalendar
     from calsync.domain import Window
     from calsync.graph import AppTokenProvider, GraphClient
     from calsync.services.sourcing import SourceCache
@@ -124,6 +125,7 @@ class ProfileView:
     store: ScopedStore
     _engine: Engine | None = field(default=None, repr=False)
     _sources: SourceCache | None = field(default=None, repr=False)
+    _calendar: NamedCalendar | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -140,8 +142,15 @@ class ProfileView:
 
     async def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = wiring.sync_engine(self.settings, await self.deployment.graph(), self.store)
+            client = await self.deployment.graph()
+            self._calendar = wiring.named_calendar(self.settings, client)
+            self._engine = wiring.sync_engine(self.settings, client, self.store, self._calendar)
         return self._engine
+
+    async def named_calendar(self) -> NamedCalendar | None:
+        """The profile's own calendar (`calendar_name`), the one its engine writes to; None without one."""
+        await self.engine()
+        return self._calendar
 
     def window(self, now: datetime | None = None) -> Window:
         return wiring.window(self.settings, now)

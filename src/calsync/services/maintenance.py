@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,7 +13,9 @@ from calsync.services.naming import mailbox_name
 from calsync.services.sourcing import forget_feed
 from calsync.sync import tombstones
 from calsync.sync.engine import off_loop
+from calsync.sync.ports import ObservedEvent, TargetError
 
+CALENDAR_NAME_TAKEN = "calendar_name_taken"  # calsync.adapters.calendars: the name is a person's calendar
 EVERYTHING = Window(datetime(1601, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
 
 
@@ -32,6 +34,9 @@ class PurgeResult:
     found: int  # calsync's events in the mailbox when the purge began
     deleted: int  # of those, gone now
     declined: bool = False  # the confirmation was declined: nothing was changed
+    # with `purge_removes_calendar`, what became of the profile's own calendar: "removed", "absent" (it
+    # has none) or "kept_not_empty" (events are left in it, e.g. a person's); None when not configured
+    calendar: str | None = None
 
 
 async def purge_mailbox(
@@ -43,7 +48,8 @@ async def purge_mailbox(
 ) -> PurgeResult:
     """Remove every event one profile (None: the top level's) created in the mailbox and forget its
     state there (tombstones kept), its feed's validators included; other profiles' events and state
-    stay.
+    stay. With `calendar_name` and `purge_removes_calendar` the profile's own calendar is deleted too,
+    if nothing else is left in it.
 
     Holds the profile's lease on the mailbox, so it never runs beside a sync of it (MailboxBusy
     otherwise). `confirm` is asked with the number of events found, before anything is deleted."""
@@ -51,7 +57,7 @@ async def purge_mailbox(
     view = deployment.profile(profile)
     engine, store = await view.engine(), view.store
     async with hold(store, mailbox, seconds=view.settings.lease_seconds):
-        managed = await engine.target.list_managed(mailbox, EVERYTHING)
+        managed = await _managed(engine.target.list_managed, mailbox)
         # with no events left (e.g. a purge killed after its deletes) the state is still cleaned
         if managed and confirm is not None and not confirm(len(managed)):
             return PurgeResult(mailbox, len(managed), 0, declined=True)
@@ -60,7 +66,22 @@ async def purge_mailbox(
         await off_loop(store.purge_mailbox, mailbox)
         # the feed is unchanged, but the mailbox no longer holds it: the next sync must not skip on a 304
         await off_loop(forget_feed, view.settings, store, mailbox)
-    return PurgeResult(mailbox, len(managed), deleted)
+        named = await view.named_calendar() if view.settings.purge_removes_calendar else None
+        removal = await named.remove(mailbox) if named is not None else None
+    return PurgeResult(mailbox, len(managed), deleted, calendar=removal)
+
+
+async def _managed(
+    list_managed: Callable[[str, Window], Awaitable[list[ObservedEvent]]], mailbox: str
+) -> list[ObservedEvent]:
+    """The profile's events; none when its calendar's name belongs to a calendar calsync did not create
+    (then it has no calendar, and so no events, in the mailbox)."""
+    try:
+        return await list_managed(mailbox, EVERYTHING)
+    except TargetError as exc:
+        if exc.code != CALENDAR_NAME_TAKEN:
+            raise
+        return []
 
 
 def release(

@@ -1,11 +1,12 @@
 """Calendar routes (graph-facts §2.1, §2.3) and the collection paging shared with the event routes.
 
-    GET    users/{user}/calendars            list (paged; $top, $skip, $select, $filter, $orderby)
+    GET    users/{user}/calendars            list (paged; $top, $skip, $select, $filter, $orderby, $expand)
     POST   users/{user}/calendars            create: 201; a duplicate name (case-insensitive) is 409
                                              ErrorFolderExists (alcionai/corso#3318)
     GET    users/{user}/calendar             the default calendar
-    GET    users/{user}/calendars/{id}       one calendar (ids are case-sensitive)
-    PATCH  users/{user}/calendars/{id}       name, color, isDefaultCalendar (also users/{user}/calendar)
+    GET    users/{user}/calendars/{id}       one calendar (ids are case-sensitive; $select, $expand)
+    PATCH  users/{user}/calendars/{id}       name, color, isDefaultCalendar, singleValueExtendedProperties
+                                             (also users/{user}/calendar)
     DELETE users/{user}/calendars/{id}       204; its events are deleted (and logged) with it
 
 Calendar JSON follows the user-post-calendars.md example, property for property.
@@ -17,6 +18,11 @@ CHOICE: deleting the default calendar is 403 ErrorCannotDeleteObject "Object can
   delete.md only says the default calendar cannot be deleted; that code and status are what Exchange answers
   for an undeletable folder, msgraph-sdk-powershell#2743).
 CHOICE: a calendar without a name is 400 ErrorInvalidRequest; hexColor is "" and read-only (graph-facts §2.1).
+Extended properties: a calendar takes singleValueExtendedProperties on create and update and gives them back
+only through `$expand=singleValueExtendedProperties($filter=id eq '...')`, or matches them with
+`$filter=singleValueExtendedProperties/any(...)` on the list, as events do (graph-facts §3; calendar is a
+supported resource of singlevaluelegacyextendedproperty-post-singlevalueextendedproperties.md and -get.md).
+A null value removes a property; the create's answer does not include them.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any, TypeVar
 
 from graphemu import ids
 from graphemu.errors import GraphError, not_found
+from graphemu.graph.eventmodel import apply_extended, check_expand, expanded_properties
 from graphemu.graph.router import Context, GraphRequest, GraphResponse, Router
 from graphemu.odata import ODataError, apply_select, parse_filter, parse_orderby, parse_select, sort_items
 from graphemu.world import Calendar, User
@@ -41,9 +48,10 @@ CALENDAR_PROPERTIES = (
 )  # fmt: skip
 COLORS = ("auto", "lightBlue", "lightGreen", "lightOrange", "lightGray", "lightYellow", "lightTeal",
           "lightPink", "lightBrown", "lightRed", "maxColor")  # fmt: skip
-_WRITABLE = ("name", "color", "isDefaultCalendar")
+_WRITABLE = ("name", "color", "isDefaultCalendar", "singleValueExtendedProperties")
 _READ_ONLY = (*(p for p in CALENDAR_PROPERTIES if p not in _WRITABLE), "calendarPermissions", "calendarView",
-              "events", "singleValueExtendedProperties", "multiValueExtendedProperties")  # fmt: skip
+              "events", "multiValueExtendedProperties")  # fmt: skip
+_EXTENDED = "Microsoft.OutlookServices.SingleValueLegacyExtendedProperty"
 
 
 # -- collections (shared with events) --------------------------------------------------------------------
@@ -191,9 +199,10 @@ def _by_lower(keys: tuple[str, ...]) -> dict[str, str]:
 # -- calendars --------------------------------------------------------------------------------------------
 
 
-def calendar_json(calendar: Calendar, owner: User) -> dict[str, Any]:
-    """A calendar as Graph returns it (user-post-calendars.md)."""
-    return {
+def calendar_json(calendar: Calendar, owner: User, req: GraphRequest | None = None) -> dict[str, Any]:
+    """A calendar as Graph returns it (user-post-calendars.md), with the extended properties `req`'s
+    $expand asks for, when it carries them."""
+    item = {
         "id": calendar.id,
         "name": calendar.name,
         "color": calendar.color,
@@ -209,6 +218,10 @@ def calendar_json(calendar: Calendar, owner: User) -> dict[str, Any]:
         "isRemovable": calendar.is_removable and not calendar.is_default,
         "owner": {"name": owner.display_name, "address": owner.mail or owner.user_principal_name},
     }
+    found = expanded_properties(calendar, req) if req is not None else None
+    if found:
+        item["singleValueExtendedProperties"] = found
+    return item
 
 
 def find_calendar(ctx: Context, mailbox: User, calendar_id: str | None) -> Calendar:
@@ -224,10 +237,11 @@ def find_calendar(ctx: Context, mailbox: User, calendar_id: str | None) -> Calen
 def _entity(
     ctx: Context, req: GraphRequest, calendar: Calendar, mailbox: User, fragment: str
 ) -> dict[str, Any]:
-    item = calendar_json(calendar, mailbox)
+    check_expand(req)
+    item = calendar_json(calendar, mailbox, req)
     fields = selected(req, CALENDAR_PROPERTIES, "Calendar")
     if fields:
-        item = apply_select(item, fields)
+        item = apply_select(item, fields, ("id", "singleValueExtendedProperties"))
         fragment = f"{fragment}({','.join(fields)})"
     return {"@odata.context": ctx.context_url(f"{fragment}/$entity"), **item}
 
@@ -248,7 +262,23 @@ def _changes(body: Any) -> dict[str, Any]:
         if color is None:
             raise literal_error(out["color"], "Microsoft.OutlookServices.CalendarColor")
         out["color"] = color
+    if "singleValueExtendedProperties" in out:
+        value = out["singleValueExtendedProperties"]
+        if not isinstance(value, list):
+            raise literal_error(value, f"Collection({_EXTENDED})")
+        out["singleValueExtendedProperties"] = dict(_extended(item) for item in value)
     return out
+
+
+def _extended(item: Any) -> tuple[str, str | None]:
+    """One singleValueLegacyExtendedProperty of a body: (id, value or None to remove it)."""
+    obj = check_object(item, "SingleValueLegacyExtendedProperty", ("id", "value"))
+    prop_id, value = obj.get("id"), obj.get("value")
+    if not isinstance(prop_id, str):
+        raise literal_error(prop_id, "Edm.String")
+    if value is not None and not isinstance(value, str):
+        raise literal_error(value, "Edm.String")
+    return prop_id, value
 
 
 def _check_name(ctx: Context, mailbox: User, name: str, own_id: str | None) -> None:
@@ -262,14 +292,17 @@ def _check_name(ctx: Context, mailbox: User, name: str, own_id: str | None) -> N
 @router.route("GET", "users/{user}/calendars", permission="Calendars.Read")
 def list_calendars(ctx: Context, req: GraphRequest, mailbox: User) -> GraphResponse:
     calendars = list(ctx.world.calendars.get(mailbox.id, {}).values())
+    check_expand(req)
     return collection(
         ctx,
         req,
         calendars,
-        lambda c: calendar_json(c, mailbox),
+        lambda c: calendar_json(c, mailbox, req),
         context=f"users('{mailbox.id}')/calendars",
         known=CALENDAR_PROPERTIES,
         type_name="Calendar",
+        extended=lambda c: c.extended,
+        always=("id", "singleValueExtendedProperties"),
     )
 
 
@@ -280,6 +313,7 @@ def create_calendar(ctx: Context, req: GraphRequest, mailbox: User) -> GraphResp
         raise GraphError(400, "ErrorInvalidRequest", "The calendar name must not be empty.")
     _check_name(ctx, mailbox, changes["name"], None)
     calendar = ctx.world.add_calendar(mailbox.id, changes["name"], color=changes.get("color", "auto"))
+    apply_extended(calendar.extended, changes.get("singleValueExtendedProperties", {}))
     if changes.get("isDefaultCalendar"):
         _make_default(ctx, mailbox, calendar)
     return GraphResponse(201, _entity(ctx, req, calendar, mailbox, f"users('{mailbox.id}')/calendars"))
@@ -310,6 +344,7 @@ def update_calendar(ctx: Context, req: GraphRequest, mailbox: User, calendar_id:
         _check_name(ctx, mailbox, changes["name"], calendar.id)
         calendar.name = changes["name"]
     calendar.color = changes.get("color", calendar.color)
+    apply_extended(calendar.extended, changes.get("singleValueExtendedProperties", {}))
     if changes.get("isDefaultCalendar"):
         _make_default(ctx, mailbox, calendar)
     calendar.change_key = ids.change_key()

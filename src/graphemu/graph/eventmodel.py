@@ -175,8 +175,23 @@ def check_expand(req: GraphRequest) -> None:
         _expand(text)
 
 
-def expanded_properties(event: Event, req: GraphRequest) -> list[dict[str, str]] | None:
-    """The stored extended properties `$expand=singleValueExtendedProperties($filter=...)` asks for."""
+def apply_extended(extended: dict[str, str], updates: dict[str, str | None]) -> None:
+    """Set or (null value) remove extended properties of an event or a calendar; a property keeps the id
+    it was created with."""
+    by_key = {extended_property_key(k): k for k in extended}
+    for prop_id, value in updates.items():
+        key = extended_property_key(prop_id)
+        stored = by_key.setdefault(key, prop_id)
+        if value is None:
+            extended.pop(stored, None)
+            by_key.pop(key)
+        else:
+            extended[stored] = value
+
+
+def expanded_properties(event: Event | Calendar, req: GraphRequest) -> list[dict[str, str]] | None:
+    """The stored extended properties `$expand=singleValueExtendedProperties($filter=...)` asks for (of an
+    event or a calendar: both carry them, singlevaluelegacyextendedproperty-get.md)."""
     text = req.param("$expand")
     expand = _expand(text) if text else None
     if expand is None or not event.extended:

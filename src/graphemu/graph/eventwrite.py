@@ -56,7 +56,7 @@ from graphemu.graph.eventfields import (
     empty_location,
     preview,
 )
-from graphemu.odata import extended_property_key
+from graphemu.graph.eventmodel import apply_extended
 from graphemu.recurrence import RecurrenceError, validate_recurrence
 from graphemu.timezones import TimeZoneNotSupported, canonical_name, parse_graph_datetime, resolve, to_output
 
@@ -230,19 +230,6 @@ def _online_meeting(ctx: Context, props: dict[str, Any], changes: Changes, calen
     )
     meeting = {"joinUrl": url, "conferenceId": str(secrets.randbelow(900_000_000) + 100_000_000)}
     props.update(isOnlineMeeting=True, onlineMeetingProvider=provider, onlineMeeting=meeting)
-
-
-def apply_extended(extended: dict[str, str], updates: dict[str, str | None]) -> None:
-    """Set or (null value) remove extended properties; a property keeps the id it was created with."""
-    by_key = {extended_property_key(k): k for k in extended}
-    for prop_id, value in updates.items():
-        key = extended_property_key(prop_id)
-        stored = by_key.setdefault(key, prop_id)
-        if value is None:
-            extended.pop(stored, None)
-            by_key.pop(key)
-        else:
-            extended[stored] = value
 
 
 def new_ical_uid(now: datetime) -> str:
