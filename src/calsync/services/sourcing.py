@@ -18,6 +18,7 @@ from pathlib import Path
 from calsync import metrics, wiring
 from calsync.domain import DesiredEvent, Window
 from calsync.graph import GraphClient
+from calsync.services.event_templates import event_templates, extra_fields, templated
 from calsync.services.naming import mailbox_name
 from calsync.settings import Settings, SettingsError
 from calsync.sources import (
@@ -26,6 +27,7 @@ from calsync.sources import (
     SafeFetcher,
     SourceProblem,
     SourceResult,
+    TabularOptions,
     UrlTemplate,
     Validators,
     load_csv_index,
@@ -104,8 +106,20 @@ class Sources:
     _table: tuple[tuple[datetime, datetime], _Table] | None = field(default=None, init=False, repr=False)
 
     def loader(self) -> SourceLoader:
+        """The source's loader, its events made by the profile's templates (docs/profiles.md)."""
+        inner = self._source_loader()
+        templates = event_templates(self.settings)
+
+        async def load(mailbox: str, win: Window) -> SourceSnapshot:
+            return templated(await inner(mailbox, win), templates)
+
+        return load
+
+    def _source_loader(self) -> SourceLoader:
         kind = self.settings.source_kind
-        options = IcsOptions(default_zone=self.settings.default_time_zone)
+        options = IcsOptions(
+            default_zone=self.settings.default_time_zone, extra_fields=extra_fields(self.settings)
+        )
         if kind == "ics-url":
             assert self.settings.ics_url_template is not None
             template = UrlTemplate(self.settings.ics_url_template.get_secret_value())
@@ -181,10 +195,13 @@ class Sources:
         cached = self.cache.table
         if cached is None or cached[0] != key:
             data = _read(path)
-            cached = (
-                key,
-                _Table(load_csv_index(data) if kind == "csv" else load_json(data, window=win), win),
+            opts = TabularOptions(extra_fields=extra_fields(self.settings))
+            table = (
+                load_csv_index(data, options=opts)
+                if kind == "csv"
+                else load_json(data, window=win, options=opts)
             )
+            cached = (key, _Table(table, win))
             self.cache.table = cached
         self._table = ((win.start, win.end), cached[1])
         return cached[1]

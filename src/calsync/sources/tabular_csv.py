@@ -88,6 +88,7 @@ class _Sheet:
     header: tuple[str, ...]
     warnings: tuple[SourceProblem, ...]  # encoding and unknown columns, in the order parse_csv gives them
     body: tuple[int, int]  # (byte offset, line number) of the first record after the header
+    extras: frozenset[str] = frozenset()  # extra columns carried for templates (TabularOptions)
 
     def record(self, offset: int, line: int) -> list[str]:
         """The cells of the readable record at `offset` (line `line`), read again."""
@@ -98,7 +99,11 @@ class _Sheet:
     def fields(self, cells: list[str]) -> dict[str, str]:
         """A row's known columns (missing trailing cells are empty; cells past the header are left out, so
         a row that is too wide still names its mailbox and source_id)."""
-        return {n: cells[i] if i < len(cells) else "" for i, n in enumerate(self.header) if n in COLUMNS}
+        return {
+            n: cells[i] if i < len(cells) else ""
+            for i, n in enumerate(self.header)
+            if n in COLUMNS or n in self.extras
+        }
 
 
 def _open(data: bytes, opts: TabularOptions) -> _Sheet:
@@ -131,7 +136,7 @@ def _open(data: bytes, opts: TabularOptions) -> _Sheet:
         what = f"missing column(s): {', '.join(missing)}" if missing else "a column name is repeated"
         raise unavailable(source, "CSV_BAD_HEADER", f"the header is unusable ({what})", "line 1")
     for name in header:
-        if name not in COLUMNS:
+        if name not in COLUMNS and name not in opts.extra_fields:
             warnings.append(
                 SourceProblem(
                     source,
@@ -143,7 +148,7 @@ def _open(data: bytes, opts: TabularOptions) -> _Sheet:
             )
     body = next(records, None)  # the record after the header tells where the body starts
     start = (len(utf8), 0) if body is None else (body[1], body[0])
-    return _Sheet(source, utf8, delimiter, tuple(header), tuple(warnings), start)
+    return _Sheet(source, utf8, delimiter, tuple(header), tuple(warnings), start, opts.extra_fields)
 
 
 def _body(sheet: _Sheet, max_rows: int) -> Iterator[tuple[int, int, list[str] | SourceProblem]]:
@@ -177,7 +182,7 @@ def parse_csv(
     """
     opts = options or TabularOptions()
     sheet = _open(data, opts)
-    collector = _Collector("csv", sheet.source, window, mailbox)
+    collector = _Collector("csv", sheet.source, window, mailbox, sheet.extras)
     collector.problems.extend(sheet.warnings)
     for line, _offset, row in _body(sheet, opts.max_rows):
         if isinstance(row, SourceProblem):

@@ -73,7 +73,7 @@ class CsvIndex:
         """`mailbox`'s events in `window` and its rows' problems, with the problems no mailbox owns, in file
         order: what `parse_csv(data, window=window, mailbox=mailbox)` gives."""
         sheet = self._sheet
-        collector = _Collector("csv", sheet.source, window, mailbox)
+        collector = _Collector("csv", sheet.source, window, mailbox, sheet.extras)
         collector.problems.extend(sheet.warnings)
         unowned, lines = self._unowned, self._unowned_lines
         pending = 0
