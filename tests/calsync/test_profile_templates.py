@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from calsync.adapters.eventmap import TAG_ID
-from tests.calsync.test_profiles import ADA, EXAMS_TAG, cli, config, world  # noqa: F401 - fixture
+from tests.calsync import test_profiles
+from tests.calsync.test_profiles import ADA, EXAMS_TAG, cli, config
+
+world = test_profiles.world  # the same fixture: graphemu over TLS, with ADA's mailbox
 
 TIMETABLE = (
     "mailbox,source_id,subject,start,end,time_zone,module,activity_type,staff,categories\n"
