@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from calsync.templating import BUILTIN_FIELDS, CORE_FIELDS, TemplateError, field_name, parse_template
+
 DEFAULT_CONFIG = Path("calsync.toml")
 # Not accepted in calsync.toml: a file holding a secret ends up in backups and repositories.
 FILE_FORBIDDEN = {
@@ -73,6 +75,24 @@ def _one_calendar(calendar_id: str | None, name: str | None, color: str | None) 
         raise ValueError("calendar_color needs calendar_name (the colour of the calendar calsync creates)")
 
 
+# Event templates (issue 10, item 4; docs/profiles.md, "Templates").
+ShowAsName = Literal["free", "tentative", "busy", "oof", "workingElsewhere", "unknown"]
+SensitivityName = Literal["normal", "personal", "private", "confidential"]
+TEMPLATE_KEYS = ("subject_template", "body_template", "location_template")
+
+
+class ActivityTypeSettings(BaseModel):
+    """What one activity type (an `[activity_types.Lecture]` table) sets on its events; a key left out
+    keeps the event's own value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    categories: list[str] = Field(default_factory=list)  # added to the event's own
+    reminder: int | None = Field(default=None, ge=0, le=40_320)  # minutes before the start
+    show_as: ShowAsName | None = None
+    sensitivity: SensitivityName | None = None
+
+
 class ProfileSettings(BaseModel):
     """One more sync job of the deployment (a `[[profiles]]` table): its own source, and optionally its
     own mailboxes, calendar, window, policies and rails; a key it leaves out is the top level's. Its
@@ -102,6 +122,17 @@ class ProfileSettings(BaseModel):
     shrink_min_deletes: int | None = Field(default=None, ge=0)
     max_deletes: int | None = Field(default=None, ge=0)
     max_failures: int | None = Field(default=None, ge=1)
+    # Event templates (issue 10, item 4): None inherits the top level's.
+    subject_template: str | None = None
+    body_template: str | None = None
+    location_template: str | None = None
+    extra_fields: list[str] | None = None
+    activity_type_field: str | None = None
+    module_field: str | None = None
+    activity_types: dict[str, ActivityTypeSettings] | None = None
+    categories_by_module: dict[str, list[str]] | None = None
+    show_as: ShowAsName | None = None
+    sensitivity: SensitivityName | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ProfileSettings:
@@ -205,6 +236,17 @@ class Settings(BaseModel):
     # table is one more, with its own source. "default" keeps the ownership tags calsync always wrote.
     profile: Annotated[str, Field(pattern=PROFILE_NAME)] = "default"
     profiles: list[ProfileSettings] = Field(default_factory=list)
+    # Event templates (issue 10, item 4; docs/profiles.md, "Templates"): how a profile's events look.
+    subject_template: str | None = None  # e.g. "{module|subject} ({activity_type})"; None: the source's
+    body_template: str | None = None
+    location_template: str | None = None
+    extra_fields: list[str] = Field(default_factory=list)  # source fields templates read: columns, X-props
+    activity_type_field: str | None = None  # a field, or "categories"
+    module_field: str | None = None
+    activity_types: dict[str, ActivityTypeSettings] = Field(default_factory=dict)
+    categories_by_module: dict[str, list[str]] = Field(default_factory=dict)
+    show_as: ShowAsName | None = None  # every event's, over the source's
+    sensitivity: SensitivityName | None = None
     # The service (`calsync serve`, `calsync worker`; docs/deploy.md).
     sync_interval_minutes: float = Field(default=15.0, gt=0, le=1440)  # an incremental round this often
     full_sync_at: time = time(3, 0)  # and a full reconcile daily at this time (full_sync_zone)
@@ -275,6 +317,46 @@ class Settings(BaseModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _templates(self) -> Settings:
+        problems: list[str] = []
+        for name in self.profile_names():
+            where = "" if name == self.profile else f"profile {name!r}: "
+            problems += [where + p for p in self.for_profile(name).template_problems()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def template_problems(self) -> list[str]:
+        """What is wrong with this profile's templates: syntax, fields no source offers, extra fields an
+        iCalendar feed cannot give (only X- properties). Checked at load, so a typo stops calsync there."""
+        fields = [field_name(f) for f in self.extra_fields]
+        problems = [
+            f"extra_fields: {f!r} is not a field name (letters, digits, '_'; not {'/'.join(CORE_FIELDS)})"
+            for f in fields
+            if not f or not f[0].isalpha() or not f.replace("_", "").isalnum() or f in CORE_FIELDS
+        ]
+        if self.source_kind in ("ics-url", "ics-file"):
+            problems += [
+                f"extra_fields: {f!r}: an iCalendar feed offers X- properties only (e.g. x_activity_type)"
+                for f in fields
+                if not f.startswith("x_")
+            ]
+        known = {*BUILTIN_FIELDS, *fields}
+        for key in TEMPLATE_KEYS:
+            text = getattr(self, key)
+            if text is not None:
+                try:
+                    parse_template(text, known)
+                except TemplateError as exc:
+                    problems.append(f"{key}: {exc}")
+        sources = sorted({*CORE_FIELDS, *fields})
+        for key in ("activity_type_field", "module_field"):
+            value = getattr(self, key)
+            if value is not None and field_name(value) not in sources:
+                problems.append(f"{key}: unknown field {value!r} (known: {', '.join(sources)})")
+        return problems
+
     def profile_names(self) -> list[str]:
         """The deployment's profiles: the top level's (when it has a source, or when there is no other
         profile, so a missing source is still reported) and each [[profiles]] table's, in order."""
@@ -299,6 +381,8 @@ class Settings(BaseModel):
                     cleared.update(dict.fromkeys(CALENDAR_KEYS))
                 if extra.ics_url_template is not None:  # model_dump turns a SecretStr into a plain str
                     own["ics_url_template"] = extra.ics_url_template
+                if extra.activity_types is not None:  # and models into dicts
+                    own["activity_types"] = extra.activity_types
                 return self.model_copy(update={**cleared, **own, "profile": name, "profiles": []})
         known = ", ".join(self.profile_names())
         raise SettingsError(

@@ -34,6 +34,7 @@ NOT_HASHED: dict[str, str] = {
     "source_key": "it is the mapping key itself, not content",
     "source": "where an event came from does not change what the calendar shows",
     "DTSTAMP/LAST-MODIFIED/SEQUENCE": "feeds regenerate them on every fetch; they never reach Graph",
+    "extras": "a source's raw fields for templates; only what a template makes of them reaches Graph",
 }
 
 
@@ -70,6 +71,10 @@ class DesiredEvent:
     reminder_minutes: int | None = 15
     teams_meeting: bool = False
     source: str = field(default="", compare=False)
+    # The source fields a profile's templates read beyond the ones above (a CSV's "module" column, an
+    # iCalendar X- property), as sorted (name, value) pairs. Only the fields a profile names are carried,
+    # so an event costs nothing more without templates; `apply_templates` consumes and drops them.
+    extras: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -82,6 +87,13 @@ class DesiredEvent:
             raise ValueError(f"{self.source_key}: sensitivity must be one of {', '.join(SENSITIVITIES)}")
         if self.reminder_minutes is not None and not 0 <= self.reminder_minutes <= 40_320:
             raise ValueError(f"{self.source_key}: reminder must be between 0 and 40320 minutes (4 weeks)")
+
+    def extra_value(self, name: str) -> str:
+        """The value of the extra source field `name`, or "" when the source gave none."""
+        for key, value in self.extras:
+            if key == name:
+                return value
+        return ""
 
 
 def normalise(event: DesiredEvent) -> DesiredEvent:

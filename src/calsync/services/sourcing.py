@@ -19,6 +19,7 @@ from typing import TypeGuard
 from calsync import metrics, wiring
 from calsync.domain import DesiredEvent, Window
 from calsync.graph import GraphClient
+from calsync.services.event_templates import event_templates, extra_fields, templated
 from calsync.services.naming import mailbox_name
 from calsync.settings import Settings, SettingsError
 from calsync.sources import (
@@ -29,6 +30,7 @@ from calsync.sources import (
     SourceProblem,
     SourceResult,
     SourceUnavailable,
+    TabularOptions,
     UrlTemplate,
     Validators,
     load_csv_index_file,
@@ -112,10 +114,24 @@ class Sources:
     _table: tuple[tuple[datetime, datetime], _Table] | None = field(default=None, init=False, repr=False)
 
     def loader(self) -> SourceLoader:
+        """The source's loader, its events made by the profile's templates (docs/profiles.md)."""
+        inner = self._source_loader()
+        templates = event_templates(self.settings)
+
+        async def load(mailbox: str, win: Window) -> SourceSnapshot:
+            return templated(await inner(mailbox, win), templates)
+
+        return load
+
+    def _source_loader(self) -> SourceLoader:
         kind = self.settings.source_kind
         # floating times are only warned about while their zone is calsync's guess, not the administrator's
         chosen = "default_time_zone" in self.settings.model_fields_set
-        options = IcsOptions(default_zone=self.settings.default_time_zone, warn_floating=not chosen)
+        options = IcsOptions(
+            default_zone=self.settings.default_time_zone,
+            warn_floating=not chosen,
+            extra_fields=extra_fields(self.settings),
+        )
         if kind == "ics-url":
             url_of = self._feed_urls()
             if self.cache.fetcher is None:
@@ -239,7 +255,12 @@ class Sources:
         cached = self.cache.table
         if cached is None or cached[0] != key:
             # A CSV export is indexed from disk in bounded memory whatever its size; JSON is read whole.
-            table = load_csv_index_file(path) if kind == "csv" else load_json(_read(path), window=win)
+            opts = TabularOptions(extra_fields=extra_fields(self.settings))
+            table = (
+                load_csv_index_file(path, options=opts)
+                if kind == "csv"
+                else load_json(_read(path), window=win, options=opts)
+            )
             cached = (key, _Table(table, win))
             self.cache.table = cached
         self._table = ((win.start, win.end), cached[1])

@@ -37,6 +37,9 @@ class IcsOptions:
     seconds_per_event: float = 1.0
     steps_per_document: int = 40_000_000
     seconds_per_document: float = 20.0
+    # X- properties carried into `DesiredEvent.extras` for a profile's templates, by field name:
+    # "x_activity_type" reads X-ACTIVITY-TYPE. Only these, so events cost nothing more without templates.
+    extra_fields: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         name = zone_for_name(self.default_zone)

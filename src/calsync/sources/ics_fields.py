@@ -96,6 +96,7 @@ class _Fields:
     sensitivity: Sensitivity
     reminder: int | None
     teams: bool
+    extras: tuple[tuple[str, str], ...] = ()
 
 
 def _categories(event: Component) -> tuple[str, ...]:
@@ -138,6 +139,15 @@ def _reminder(event: Component, length: timedelta, doc: _Doc, where: str, key: s
     return min(max(minutes, 0), 40_320)
 
 
+MAX_EXTRA = 1024  # characters kept of an extra field's value: templates cut to Graph's limits anyway
+
+
+def _extras(event: Component, names: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    """The non-empty values of the X- properties that `names` ("x_activity_type") name, sorted."""
+    pairs = ((name, _text(event.get(name.upper().replace("_", "-"))).strip()) for name in sorted(names))
+    return tuple((name, value[:MAX_EXTRA]) for name, value in pairs if value)
+
+
 def _fields(event: Component, length: timedelta, doc: _Doc, where: str, key: str) -> _Fields:
     busy = _upper(event.get("X-MICROSOFT-CDO-BUSYSTATUS"))
     show_as: ShowAs
@@ -158,4 +168,5 @@ def _fields(event: Component, length: timedelta, doc: _Doc, where: str, key: str
         sensitivity=_SENSITIVITY.get(_upper(event.get("CLASS")), "normal"),
         reminder=_reminder(event, length, doc, where, key),
         teams=_upper(event.get("X-CALSYNC-TEAMS")) in ("TRUE", "YES", "1"),
+        extras=_extras(event, doc.options.extra_fields) if doc.options.extra_fields else (),
     )

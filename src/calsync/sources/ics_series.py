@@ -306,6 +306,7 @@ class _Builder:
                 reminder_minutes=fields.reminder,
                 teams_meeting=fields.teams,
                 source=self.doc.options.source,
+                extras=fields.extras,
             )
             self.events.append(normalise(event))
         except (ValueError, TypeError, OverflowError):

@@ -90,6 +90,7 @@ class _Sheet:
     header: tuple[str, ...]
     warnings: tuple[SourceProblem, ...]  # encoding and unknown columns, in the order parse_csv gives them
     body: tuple[int, int]  # (byte offset, line number) of the first record after the header
+    extras: frozenset[str] = frozenset()  # extra columns carried for templates (TabularOptions)
 
     def records(
         self, start: int, end: int | None = None, line: int | None = None
@@ -101,7 +102,11 @@ class _Sheet:
     def fields(self, cells: list[str]) -> dict[str, str]:
         """A row's known columns (missing trailing cells are empty; cells past the header are left out, so
         a row that is too wide still names its mailbox and source_id)."""
-        return {n: cells[i] if i < len(cells) else "" for i, n in enumerate(self.header) if n in COLUMNS}
+        return {
+            n: cells[i] if i < len(cells) else ""
+            for i, n in enumerate(self.header)
+            if n in COLUMNS or n in self.extras
+        }
 
 
 def _open(data: bytes, opts: TabularOptions) -> _Sheet:
@@ -118,10 +123,12 @@ def _open(data: bytes, opts: TabularOptions) -> _Sheet:
         )
     text = MemoryText(decoded.text.encode("utf-8"))
     del decoded
-    return _sheet(source, text, 0, warnings)
+    return _sheet(source, text, 0, warnings, opts)
 
 
-def _sheet(source: str, text: Text, start: int, warnings: list[SourceProblem]) -> _Sheet:
+def _sheet(
+    source: str, text: Text, start: int, warnings: list[SourceProblem], opts: TabularOptions
+) -> _Sheet:
     """Read the header of `text` (from byte `start`); raises `SourceUnavailable` (no usable header) and
     UnicodeDecodeError (a `FileText` that is not UTF-8)."""
     delimiter = _delimiter(text.head().decode("utf-8"))
@@ -140,7 +147,7 @@ def _sheet(source: str, text: Text, start: int, warnings: list[SourceProblem]) -
         what = f"missing column(s): {', '.join(missing)}" if missing else "a column name is repeated"
         raise unavailable(source, "CSV_BAD_HEADER", f"the header is unusable ({what})", "line 1")
     for name in header:
-        if name not in COLUMNS:
+        if name not in COLUMNS and name not in opts.extra_fields:
             warnings.append(
                 SourceProblem(
                     source,
@@ -153,7 +160,7 @@ def _sheet(source: str, text: Text, start: int, warnings: list[SourceProblem]) -
     body = next(records, None)  # the record after the header tells where the body starts
     records.close()  # a FileText closes its file now, not when the generator is collected
     first = (text.size, 0) if body is None else (body[1], body[0])
-    return _Sheet(source, text, delimiter, tuple(header), tuple(warnings), first)
+    return _Sheet(source, text, delimiter, tuple(header), tuple(warnings), first, opts.extra_fields)
 
 
 def _body(sheet: _Sheet, max_rows: int) -> Iterator[tuple[int, int, int, list[str] | SourceProblem]]:
@@ -184,7 +191,7 @@ def parse_csv(
     """
     opts = options or TabularOptions()
     sheet = _open(data, opts)
-    collector = _Collector("csv", sheet.source, window, mailbox)
+    collector = _Collector("csv", sheet.source, window, mailbox, sheet.extras)
     collector.problems.extend(sheet.warnings)
     for line, _offset, _end, row in _body(sheet, opts.max_rows):
         if isinstance(row, SourceProblem):

@@ -58,7 +58,7 @@ class CsvIndex:
             text = FileText(path, chunk=chunk)
             if text.size > opts.max_file_bytes:
                 raise unavailable(source, "CSV_TOO_LARGE", "the file is larger than the size cap")
-            index._index(_sheet(source, text, text.start, []), opts.max_file_rows)
+            index._index(_sheet(source, text, text.start, [], opts), opts.max_file_rows)
         except OSError as exc:
             raise unavailable(
                 source, "CSV_PARSE_ERROR", f"the file cannot be read ({exc.strerror})"
@@ -125,7 +125,7 @@ class CsvIndex:
 
     def _result_for(self, mailbox: str, window: Window) -> SourceResult:
         sheet = self._sheet
-        collector = _Collector("csv", sheet.source, window, mailbox)
+        collector = _Collector("csv", sheet.source, window, mailbox, sheet.extras)
         collector.problems.extend(sheet.warnings)
         unowned, lines = self._unowned, self._unowned_lines
         pending = 0

@@ -36,7 +36,8 @@ def parse_json(
         raise unavailable(source, "JSON_PARSE_ERROR", "expected a list of events, or an object with 'events'")
     if len(items) > opts.max_rows:
         raise unavailable(source, "JSON_TOO_LARGE", "the file has more items than the cap")
-    collector = _Collector("json", source, window, mailbox)
+    wanted = opts.extra_fields
+    collector = _Collector("json", source, window, mailbox, wanted)
     unknown: set[str] = set()
     for number, item in enumerate(items, 1):
         where = f"item {number}"
@@ -46,10 +47,10 @@ def parse_json(
             )
             continue
         for name in item:
-            if name not in COLUMNS and name not in unknown and len(unknown) < 100:
+            if name not in COLUMNS and name not in wanted and name not in unknown and len(unknown) < 100:
                 unknown.add(name)
                 collector.warn(f"field '{name}'", "JSON_UNKNOWN_FIELD", "unknown field; it is ignored")
-        collector.add({k: v for k, v in item.items() if k in COLUMNS}, where)
+        collector.add({k: v for k, v in item.items() if k in COLUMNS or k in wanted}, where)
     return collector.result()
 
 

@@ -41,6 +41,7 @@ MAX_DURATION = timedelta(days=5 * 366)
 MIN_YEAR, MAX_YEAR = 1601, 4500
 MAX_ID = 200
 MAX_MAILBOX = 320
+MAX_EXTRA = 1024  # characters kept of an extra field's value: templates cut to Graph's limits anyway
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n", ""}
@@ -58,6 +59,9 @@ class TabularOptions:
     # A UTF-8 CSV read from disk by `CsvIndex.from_file` (memory does not grow with it; time does).
     max_file_bytes: int = 4 * 1024**3
     max_file_rows: int = 20_000_000
+    # Columns beyond COLUMNS that are carried into `DesiredEvent.extras` for a profile's templates
+    # (canonical header names, e.g. "module"); only these, so events cost nothing more without templates.
+    extra_fields: frozenset[str] = frozenset()
 
 
 class _Bad(ValueError):
@@ -162,8 +166,18 @@ def _mailbox(fields: Mapping[str, Any]) -> str:
     return mailbox
 
 
-def _event(fields: Mapping[str, Any], kind: Kind, source: str, mailbox: str) -> DesiredEvent:
-    """One row or item of `mailbox` (checked by `_mailbox`) as a normalised DesiredEvent; raises `_Bad`."""
+def _extras(fields: Mapping[str, Any], names: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    """The non-empty values of the extra columns `names`, sorted by name; raises `_Bad` for a JSON value
+    that is not text or a number."""
+    pairs = ((name, _string(fields, name)[:MAX_EXTRA]) for name in sorted(names))
+    return tuple((name, value) for name, value in pairs if value)
+
+
+def _event(
+    fields: Mapping[str, Any], kind: Kind, source: str, mailbox: str, extras: frozenset[str] = frozenset()
+) -> DesiredEvent:
+    """One row or item of `mailbox` (checked by `_mailbox`) as a normalised DesiredEvent; raises `_Bad`.
+    `extras`: the extra columns to carry for templates."""
     source_id = _identifier(fields, "source_id", MAX_ID)
     start, end = _moment(fields, "start"), _moment(fields, "end")
     zone_text = _string(fields, "time_zone")
@@ -223,6 +237,7 @@ def _event(fields: Mapping[str, Any], kind: Kind, source: str, mailbox: str) -> 
         reminder_minutes=_reminder(fields),
         teams_meeting=bool(_flag(fields, "teams")),
         source=source,
+        extras=_extras(fields, extras) if extras else (),
     )
     return normalise(event)
 
@@ -258,8 +273,16 @@ def _owner(kind: Kind, source: str, fields: Mapping[str, Any], where: str) -> st
 class _Collector:
     """Events and problems of one file, with the duplicate and window rules."""
 
-    def __init__(self, kind: Kind, source: str, window: Window, mailbox: str | None) -> None:
+    def __init__(
+        self,
+        kind: Kind,
+        source: str,
+        window: Window,
+        mailbox: str | None,
+        extras: frozenset[str] = frozenset(),
+    ) -> None:
         self.kind = kind
+        self.extras = extras
         self.source = source
         self.window = window
         self.mailbox = mailbox.lower() if mailbox else None
@@ -289,7 +312,7 @@ class _Collector:
             )
             return
         try:
-            event = _event(fields, self.kind, self.source, mailbox)
+            event = _event(fields, self.kind, self.source, mailbox, self.extras)
         except _Bad as bad:
             self.problems.append(_bad_row(self.kind, self.source, fields, where, bad, mailbox=mailbox))
             return
