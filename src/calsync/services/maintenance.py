@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from calsync.domain import SourceKey, Window
-from calsync.services.deployment import Deployment
+from calsync.services.deployment import Deployment, ProfileView
 from calsync.services.leases import MailboxBusy, hold
 from calsync.services.naming import mailbox_name
 from calsync.sync import tombstones
@@ -45,8 +45,13 @@ async def purge_mailbox(
 
     Holds the profile's lease on the mailbox, so it never runs beside a sync of it (MailboxBusy
     otherwise). `confirm` is asked with the number of events found, before anything is deleted."""
-    mailbox = mailbox_name(mailbox)
-    view = deployment.profile(profile)
+    return await purge_profile_mailbox(deployment.profile(profile), mailbox_name(mailbox), confirm=confirm)
+
+
+async def purge_profile_mailbox(
+    view: ProfileView, mailbox: str, *, confirm: Callable[[int], bool] | None = None
+) -> PurgeResult:
+    """`purge_mailbox` for a profile's view, also one no longer configured (offboarding it by hand)."""
     engine, store = await view.engine(), view.store
     async with hold(store, mailbox, seconds=view.settings.lease_seconds):
         managed = await engine.target.list_managed(mailbox, EVERYTHING)

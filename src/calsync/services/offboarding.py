@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from calsync import metrics
 from calsync.services.deployment import Deployment, ProfileView
 from calsync.services.leases import MailboxBusy
-from calsync.services.maintenance import purge_mailbox
+from calsync.services.maintenance import purge_profile_mailbox
 from calsync.sync.engine import off_loop
 from calsync.sync.ports import RunReport, TargetError
 
@@ -112,7 +112,7 @@ async def offboard_one(view: ProfileView, departure: Departure, *, now: datetime
     mailbox = departure.mailbox
     left = f"left the selection on {departure.since:%Y-%m-%d %H:%M} UTC"
     try:
-        purged = await purge_mailbox(view.deployment, mailbox, profile=view.name)
+        purged = await purge_profile_mailbox(view, mailbox)
     except MailboxBusy:
         busy = "another run of this mailbox is in progress; it is offboarded on a later round"
         return RunReport(mailbox, now, now, status="skipped", error_code="Busy", message=busy)
