@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +222,34 @@ def test_a_removed_profile_is_offboarded_only_by_hand(tmp_path: Path, world: tup
 def test_the_breaker_counts_mailboxes_and_their_share(due: int, known: int, trips: bool) -> None:
     """At the defaults (20 mailboxes, 10%): one mailbox leaving alone is a departure, not an accident."""
     assert breaker_trips(20, 0.1, due, known) is trips
+
+
+def test_the_service_rounds_offboard_on_the_deployment_clock(
+    tmp_path: Path, world: tuple[Any, Any, Any]
+) -> None:
+    """`calsync serve` and the workers list their work with `services.scopes`: the same round runs
+    there, and the grace period is measured on the deployment's clock (injected here)."""
+    import asyncio
+
+    from calsync import services
+    from calsync.settings import load_settings
+
+    folder = tmp_path / "service"
+    path = config(folder, world, selecting(ADA, BOB))
+    cli(path, "sync", "--json")
+    path = config(folder, world, selecting(ADA))
+
+    async def rounds() -> None:
+        async with services.open_deployment(load_settings(path, env={})) as deployment:
+            marked = datetime.now(UTC)
+            assert await services.scopes(deployment) == [ADA]
+            assert list(deployment.store.departures()) == [BOB]
+            deployment.clock = lambda: marked + timedelta(days=6, hours=23)
+            await services.scopes(deployment)
+            assert events(world, BOB) == 2
+            deployment.clock = lambda: marked + timedelta(days=7, minutes=1)
+            await services.scopes(deployment)
+            assert events(world, BOB) == 0
+            assert deployment.store.departures() == {}
+
+    asyncio.run(rounds())
