@@ -10,7 +10,7 @@ from many mailboxes at once, which deserves the list and a question of its own.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,7 +19,9 @@ from calsync.cli.output import EXIT_PARTIAL, console, emit_json, err_console, re
 from calsync.cli.render import report_json
 from calsync.cli.state import settings_from
 from calsync.cli.syncing import JsonOpt
-from calsync.services.offboarding import Departure
+
+if TYPE_CHECKING:  # `calsync --help` must not import the services' modules (tests/calsync/cli)
+    from calsync.services.offboarding import Departure
 
 
 def offboard(
