@@ -133,6 +133,10 @@ class ProfileSettings(BaseModel):
     categories_by_module: dict[str, list[str]] | None = None
     show_as: ShowAsName | None = None
     sensitivity: SensitivityName | None = None
+    # Offboarding (issue 10, item 3): see Settings.
+    offboard_after_days: int | None = Field(default=None, ge=0, le=3650)
+    offboard_max_mailboxes: int | None = Field(default=None, ge=0)
+    offboard_max_share: float | None = Field(default=None, gt=0, le=1)
 
     @model_validator(mode="after")
     def _one_source(self) -> ProfileSettings:
@@ -232,6 +236,13 @@ class Settings(BaseModel):
     # Members without an Exchange Online mailbox (unlicensed, on-premises): a run of theirs ends
     # "not_applicable" and does not make `calsync sync` exit 6, unless this says "error".
     mailbox_not_enabled: Literal["not-applicable", "error"] = "not-applicable"
+    # Offboarding (issue 10, item 3; docs/profiles.md): a mailbox a successful read of the selection no
+    # longer names loses the profile's events this many days later; a round where more than
+    # offboard_max_mailboxes, or (two or more and) more than offboard_max_share of the profile's
+    # mailboxes would go offboards none (OffboardBreaker; `calsync offboard` does it by hand).
+    offboard_after_days: int = Field(default=7, ge=0, le=3650)
+    offboard_max_mailboxes: int = Field(default=20, ge=0)
+    offboard_max_share: float = Field(default=0.1, gt=0, le=1)
     # Profiles (docs/profiles.md): the keys above describe the profile named `profile`; each [[profiles]]
     # table is one more, with its own source. "default" keeps the ownership tags calsync always wrote.
     profile: Annotated[str, Field(pattern=PROFILE_NAME)] = "default"

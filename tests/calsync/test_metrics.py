@@ -185,6 +185,8 @@ def test_every_family_is_exposed_before_anything_happens() -> None:
         "calsync_graph_retry_after_seconds_total",
         "calsync_run_duration_seconds_count",
         "calsync_mailboxes_in_flight",
+        "calsync_offboarded_mailboxes_total",
+        "calsync_offboarded_events_total",
         "calsync_build_info",
     } <= names
     assert scrape()[k("calsync_runs_total", status="not_applicable")] >= 0

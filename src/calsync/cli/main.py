@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from calsync.cli import authcmd, cert, demo, graphcmd, service, syncing
+from calsync.cli import authcmd, cert, demo, graphcmd, offboard, service, syncing
 from calsync.cli.group import JsonUsageGroup
 from calsync.cli.state import CliState
 
@@ -41,6 +41,7 @@ app.command("plan")(syncing.plan)
 app.command("status")(syncing.status)
 app.command("purge")(syncing.purge)
 app.command("release")(syncing.release)
+app.command("offboard")(offboard.offboard)
 app.command("demo")(demo.demo)
 app.command("serve")(service.serve)
 app.command("worker")(service.worker)

@@ -15,6 +15,7 @@ from calsync.sync.ports import Create, Delete, Quarantined, RunReport, Update
 
 if TYPE_CHECKING:
     from calsync.services import MailboxOutcome, MailboxStatus
+    from calsync.services.offboarding import Departure
 
 COUNTS = ("created", "updated", "deleted", "adopted", "unchanged", "failed")
 PLAN_COLUMNS = ("mailbox", "action", "key", "subject", "start", "reason", "profile")
@@ -66,7 +67,7 @@ def report_json(r: RunReport) -> dict[str, Any]:
 
 
 def outcome_json(o: MailboxOutcome) -> dict[str, Any]:
-    return {**report_json(o.report), "profile": o.profile}
+    return {**report_json(o.report), "profile": o.profile, "offboarding": o.offboarding}
 
 
 def quarantined_json(item: Quarantined) -> dict[str, object]:
@@ -83,6 +84,22 @@ def status_json(s: MailboxStatus) -> dict[str, Any]:
         "consecutiveFailures": s.consecutive_failures,
         "history": [report_json(r) for r in s.history],
     }
+
+
+def offboarding_notes(leaving: Sequence[Departure], removed: dict[str, list[str]]) -> list[str]:
+    """What `calsync status` says about offboarding: who is leaving a profile, and profiles that are no
+    longer configured but still have events (never offboarded without `calsync offboard`)."""
+    notes = [
+        f"{label(d.profile, d.mailbox)}: left the selection {d.since:%Y-%m-%d %H:%M} UTC; its events are "
+        f"removed from {d.due:%Y-%m-%d %H:%M} UTC unless it comes back"
+        for d in leaving
+    ]
+    notes += [
+        f"profile {name!r} is no longer configured but has state for {len(boxes)} mailbox(es); "
+        f"`calsync offboard --profile {name}` removes its events"
+        for name, boxes in sorted(removed.items())
+    ]
+    return notes
 
 
 def _more(total: int, shown: int) -> str | None:

@@ -139,7 +139,9 @@ def status(
         if since is not None and not history:
             count = 50
 
-        async def read() -> tuple[list[services.MailboxStatus], list[str]]:
+        async def read() -> tuple[list[services.MailboxStatus], list[str], list[str]]:
+            from calsync.services import offboarding
+
             async with services.open_deployment(settings, migrate=False) as deployment:
                 found = services.status(
                     deployment, mailboxes=mailbox, since=since, history=count, profile=profile
@@ -147,11 +149,20 @@ def status(
                 missing = sorted(
                     {services.mailbox_name(m) for m in mailbox or []} - {s.mailbox for s in found}
                 )
-                return found, missing
+                return (
+                    found,
+                    missing,
+                    render.offboarding_notes(
+                        offboarding.leaving(deployment, profile),
+                        {} if profile else offboarding.removed_profiles(deployment),
+                    ),
+                )
 
-        found, missing = asyncio.run(read())
+        found, missing, notes = asyncio.run(read())
         for name in missing:
             err_console.print(f"[yellow]{name}[/]: no run recorded (never synced, or a typo?)")
+        for note in notes:
+            err_console.print(f"[yellow]{note}[/]")
         if as_json:
             emit_json([render.status_json(s) for s in found])
             return

@@ -51,6 +51,7 @@ __all__ = [
     "record_failure",
     "record_feed",
     "record_graph_response",
+    "record_offboarded",
     "record_run",
     "render",
     "use_multiprocess_dir",
@@ -116,6 +117,11 @@ def record_graph_response(method: str, status: int | None, retry_after_s: float 
 def record_feed(outcome: str) -> None:
     """One feed download: ok, not_modified or error."""
     _default.get().feed(outcome)
+
+
+def record_offboarded(deleted: int) -> None:
+    """One mailbox offboarded (it left its profile's selection): the events removed from it."""
+    _default.get().offboarded(deleted)
 
 
 @contextmanager

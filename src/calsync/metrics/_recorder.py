@@ -118,6 +118,14 @@ class Recorder:
         self.feed_fetches = Counter(
             "calsync_feed_fetches", "iCalendar feed downloads by outcome.", ["outcome"], registry=registry
         )
+        self.offboarded_mailboxes = Counter(
+            "calsync_offboarded_mailboxes",
+            "Mailboxes whose profile's events were removed after they left its selection.",
+            registry=registry,
+        )
+        self.offboarded_events = Counter(
+            "calsync_offboarded_events", "Events removed by offboarding.", registry=registry
+        )
         self.in_flight_gauge = Gauge(
             "calsync_mailboxes_in_flight",
             "Mailboxes being synced right now (summed over live processes).",
@@ -169,6 +177,12 @@ class Recorder:
             self.throttled.inc()
         if retry_after_s is not None and retry_after_s > 0:
             self.retry_after.inc(retry_after_s)
+
+    def offboarded(self, deleted: int) -> None:
+        if deleted < 0:
+            raise ValueError(f"deleted must not be negative: {deleted}")
+        self.offboarded_mailboxes.inc()
+        self.offboarded_events.inc(deleted)
 
     def feed(self, outcome: str) -> None:
         self.feed_fetches.labels(_known(outcome, FEED_OUTCOMES)).inc()

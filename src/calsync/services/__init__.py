@@ -3,6 +3,8 @@
 - `open_deployment(settings)` -> `Deployment`: settings, state store, Graph client (lazily), per process.
 - `sync_mailboxes` / `sync_mailbox` / `mailboxes` (calsync.services.syncing): sync or plan.
 - `purge_mailbox`, `release` (calsync.services.maintenance).
+- offboarding (calsync.services.offboarding): each round of `sync_mailboxes` and `scopes` marks the
+  mailboxes that left a profile's selection and offboards them after the grace period; `offboard` by hand.
 - `status` (calsync.services.status): last run, last success, consecutive failures, history, quarantine.
 
 How the synchronous state store is used from asyncio: every store call made on the event loop goes through

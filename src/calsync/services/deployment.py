@@ -17,7 +17,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from calsync import metrics, wiring
@@ -50,6 +50,7 @@ class Deployment:
     transport: httpx.AsyncBaseTransport | None = None  # tests and the demo: graphemu in-process
     observer: GraphObserver | None = None
     run_observers: list[RunObserver] = field(default_factory=list)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # offboarding's grace periods
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     _client: GraphClient | None = field(default=None, repr=False)
     _tokens: AppTokenProvider | None = field(default=None, repr=False)
@@ -100,6 +101,14 @@ class Deployment:
             view = ProfileView(self, self.settings.for_profile(name), ScopedStore(self.store, name))
             self._profiles[name] = view
         return view
+
+    def former_profile(self, name: str) -> ProfileView:
+        """A profile that is no longer configured but has state (offboarding it by hand): the top
+        level's settings under its name, so its engine lists and deletes the events of its own tag."""
+        from calsync.store import ScopedStore
+
+        settings = self.settings.model_copy(update={"profile": name, "profiles": []})
+        return ProfileView(self, settings, ScopedStore(self.store, name))
 
     def profiles(self, only: str | None = None) -> list[ProfileView]:
         """Every profile of the deployment, in configuration order, or just `only`."""

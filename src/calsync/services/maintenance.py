@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from calsync.domain import SourceKey, Window
-from calsync.services.deployment import Deployment
+from calsync.services.deployment import Deployment, ProfileView
 from calsync.services.leases import MailboxBusy, hold
 from calsync.services.naming import mailbox_name
-from calsync.services.sourcing import forget_feed
 from calsync.sync import tombstones
 from calsync.sync.engine import off_loop
 from calsync.sync.ports import ObservedEvent, TargetError
@@ -53,8 +52,13 @@ async def purge_mailbox(
 
     Holds the profile's lease on the mailbox, so it never runs beside a sync of it (MailboxBusy
     otherwise). `confirm` is asked with the number of events found, before anything is deleted."""
-    mailbox = mailbox_name(mailbox)
-    view = deployment.profile(profile)
+    return await purge_profile_mailbox(deployment.profile(profile), mailbox_name(mailbox), confirm=confirm)
+
+
+async def purge_profile_mailbox(
+    view: ProfileView, mailbox: str, *, confirm: Callable[[int], bool] | None = None
+) -> PurgeResult:
+    """`purge_mailbox` for a profile's view, also one no longer configured (offboarding it by hand)."""
     engine, store = await view.engine(), view.store
     async with hold(store, mailbox, seconds=view.settings.lease_seconds):
         managed = await _managed(engine.target.list_managed, mailbox)
@@ -65,6 +69,8 @@ async def purge_mailbox(
         deleted = await tombstones.purge(engine.target, store, engine.tenant_id, mailbox, managed)
         await off_loop(store.purge_mailbox, mailbox)
         # the feed is unchanged, but the mailbox no longer holds it: the next sync must not skip on a 304
+        from calsync.services.sourcing import forget_feed  # the sources' packages: only when purging
+
         await off_loop(forget_feed, view.settings, store, mailbox)
         named = await view.named_calendar() if view.settings.purge_removes_calendar else None
         removal = await named.remove(mailbox) if named is not None else None

@@ -239,6 +239,12 @@ class Sources:
         table = self._table_for(win)
         return [] if table is None else table.mailboxes()
 
+    def table_named(self, win: Window) -> list[str]:
+        """For CSV/JSON sources: every mailbox the file names at all, even with no good event in `win`
+        (offboarding's selection: a student whose exams are over is still in the export)."""
+        table = self._table_for(win)
+        return [] if table is None else table.named()
+
     def _table_for(self, win: Window) -> _Table | None:
         """The configured CSV/JSON file for `win`, read once per run (one file serves every mailbox)."""
         kind = self.settings.source_kind
@@ -290,6 +296,16 @@ class _Table:
             return sorted({e.mailbox.lower() for e in self._table.events})
         index, win = self._table, self._window
         return sorted({e.mailbox.lower() for m in index.mailboxes() for e in index.result_for(m, win).events})
+
+    def named(self) -> list[str]:
+        """Every mailbox the file names: a CSV's readable rows, a JSON document's events and problems
+        (its events outside the window are not kept, so a mailbox with only those is not named)."""
+        if isinstance(self._table, CsvIndex):
+            return self._table.mailboxes()
+        named = {e.mailbox for e in self._table.events} | {
+            p.mailbox for p in self._table.problems if p.mailbox
+        }
+        return sorted({mailbox_name(m) for m in named})
 
 
 def forget_feed(settings: Settings, store: RuntimeStateStore, mailbox: str) -> None:

@@ -21,6 +21,7 @@ from calsync.domain import Window
 from calsync.services.deployment import Deployment, ProfileView
 from calsync.services.leases import MailboxBusy, hold
 from calsync.services.naming import mailbox_name
+from calsync.services.offboarding import offboard_round
 from calsync.services.sourcing import SourceLoader, Sources, resolve_mailboxes
 from calsync.sync.engine import Engine, off_loop
 from calsync.sync.ports import Action, RunReport
@@ -44,6 +45,7 @@ class MailboxOutcome:
     report: RunReport
     actions: list[Action] = field(default_factory=list)  # the plan, kept for dry runs only
     profile: str = "default"
+    offboarding: bool = False  # the mailbox left the selection (calsync.services.offboarding)
 
 
 @dataclass
@@ -104,6 +106,9 @@ async def _sync_profile(
         if mailboxes
         else await resolve_mailboxes(view.settings, await view.deployment.graph(), sources, win)
     )
+    # Offboarding compares the profile's mailboxes with its whole selection, read successfully just
+    # above (a failed read raised): never with mailboxes named on the command line, never in a plan.
+    offboarding = not mailboxes and not dry_run
     engine = await view.engine()
     load = sources.loader()
     if progress is not None:
@@ -121,7 +126,18 @@ async def _sync_profile(
                 progress.mailbox_finished(mailbox, outcome.report)
             return outcome
 
-    return list(await asyncio.gather(*(one(m) for m in targets)))
+    outcomes = list(await asyncio.gather(*(one(m) for m in targets)))
+    if offboarding and (stopping is None or not stopping.is_set()):
+        selection = [*targets, *_named(view, sources, win)]
+        done = await offboard_round(view, selection, now=view.deployment.clock())
+        outcomes += [MailboxOutcome(r.mailbox, r, profile=view.name, offboarding=True) for r in done.reports]
+    return outcomes
+
+
+def _named(view: ProfileView, sources: Sources, win: Window) -> list[str]:
+    """A file-driven selection also keeps every mailbox the file still names (see Sources.table_named)."""
+    s = view.settings
+    return [] if s.mailboxes or s.group else sources.table_named(win)
 
 
 async def sync_mailbox(
@@ -162,8 +178,19 @@ async def scopes(deployment: Deployment) -> list[str]:
 
     found: list[str] = []
     for view in deployment.profiles():
-        found += [scope_key(view.name, m) for m in await mailboxes(deployment, view.name)]
+        selected = await mailboxes(deployment, view.name)
+        found += [scope_key(view.name, m) for m in selected]
+        await _offboard(view, selected)
     return found
+
+
+async def _offboard(view: ProfileView, selected: list[str]) -> None:
+    """The service's offboarding round for a profile whose selection was just read: its results are
+    in the logs, the metrics and, for a breaker stop, the mailboxes' runs (`calsync status`)."""
+    sources = Sources(view.settings, view.store, cache=view.sources)
+    selection = [*selected, *_named(view, sources, view.window())]
+    with logs.context(profile=view.name):
+        await offboard_round(view, selection, now=view.deployment.clock())
 
 
 async def _run_one(

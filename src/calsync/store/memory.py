@@ -38,6 +38,7 @@ class MemoryStateStore:
         self._sources: dict[str, SourceState] = {}
         self._delta: dict[str, dict[str, str]] = {}
         self._leases: dict[str, _Lease] = {}
+        self._departures: dict[str, datetime] = {}
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -231,6 +232,25 @@ class MemoryStateStore:
             self._quarantine.pop(mailbox, None)
             self._runs.pop(mailbox, None)
             self._delta.pop(mailbox, None)
+            self._departures.pop(mailbox, None)
+
+    # -- departures --------------------------------------------------------------------------------
+
+    def departures(self) -> dict[str, datetime]:
+        with self._lock:
+            return dict(sorted(self._departures.items()))
+
+    def mark_departed(self, mailboxes: Iterable[str]) -> None:
+        names = [rules.check_key("mailbox", m) for m in mailboxes]
+        now = self._now().astimezone(UTC)
+        with self._lock:
+            for name in names:
+                self._departures.setdefault(name, now)
+
+    def clear_departed(self, mailboxes: Iterable[str]) -> None:
+        with self._lock:
+            for name in mailboxes:
+                self._departures.pop(name, None)
 
 
 def _copy_report(report: RunReport, **changes: Any) -> RunReport:

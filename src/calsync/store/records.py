@@ -122,9 +122,25 @@ class RuntimeStateStore(StateStore, Protocol):
         ...
 
     def purge_mailbox(self, mailbox: str) -> None:
-        """Forget the mailbox's quarantine, runs and delta links (not its lease), and turn each of its
-        mappings into a tombstone (`Mapping.detached()`, failures 0): the mailbox's events are gone,
-        but a key's next create must still get a transaction id never sent before."""
+        """Forget the mailbox's quarantine, runs, delta links and departure (not its lease), and turn
+        each of its mappings into a tombstone (`Mapping.detached()`, failures 0): the mailbox's events
+        are gone, but a key's next create must still get a transaction id never sent before."""
+        ...
+
+    # -- departures (offboarding: calsync.services.offboarding) --------------------------------------
+
+    def departures(self) -> dict[str, datetime]:
+        """Every mailbox marked as gone from its selection, with the time it was first marked (UTC)."""
+        ...
+
+    def mark_departed(self, mailboxes: Iterable[str]) -> None:
+        """Mark mailboxes as gone from their selection as of now (the store's clock), in one
+        transaction; a mailbox already marked keeps its first time, so the grace period is not restarted
+        by every round that still misses it."""
+        ...
+
+    def clear_departed(self, mailboxes: Iterable[str]) -> None:
+        """Forget the marks of mailboxes that are back in their selection (unmarked ones: no-op)."""
         ...
 
 

@@ -2,8 +2,9 @@
 
 The tables hold observations, not work (architecture.md): what calsync last wrote to each mailbox
 (`mappings`), what it refused to retry (`quarantine`), what each run did (`runs`), how each source and
-each calendar's change feed were last read (`source_state`, `delta_links`), and who may run a mailbox now
-(`leases`). Deleting the database loses no calendar data: the next sync adopts managed events by their tag.
+each calendar's change feed were last read (`source_state`, `delta_links`), who may run a mailbox now
+(`leases`) and which mailboxes have left their profile's selection and since when (`departures`).
+Deleting the database loses no calendar data: the next sync adopts managed events by their tag.
 
 The schema is created and changed only by the Alembic migrations in `calsync/store/migrations`; the tests
 check that the migrated schema equals these tables. `NAMING_CONVENTION` gives every constraint and index a
@@ -153,4 +154,13 @@ leases = sa.Table(
     sa.Column("mailbox", sa.String, primary_key=True),
     sa.Column("owner", sa.String, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
+departures = sa.Table(
+    "departures",
+    metadata,
+    # A mailbox's scope (calsync.store.scoped) that a successful read of its profile's selection no
+    # longer named, and when that was first seen: the profile's events go once the grace period passed.
+    sa.Column("mailbox", sa.String, primary_key=True),
+    sa.Column("since", UtcDateTime, nullable=False),
 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from calsync.domain import SourceKey
@@ -146,6 +147,19 @@ class ScopedStore:
 
     def purge_mailbox(self, mailbox: str) -> None:
         self.base.purge_mailbox(self._key(mailbox))
+
+    # -- departures --------------------------------------------------------------------------------
+
+    def departures(self) -> dict[str, datetime]:
+        return {
+            m: since for key, since in self.base.departures().items() if (m := self._mine(key)) is not None
+        }
+
+    def mark_departed(self, mailboxes: Iterable[str]) -> None:
+        self.base.mark_departed([self._key(m) for m in mailboxes])
+
+    def clear_departed(self, mailboxes: Iterable[str]) -> None:
+        self.base.clear_departed([self._key(m) for m in mailboxes])
 
 
 if TYPE_CHECKING:  # mypy proves the view implements the interface, signatures and all

@@ -307,7 +307,7 @@ class SqlStateStore(SqlLeases):
             return sorted(conn.execute(query).scalars())
 
     def purge_mailbox(self, mailbox: str) -> None:
-        """Forget the mailbox (quarantine, runs, delta links) but turn its mappings into tombstones
+        """Forget the mailbox (quarantine, runs, delta links, departure) but turn its mappings into tombstones
         (Mapping.detached, with no failures): a key's next create must not reuse a transaction id."""
         m = schema.mappings.c
         detach = (
@@ -325,8 +325,33 @@ class SqlStateStore(SqlLeases):
         )
         with self._write() as conn:
             conn.execute(detach)  # SET reads the row as it was: the CASE sees the old state
-            for table in _FORGOTTEN:
+            for table in (*_FORGOTTEN, schema.departures):
                 conn.execute(sa.delete(table).where(table.c.mailbox == mailbox))
+
+    # -- departures --------------------------------------------------------------------------------
+
+    def departures(self) -> dict[str, datetime]:
+        query = sa.select(schema.departures).order_by(schema.departures.c.mailbox)
+        with self._read() as conn:
+            return {row.mailbox: row.since for row in conn.execute(query)}
+
+    def mark_departed(self, mailboxes: Iterable[str]) -> None:
+        names = sorted({rules.check_key("mailbox", m) for m in mailboxes})
+        if not names:
+            return
+        now = self._now()
+        with self._write() as conn:
+            conn.execute(
+                self._insert(conn, schema.departures).on_conflict_do_nothing(index_elements=["mailbox"]),
+                [{"mailbox": name, "since": now} for name in names],
+            )
+
+    def clear_departed(self, mailboxes: Iterable[str]) -> None:
+        names = sorted(set(mailboxes))
+        if not names:
+            return
+        with self._write() as conn:
+            conn.execute(sa.delete(schema.departures).where(schema.departures.c.mailbox.in_(names)))
 
 
 _FORGOTTEN = (schema.quarantine, schema.runs, schema.delta_links)  # per mailbox, dropped on purge

@@ -482,6 +482,61 @@ def test_purge_mailbox_forgets_only_that_mailbox(store: RuntimeStateStore) -> No
     assert [r.mailbox for r in store.last_runs()] == [OTHER]
 
 
+# -- departures (offboarding) ---------------------------------------------------------------------
+
+
+def test_a_departure_keeps_its_first_time_until_cleared(store: RuntimeStateStore, clock: FakeClock) -> None:
+    """Marking again does not restart the grace period; clearing forgets the mark (and clearing a
+    mailbox never marked is no error); marks are per mailbox, in UTC, sorted."""
+    assert store.departures() == {}
+    store.mark_departed([OTHER, MB])
+    first = clock.now
+    clock.advance(86400)
+    store.mark_departed([MB, MB])  # again, and twice in one batch
+    store.mark_departed([])
+    assert store.departures() == {MB: first, OTHER: first}
+    assert list(store.departures()) == sorted([MB, OTHER])
+    assert all(t.tzinfo is not None and t.utcoffset() == timedelta(0) for t in store.departures().values())
+    store.clear_departed([MB, "never@x"])
+    store.clear_departed([])
+    assert store.departures() == {OTHER: first}
+    store.mark_departed([MB])  # back and gone again: a new grace period
+    assert store.departures() == {MB: clock.now, OTHER: first}
+
+
+def test_a_departure_alone_does_not_make_a_mailbox_known(store: RuntimeStateStore) -> None:
+    """The mark is about a mailbox with state; on its own it lists nothing, and a purge forgets it."""
+    store.mark_departed(["gone@x"])
+    assert store.mailboxes() == []
+    store.record_run(report(mailbox=MB))
+    store.mark_departed([MB])
+    store.purge_mailbox(MB)
+    assert store.departures() == {"gone@x": T0}
+
+
+def test_invalid_departures_are_refused_and_nothing_is_marked(store: RuntimeStateStore) -> None:
+    with pytest.raises(ValueError, match="mailbox"):
+        store.mark_departed([MB, "bad\x00name"])
+    with pytest.raises(ValueError, match="mailbox"):
+        store.mark_departed([""])
+    assert store.departures() == {}
+
+
+def test_departures_are_per_profile_through_a_scoped_store(store: RuntimeStateStore) -> None:
+    """Each profile sees and clears only its own marks; the default profile's are the bare mailbox."""
+    exams, default = ScopedStore(store, "exams"), ScopedStore(store, "default")
+    exams.mark_departed([MB])
+    default.mark_departed([OTHER])
+    assert store.departures() == {OTHER: T0, f"exams:{MB}": T0}
+    assert exams.departures() == {MB: T0}
+    assert default.departures() == {OTHER: T0}
+    default.clear_departed([MB])  # the default profile's MB was never marked: exams' mark stays
+    assert exams.departures() == {MB: T0}
+    exams.purge_mailbox(MB)
+    assert exams.departures() == {}
+    assert default.departures() == {OTHER: T0}
+
+
 # -- tombstones -----------------------------------------------------------------------------------
 
 

@@ -113,7 +113,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS / "script.py.mako").is_file()
     assert (MIGRATIONS / "versions" / "0001_initial.py").is_file()
     assert (MIGRATIONS / "versions" / "0002_run_status_not_applicable.py").is_file()
-    assert head_revision() == "0002"
+    assert (MIGRATIONS / "versions" / "0003_departures.py").is_file()
+    assert head_revision() == "0003"
 
 
 def test_a_database_of_the_first_release_accepts_not_applicable_runs(tmp_path: Path) -> None:
@@ -134,5 +135,24 @@ def test_a_database_of_the_first_release_accepts_not_applicable_runs(tmp_path: P
         }
         downgrade(url, "0001")
         assert {r.mailbox: r.status for r in store.last_runs()} == {"a@x": "ok", "b@x": "failed"}
+    finally:
+        engine.dispose()
+
+
+def test_departures_arrive_and_leave_without_touching_other_state(tmp_path: Path) -> None:
+    """0002 -> 0003 adds the departures table and keeps every run; going down drops only it."""
+    url = f"sqlite:///{tmp_path / 'before-offboarding.db'}"
+    upgrade(url, revision="0002")
+    engine = make_engine(url)
+    try:
+        store = SqlStateStore(engine)
+        started = datetime(2026, 12, 1, tzinfo=UTC)
+        store.record_run(RunReport("a@x", started, started, status="ok", created=3))
+        upgrade(url)
+        store.mark_departed(["a@x"])
+        assert list(store.departures()) == ["a@x"]
+        downgrade(url, "0002")
+        assert "departures" not in table_names(url)
+        assert [(r.mailbox, r.created) for r in store.last_runs()] == [("a@x", 3)]
     finally:
         engine.dispose()
