@@ -66,8 +66,9 @@ class Template:
     def render(self, values: Mapping[str, str], *, limit: int, single_line: bool = False) -> str:
         """The template filled with `values` (a missing field is empty), at most `limit` characters.
 
-        `single_line` folds each value's runs of white space (newlines included) into one space, for
-        subjects and locations. Values are inserted as they are: never parsed, never raising.
+        `single_line` folds runs of white space (newlines included) into one space, in the values and
+        in the template's own text alike, for subjects and locations. Values are inserted as they are:
+        never parsed, never raising.
         """
         out: list[str] = []
         size = 0
@@ -75,7 +76,7 @@ class Template:
             if size > limit:
                 break
             text = part if isinstance(part, str) else _first(part, values)
-            if single_line and not isinstance(part, str):
+            if single_line:  # a subject is one line, whatever the template's author typed
                 text = _SPACES.sub(" ", text)
             text = text[: limit + 1 - size]
             out.append(text)

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from calsync.adapters.eventmap import TAG_ID, Ownership
 from calsync.certs import create_certificate
 from calsync.cli.main import app
+from calsync.store import current_revision, downgrade, head_revision, make_engine
 from graphemu import EmulatorConfig, world_from_seed
 from graphemu.server import BackgroundServer
 
@@ -182,3 +184,37 @@ def test_an_unknown_profile_is_a_configuration_error(tmp_path: Path, world: tupl
     assert result.exit_code == 3
     assert "no profile named 'exam'" in result.output
     assert "default, exams" in result.output
+
+
+def sync_json(path: Path, *args: str) -> list[dict[str, Any]]:
+    result = runner.invoke(app, ["--config", str(path), "sync", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return list(json.loads(result.stdout))
+
+
+def test_a_database_of_the_first_release_takes_a_second_profile(
+    tmp_path: Path, world: tuple[Any, Any, Any]
+) -> None:
+    folder = tmp_path / "old"
+    before = config(folder, world, TIMETABLE_ONLY.format(folder=folder))
+    assert [r["created"] for r in sync_json(before)] == [2]
+    url = f"sqlite:///{folder / 'state.db'}"
+    downgrade(url, "0001")  # the shape the first release left: its tables, its rows
+    assert current_revision(url) == "0001"
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM mappings WHERE mailbox = :m"), {"m": ADA}).scalar_one()
+            == 2
+        )
+    engine.dispose()
+
+    after = config(folder, world, WITH_EXAMS.format(folder=folder))
+    reports = sync_json(after, "--full")
+    assert current_revision(url) == head_revision()
+    assert [(r["profile"], r["created"], r["updated"], r["deleted"], r["adopted"]) for r in reports] == [
+        ("default", 0, 0, 0, 0),
+        ("exams", 3, 0, 0, 0),
+    ]
+    assert events(world)["default"] == ["Algebra", "Ethics"]
+    assert len(events(world)["exams"]) == 3
