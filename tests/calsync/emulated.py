@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from calsync.adapters.eventmap import TAG_ID
 from calsync.certs import CertificateFiles, create_certificate
@@ -87,7 +88,8 @@ def emulator_process(workdir: Path, mailboxes: Sequence[str]) -> Iterator[Emulat
         deadline = time.monotonic() + 30
         while not ready.exists() or not ready.read_text().strip():
             assert process.poll() is None, (workdir / "graphemu.log").read_text()
-            assert time.monotonic() < deadline, "graphemu did not start within 30 s"
+            if time.monotonic() > deadline:
+                pytest.fail("graphemu did not start within 30 s")
             time.sleep(0.05)
         info = json.loads(ready.read_text())
         control = httpx.Client(

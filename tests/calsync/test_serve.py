@@ -92,7 +92,8 @@ def wait_for(
     deadline = time.monotonic() + seconds
     while not check():
         assert process.poll() is None or what == "exit", f"calsync serve exited while waiting for {what}"
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
         time.sleep(0.05)
 
 

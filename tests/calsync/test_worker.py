@@ -60,7 +60,8 @@ def calsync(workdir: Path, *args: str) -> subprocess.Popen[bytes]:
 def wait_for(what: str, check: Callable[[], bool], seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while not check():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
         time.sleep(0.1)
 
 

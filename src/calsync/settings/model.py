@@ -1,153 +1,36 @@
-"""Typed settings, read once at the edge (CLI, web) from calsync.toml and CALSYNC_* variables.
-
-Precedence: explicit overrides > CALSYNC_* environment variables > calsync.toml > defaults. Secrets are
-never required inline: a client secret comes from CALSYNC_CLIENT_SECRET or `client_secret_file`, a
-PKCS#12 password from CALSYNC_PKCS12_PASSWORD or `pkcs12_password_file`. Every problem in the file is
-reported at once with its key (pydantic collects them; `SettingsError.problems` lists them).
-"""
+"""`Settings`: every key of calsync.toml, typed and checked (docs/configuration.md)."""
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
-import os
-import tomllib
-from collections.abc import Callable, Mapping
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
+from calsync.settings.base import (
+    CALENDAR_KEYS,
+    PROFILE_NAME,
+    SOURCE_KEYS,
+    TEMPLATE_KEYS,
+    ActivityTypeSettings,
+    CalendarColor,
+    CalendarName,
+    ProfileSettings,
+    SensitivityName,
+    SettingsError,
+    ShowAsName,
+    one_calendar,
+)
 from calsync.templating import BUILTIN_FIELDS, CORE_FIELDS, TemplateError, field_name, parse_template
-
-DEFAULT_CONFIG = Path("calsync.toml")
-# Not accepted in calsync.toml: a file holding a secret ends up in backups and repositories.
-FILE_FORBIDDEN = {
-    "client_secret": "CALSYNC_CLIENT_SECRET or client_secret_file",
-    "private_key_password": "CALSYNC_PRIVATE_KEY_PASSWORD",
-    "pkcs12_password": "CALSYNC_PKCS12_PASSWORD or pkcs12_password_file",
-    "feed_password": "CALSYNC_FEED_PASSWORD or feed_password_file",
-    "feed_token": "CALSYNC_FEED_TOKEN or feed_token_file",
-}
-
-# CALSYNC_* variables that are read, but are no setting: not warned about as unknown.
-OTHER_VARIABLES = {
-    "CALSYNC_CONFIG": "the calsync.toml to read",
-    "CALSYNC_LOG_WIRE": "frame-level HTTP logs (calsync.logs)",
-    "CALSYNC_CRASH_AT": "crash points for the crash tests (calsync.sync.crashpoints)",
-    "CALSYNC_TEST_POSTGRES_URL": "the PostgreSQL the test suite uses",
-}
-
-
-class SettingsError(ValueError):
-    """The configuration is unusable; `problems` holds one line per problem, each naming its key."""
-
-    def __init__(self, problems: list[str], source: str) -> None:
-        super().__init__(f"{source}: " + "; ".join(problems))
-        self.problems = problems
-        self.source = source
-
-
-PROFILE_NAME = r"^[a-z][a-z0-9-]{0,31}$"
-SOURCE_KEYS = ("ics_url_template", "ics_url_map_file", "ics_file", "csv_file", "json_file")
-# Issue 10, item 2 (target calendar): Graph's calendarColor members a created calendar may take.
-CalendarColor = Literal[
-    "auto", "lightBlue", "lightGreen", "lightOrange", "lightGray", "lightYellow", "lightTeal", "lightPink",
-    "lightBrown", "lightRed",
-]  # fmt: skip
-CALENDAR_KEYS = ("calendar_id", "calendar_name", "calendar_color")  # one unit: a profile's replaces the top's
-CalendarName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"\S")]
-
-
-def _one_calendar(calendar_id: str | None, name: str | None, color: str | None) -> None:
-    if calendar_id is not None and name is not None:
-        raise ValueError("give calendar_id or calendar_name, not both")
-    if color is not None and name is None:
-        raise ValueError("calendar_color needs calendar_name (the colour of the calendar calsync creates)")
-
-
-# Event templates (issue 10, item 4; docs/profiles.md, "Templates").
-ShowAsName = Literal["free", "tentative", "busy", "oof", "workingElsewhere", "unknown"]
-SensitivityName = Literal["normal", "personal", "private", "confidential"]
-TEMPLATE_KEYS = ("subject_template", "body_template", "location_template")
-
-
-class ActivityTypeSettings(BaseModel):
-    """What one activity type (an `[activity_types.Lecture]` table) sets on its events; a key left out
-    keeps the event's own value."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    categories: list[str] = Field(default_factory=list)  # added to the event's own
-    reminder: int | None = Field(default=None, ge=0, le=40_320)  # minutes before the start
-    show_as: ShowAsName | None = None
-    sensitivity: SensitivityName | None = None
-
-
-class ProfileSettings(BaseModel):
-    """One more sync job of the deployment (a `[[profiles]]` table): its own source, and optionally its
-    own mailboxes, calendar, window, policies and rails; a key it leaves out is the top level's. Its
-    events carry its name in their ownership tag, so it never touches another profile's events."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: Annotated[str, Field(pattern=PROFILE_NAME)]
-    mailboxes: list[str] | None = None
-    group: str | None = None
-    ics_url_template: SecretStr | None = Field(default=None, repr=False)
-    ics_url_map_file: Path | None = None
-    ics_file: Path | None = None
-    csv_file: Path | None = None
-    json_file: Path | None = None
-    default_time_zone: str | None = None
-    calendar_id: str | None = None
-    # Issue 10, item 2 (target calendar): the profile's own calendar (docs/profiles.md).
-    calendar_name: CalendarName | None = None
-    calendar_color: CalendarColor | None = None
-    purge_removes_calendar: bool | None = None
-    window_days_back: int | None = Field(default=None, ge=0, le=3650)
-    window_days_ahead: int | None = Field(default=None, ge=1, le=3650)
-    user_changes: Literal["source-wins", "keep-user-changes"] | None = None
-    user_deletes: Literal["recreate", "respect"] | None = None
-    shrink_ratio: float | None = Field(default=None, gt=0, le=1)
-    shrink_min_deletes: int | None = Field(default=None, ge=0)
-    max_deletes: int | None = Field(default=None, ge=0)
-    max_failures: int | None = Field(default=None, ge=1)
-    # Event templates (issue 10, item 4): None inherits the top level's.
-    subject_template: str | None = None
-    body_template: str | None = None
-    location_template: str | None = None
-    extra_fields: list[str] | None = None
-    activity_type_field: str | None = None
-    module_field: str | None = None
-    activity_types: dict[str, ActivityTypeSettings] | None = None
-    categories_by_module: dict[str, list[str]] | None = None
-    show_as: ShowAsName | None = None
-    sensitivity: SensitivityName | None = None
-    # Offboarding (issue 10, item 3): see Settings.
-    offboard_after_days: int | None = Field(default=None, ge=0, le=3650)
-    offboard_max_mailboxes: int | None = Field(default=None, ge=0)
-    offboard_max_share: float | None = Field(default=None, gt=0, le=1)
-
-    @model_validator(mode="after")
-    def _one_source(self) -> ProfileSettings:
-        given = [n for n in SOURCE_KEYS if getattr(self, n)]
-        if len(given) != 1:
-            raise ValueError(f"profile {self.name!r}: give one source ({', '.join(SOURCE_KEYS)})")
-        try:
-            _one_calendar(self.calendar_id, self.calendar_name, self.calendar_color)
-        except ValueError as exc:
-            raise ValueError(f"profile {self.name!r}: {exc}") from None
-        return self
 
 
 class Settings(BaseModel):
@@ -309,7 +192,7 @@ class Settings(BaseModel):
         sources = [n for n in SOURCE_KEYS if getattr(self, n)]
         if len(sources) > 1:
             raise ValueError(f"give one source, not {', '.join(sources)}")
-        _one_calendar(self.calendar_id, self.calendar_name, self.calendar_color)
+        one_calendar(self.calendar_id, self.calendar_name, self.calendar_color)
         return self
 
     @model_validator(mode="after")
@@ -458,84 +341,3 @@ class Settings(BaseModel):
             raise SettingsError(
                 [f"{n}: missing (set it in calsync.toml or CALSYNC_{n.upper()})" for n in missing], "settings"
             )
-
-
-def _is_list(annotation: Any) -> bool:
-    """`list[...]` or `list[...] | None`."""
-    return get_origin(annotation) is list or any(get_origin(a) is list for a in get_args(annotation))
-
-
-def unknown_variables(env: Mapping[str, str]) -> list[str]:
-    """One warning per CALSYNC_* variable that matches no setting, naming the closest key; never the
-    variable's value, which may be a secret. A mistyped variable is otherwise ignored without a word and
-    the default silently wins (CALSYNC_TENANTID, CALSYNC_MAILBOX)."""
-    keys = list(Settings.model_fields)
-    warnings = []
-    for name in sorted(env):
-        if not name.startswith("CALSYNC_") or name in OTHER_VARIABLES:
-            continue
-        key = name.removeprefix("CALSYNC_").lower()
-        if key in Settings.model_fields:
-            continue
-        close = difflib.get_close_matches(key, keys, n=1, cutoff=0.75)
-        hint = (
-            f"did you mean CALSYNC_{close[0].upper()} ({close[0]})?"
-            if close
-            else "docs/configuration.md lists the settings"
-        )
-        warnings.append(f"{name} matches no setting and is ignored; {hint}")
-    return warnings
-
-
-def load_settings(
-    path: Path | None = None,
-    env: dict[str, str] | None = None,
-    *,
-    warn: Callable[[str], None] | None = None,
-    **overrides: Any,
-) -> Settings:
-    """Read calsync.toml (if present, or the given path, which must exist) and CALSYNC_* variables.
-
-    `warn` is given each warning about the configuration that does not stop it (`unknown_variables`);
-    the CLI prints them on stderr."""
-    env = dict(os.environ if env is None else env)
-    if warn is not None:
-        for warning in unknown_variables(env):
-            warn(warning)
-    data: dict[str, Any] = {}
-    source = str(path or DEFAULT_CONFIG)
-    config_path = path or (Path(env["CALSYNC_CONFIG"]) if "CALSYNC_CONFIG" in env else DEFAULT_CONFIG)
-    if path is not None or config_path.exists():
-        try:
-            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SettingsError([f"cannot read: {exc.strerror}"], str(config_path)) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError([f"not valid TOML: {exc}"], str(config_path)) from None
-        data = dict(data.get("calsync", data))
-        source = str(config_path)
-        inline = [
-            f"{key}: not accepted in the file (it would keep a secret in plain text); use {instead}"
-            for key, instead in FILE_FORBIDDEN.items()
-            if key in data
-        ]
-        if inline:
-            raise SettingsError(inline, source)
-    for name, info in Settings.model_fields.items():
-        value = env.get(f"CALSYNC_{name.upper()}")
-        if value is not None:  # a list-typed key's variable is comma-separated
-            data[name] = (
-                [v.strip() for v in value.split(",") if v.strip()] if _is_list(info.annotation) else value
-            )
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            key = ".".join(str(p) for p in error["loc"]) or "(file)"
-            message = error["msg"].removeprefix("Value error, ")
-            problems.append(
-                f"{key}: {message}" if error["type"] != "extra_forbidden" else f"{key}: unknown key"
-            )
-        raise SettingsError(problems, source) from None
