@@ -18,15 +18,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from calsync.certs import create_certificate
 from calsync.cli.main import app
 from calsync.services.offboarding import breaker_trips
 from calsync.store import ScopedStore, SqlStateStore, make_engine
-from graphemu import EmulatorConfig, world_from_seed
-from graphemu.server import BackgroundServer
+from tests.calsync.tenants import PERMISSIONS, Tenant, calsync_toml, running_tenant
 
-TENANT = "5a1c0e9d-1111-4222-8333-444455556666"
-CLIENT = "c0ffee00-aaaa-4bbb-8ccc-dddddddddddd"
 PEOPLE = ["ada@uni.example", "bob@uni.example", "cy@uni.example"]
 ADA, BOB, CY = PEOPLE
 runner = CliRunner()
@@ -39,35 +35,15 @@ SUMMARY:Ethics\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"""
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Any, Any, Any]]:
-    cert = create_certificate(tmp_path / "cert")
-    world = world_from_seed(
-        {
-            "tenants": [{"id": TENANT, "domain": "uni.example"}],
-            "users": [{"userPrincipalName": p} for p in PEOPLE],
-            "apps": [{"clientId": CLIENT, "certificates": [{"pem": cert.certificate.read_text()}],
-                      "applicationPermissions": ["Calendars.ReadWrite", "User.Read.All",
-                                                 "GroupMember.Read.All"]}],
-        }
-    )  # fmt: skip
-    server = BackgroundServer(world, EmulatorConfig(), tls_dir=tmp_path / "tls")
-    yield world, server.start(), cert
-    server.stop()
+def world(tmp_path: Path) -> Iterator[Tenant]:
+    with running_tenant(tmp_path, PEOPLE, (*PERMISSIONS, "GroupMember.Read.All")) as tenant:
+        yield tenant
 
 
-def config(folder: Path, world: tuple[Any, Any, Any], body: str) -> Path:
-    _, info, cert = world
+def config(folder: Path, world: Tenant, body: str) -> Path:
     folder.mkdir(exist_ok=True)
     (folder / "feed.ics").write_text(FEED)
-    path = folder / "calsync.toml"
-    path.write_text(
-        f'tenant_id = "{TENANT}"\nclient_id = "{CLIENT}"\n'
-        f'certificate_file = "{cert.certificate}"\nprivate_key_file = "{cert.private_key}"\n'
-        f'authority_host = "{info.base_url}"\ngraph_url = "{info.graph}"\nca_file = "{info.ca}"\n'
-        f'database_url = "sqlite:///{folder / "state.db"}"\nwindow_days_ahead = 3650\n'
-        f'ics_file = "{folder / "feed.ics"}"\n{body}'
-    )
-    return path
+    return calsync_toml(folder, world, f'ics_file = "{folder / "feed.ics"}"\n{body}')
 
 
 def selecting(*mailboxes: str) -> str:
@@ -80,7 +56,7 @@ def cli(path: Path, *args: str, code: int = 0) -> Any:
     return json.loads(result.stdout) if "--json" in args else result.output
 
 
-def events(world: tuple[Any, Any, Any], mailbox: str) -> int:
+def events(world: Tenant, mailbox: str) -> int:
     w = world[0]
     return len(w.events[w.find_user(mailbox).id])
 
@@ -112,9 +88,7 @@ def offboarded(reports: list[dict[str, Any]]) -> list[tuple[str, str, str | None
     return [(r["mailbox"], r["status"], r["error_code"], r["deleted"]) for r in reports if r["offboarding"]]
 
 
-def test_a_mailbox_that_left_is_offboarded_after_the_grace_period(
-    tmp_path: Path, world: tuple[Any, Any, Any]
-) -> None:
+def test_a_mailbox_that_left_is_offboarded_after_the_grace_period(tmp_path: Path, world: Tenant) -> None:
     folder = tmp_path / "grace"
     path = config(folder, world, selecting(ADA, BOB))
     cli(path, "sync", "--json")
@@ -133,9 +107,7 @@ def test_a_mailbox_that_left_is_offboarded_after_the_grace_period(
     assert offboarded(cli(path, "sync", "--json")) == []
 
 
-def test_a_mailbox_back_inside_the_grace_period_keeps_its_events(
-    tmp_path: Path, world: tuple[Any, Any, Any]
-) -> None:
+def test_a_mailbox_back_inside_the_grace_period_keeps_its_events(tmp_path: Path, world: Tenant) -> None:
     folder = tmp_path / "back"
     path = config(folder, world, selecting(ADA, BOB))
     cli(path, "sync", "--json")
@@ -154,9 +126,7 @@ def test_a_mailbox_back_inside_the_grace_period_keeps_its_events(
     assert events(world, BOB) == 2
 
 
-def test_the_breaker_stops_a_mass_departure_until_offboard_confirms_it(
-    tmp_path: Path, world: tuple[Any, Any, Any]
-) -> None:
+def test_the_breaker_stops_a_mass_departure_until_offboard_confirms_it(tmp_path: Path, world: Tenant) -> None:
     folder = tmp_path / "breaker"
     path = config(folder, world, selecting(*PEOPLE))
     cli(path, "sync", "--json")
@@ -185,7 +155,7 @@ def test_the_breaker_stops_a_mass_departure_until_offboard_confirms_it(
     assert offboarded(cli(path, "sync", "--json")) == []
 
 
-def test_a_selection_that_could_not_be_read_marks_nobody(tmp_path: Path, world: tuple[Any, Any, Any]) -> None:
+def test_a_selection_that_could_not_be_read_marks_nobody(tmp_path: Path, world: Tenant) -> None:
     folder = tmp_path / "failed"
     path = config(folder, world, selecting(ADA, BOB))
     cli(path, "sync", "--json")
@@ -196,7 +166,7 @@ def test_a_selection_that_could_not_be_read_marks_nobody(tmp_path: Path, world: 
     assert (events(world, ADA), events(world, BOB)) == (2, 2)
 
 
-def test_a_removed_profile_is_offboarded_only_by_hand(tmp_path: Path, world: tuple[Any, Any, Any]) -> None:
+def test_a_removed_profile_is_offboarded_only_by_hand(tmp_path: Path, world: Tenant) -> None:
     folder = tmp_path / "removed"
     exams = f'\n[[profiles]]\nname = "exams"\nics_file = "{folder / "feed.ics"}"\n'
     path = config(folder, world, selecting(ADA) + exams)
@@ -224,9 +194,7 @@ def test_the_breaker_counts_mailboxes_and_their_share(due: int, known: int, trip
     assert breaker_trips(20, 0.1, due, known) is trips
 
 
-def test_the_service_rounds_offboard_on_the_deployment_clock(
-    tmp_path: Path, world: tuple[Any, Any, Any]
-) -> None:
+def test_the_service_rounds_offboard_on_the_deployment_clock(tmp_path: Path, world: Tenant) -> None:
     """`calsync serve` and the workers list their work with `services.scopes`: the same round runs
     there, and the grace period is measured on the deployment's clock (injected here)."""
     import asyncio

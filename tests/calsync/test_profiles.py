@@ -19,14 +19,10 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from calsync.adapters.eventmap import TAG_ID, Ownership
-from calsync.certs import create_certificate
 from calsync.cli.main import app
 from calsync.store import current_revision, downgrade, head_revision, make_engine
-from graphemu import EmulatorConfig, world_from_seed
-from graphemu.server import BackgroundServer
+from tests.calsync.tenants import Tenant, calsync_toml, running_tenant
 
-TENANT = "5a1c0e9d-1111-4222-8333-444455556666"
-CLIENT = "c0ffee00-aaaa-4bbb-8ccc-dddddddddddd"
 ADA = "ada@uni.example"
 runner = CliRunner()
 
@@ -45,34 +41,16 @@ EXAMS_TAG = Ownership("exams").tag_id
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Any, Any, Any]]:
-    cert = create_certificate(tmp_path / "cert")
-    world = world_from_seed(
-        {
-            "tenants": [{"id": TENANT, "domain": "uni.example"}],
-            "users": [{"userPrincipalName": ADA}],
-            "apps": [{"clientId": CLIENT, "certificates": [{"pem": cert.certificate.read_text()}],
-                      "applicationPermissions": ["Calendars.ReadWrite", "User.Read.All"]}],
-        }
-    )  # fmt: skip
-    server = BackgroundServer(world, EmulatorConfig(), tls_dir=tmp_path / "tls")
-    yield world, server.start(), cert
-    server.stop()
+def world(tmp_path: Path) -> Iterator[Tenant]:
+    with running_tenant(tmp_path, [ADA]) as tenant:
+        yield tenant
 
 
-def config(folder: Path, world: tuple[Any, Any, Any], body: str) -> Path:
-    _, info, cert = world
+def config(folder: Path, world: Tenant, body: str) -> Path:
     folder.mkdir(exist_ok=True)
     (folder / "feed.ics").write_text(FEED)
     (folder / "exams.csv").write_text(EXAMS)
-    path = folder / "calsync.toml"
-    path.write_text(
-        f'tenant_id = "{TENANT}"\nclient_id = "{CLIENT}"\n'
-        f'certificate_file = "{cert.certificate}"\nprivate_key_file = "{cert.private_key}"\n'
-        f'authority_host = "{info.base_url}"\ngraph_url = "{info.graph}"\nca_file = "{info.ca}"\n'
-        f'database_url = "sqlite:///{folder / "state.db"}"\nwindow_days_ahead = 3650\n{body}'
-    )
-    return path
+    return calsync_toml(folder, world, body)
 
 
 TIMETABLE_ONLY = 'mailboxes = ["ada@uni.example"]\nics_file = "{folder}/feed.ics"\n'
@@ -87,7 +65,7 @@ def cli(path: Path, *args: str) -> Any:
     return json.loads(result.stdout) if "--json" in args else result.output
 
 
-def events(world: tuple[Any, Any, Any]) -> dict[str, list[str]]:
+def events(world: Tenant) -> dict[str, list[str]]:
     """Subjects of ADA's events by whose tag they carry."""
     w = world[0]
     found: dict[str, list[str]] = {"default": [], "exams": [], "none": []}
@@ -99,7 +77,7 @@ def events(world: tuple[Any, Any, Any]) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in found.items()}
 
 
-def test_two_profiles_on_one_mailbox_own_their_events(tmp_path: Path, world: tuple[Any, Any, Any]) -> None:
+def test_two_profiles_on_one_mailbox_own_their_events(tmp_path: Path, world: Tenant) -> None:
     folder = tmp_path / "a"
     before = config(folder, world, TIMETABLE_ONLY.format(folder=folder))
     reports = cli(before, "sync", "--json")  # a deployment as it was before profiles
@@ -143,7 +121,7 @@ def test_two_profiles_on_one_mailbox_own_their_events(tmp_path: Path, world: tup
     ]
 
 
-def test_the_rails_count_per_profile(tmp_path: Path, world: tuple[Any, Any, Any]) -> None:
+def test_the_rails_count_per_profile(tmp_path: Path, world: Tenant) -> None:
     """exams has max_deletes = 1: emptying two of its rows stops it, while the timetable syncs on."""
     folder = tmp_path / "r"
     path = config(folder, world, WITH_EXAMS.format(folder=folder))
@@ -157,7 +135,7 @@ def test_the_rails_count_per_profile(tmp_path: Path, world: tuple[Any, Any, Any]
     assert len(events(world)["exams"]) == 3  # nothing deleted
 
 
-def test_deployments_with_other_profile_names_never_meet(tmp_path: Path, world: tuple[Any, Any, Any]) -> None:
+def test_deployments_with_other_profile_names_never_meet(tmp_path: Path, world: Tenant) -> None:
     """Two deployments (two databases) on one tenant, their top-level profiles named apart: each syncs,
     purges and loses its database without touching the other's events."""
     one = config(
@@ -177,7 +155,7 @@ def test_deployments_with_other_profile_names_never_meet(tmp_path: Path, world: 
     assert all(e.extended.get(north) for e in left)
 
 
-def test_an_unknown_profile_is_a_configuration_error(tmp_path: Path, world: tuple[Any, Any, Any]) -> None:
+def test_an_unknown_profile_is_a_configuration_error(tmp_path: Path, world: Tenant) -> None:
     folder = tmp_path / "u"
     path = config(folder, world, WITH_EXAMS.format(folder=folder))
     result = runner.invoke(app, ["--config", str(path), "sync", "--profile", "exam"])
@@ -192,9 +170,7 @@ def sync_json(path: Path, *args: str) -> list[dict[str, Any]]:
     return list(json.loads(result.stdout))
 
 
-def test_a_database_of_the_first_release_takes_a_second_profile(
-    tmp_path: Path, world: tuple[Any, Any, Any]
-) -> None:
+def test_a_database_of_the_first_release_takes_a_second_profile(tmp_path: Path, world: Tenant) -> None:
     folder = tmp_path / "old"
     before = config(folder, world, TIMETABLE_ONLY.format(folder=folder))
     assert [r["created"] for r in sync_json(before)] == [2]

@@ -17,13 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from calsync.adapters.eventmap import Ownership
-from calsync.certs import create_certificate
 from calsync.cli.main import app
-from graphemu import EmulatorConfig, world_from_seed
-from graphemu.server import BackgroundServer
+from tests.calsync.tenants import Tenant, calsync_toml, running_tenant
 
-TENANT = "5a1c0e9d-1111-4222-8333-444455556666"
-CLIENT = "c0ffee00-aaaa-4bbb-8ccc-dddddddddddd"
 ADA = "ada@uni.example"
 runner = CliRunner()
 
@@ -43,35 +39,16 @@ TIMETABLE = (
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Any, Any, Any]]:
-    cert = create_certificate(tmp_path / "cert")
-    world = world_from_seed(
-        {
-            "tenants": [{"id": TENANT, "domain": "uni.example"}],
-            "users": [{"userPrincipalName": ADA}],
-            "apps": [{"clientId": CLIENT, "certificates": [{"pem": cert.certificate.read_text()}],
-                      "applicationPermissions": ["Calendars.ReadWrite", "User.Read.All"]}],
-        }
-    )  # fmt: skip
-    server = BackgroundServer(world, EmulatorConfig(), tls_dir=tmp_path / "tls")
-    yield world, server.start(), cert
-    server.stop()
+def world(tmp_path: Path) -> Iterator[Tenant]:
+    with running_tenant(tmp_path, [ADA]) as tenant:
+        yield tenant
 
 
-def config(folder: Path, world: tuple[Any, Any, Any], body: str) -> Path:
-    _, info, cert = world
+def config(folder: Path, world: Tenant, body: str) -> Path:
     folder.mkdir(exist_ok=True)
     (folder / "feed.ics").write_text(FEED)
     (folder / "exams.csv").write_text(EXAMS)
-    path = folder / "calsync.toml"
-    path.write_text(
-        f'tenant_id = "{TENANT}"\nclient_id = "{CLIENT}"\n'
-        f'certificate_file = "{cert.certificate}"\nprivate_key_file = "{cert.private_key}"\n'
-        f'authority_host = "{info.base_url}"\ngraph_url = "{info.graph}"\nca_file = "{info.ca}"\n'
-        f'database_url = "sqlite:///{folder / "state.db"}"\nwindow_days_ahead = 3650\n'
-        + body.format(folder=folder)
-    )
-    return path
+    return calsync_toml(folder, world, body.format(folder=folder))
 
 
 def cli(path: Path, *args: str, code: int = 0) -> Any:
@@ -80,13 +57,13 @@ def cli(path: Path, *args: str, code: int = 0) -> Any:
     return json.loads(result.stdout) if "--json" in args else result.output
 
 
-def calendars(world: tuple[Any, Any, Any]) -> dict[str, Any]:
+def calendars(world: Tenant) -> dict[str, Any]:
     """ADA's calendars by name."""
     w = world[0]
     return {c.name: c for c in w.calendars[w.find_user(ADA).id].values()}
 
 
-def subjects(world: tuple[Any, Any, Any], name: str) -> list[str]:
+def subjects(world: Tenant, name: str) -> list[str]:
     """Subjects of the events in ADA's calendar `name`."""
     w = world[0]
     calendar = calendars(world)[name]
@@ -95,9 +72,7 @@ def subjects(world: tuple[Any, Any, Any], name: str) -> list[str]:
     )
 
 
-def test_calendar_created_once_tagged_coloured_and_reused(
-    tmp_path: Path, world: tuple[Any, Any, Any]
-) -> None:
+def test_calendar_created_once_tagged_coloured_and_reused(tmp_path: Path, world: Tenant) -> None:
     path = config(tmp_path / "a", world, TIMETABLE)
     plan = cli(path, "plan", "--json")  # a plan changes nothing: no calendar yet
     assert sorted((a["action"], a["subject"]) for a in plan) == [("create", "Algebra"), ("create", "Ethics")]
@@ -118,9 +93,7 @@ def test_calendar_created_once_tagged_coloured_and_reused(
     assert sorted(calendars(world)) == ["Calendar", "My lectures"]
 
 
-def test_a_persons_own_calendar_of_that_name_is_never_written(
-    tmp_path: Path, world: tuple[Any, Any, Any]
-) -> None:
+def test_a_persons_own_calendar_of_that_name_is_never_written(tmp_path: Path, world: Tenant) -> None:
     w = world[0]
     own = w.add_calendar(w.find_user(ADA).id, "timetable")  # a person's, named in another case
     path = config(tmp_path / "p", world, TIMETABLE)
@@ -137,9 +110,7 @@ def test_a_persons_own_calendar_of_that_name_is_never_written(
     assert calendars(world)["timetable"] is own
 
 
-def test_the_calendar_is_found_again_after_a_lost_database(
-    tmp_path: Path, world: tuple[Any, Any, Any]
-) -> None:
+def test_the_calendar_is_found_again_after_a_lost_database(tmp_path: Path, world: Tenant) -> None:
     path = config(tmp_path / "r", world, TIMETABLE)
     cli(path, "sync", "--json")
     made = calendars(world)["Timetable"]
@@ -151,9 +122,7 @@ def test_the_calendar_is_found_again_after_a_lost_database(
     assert subjects(world, "Timetable") == ["Algebra", "Ethics"]
 
 
-def test_purge_removes_the_calendar_only_when_configured_and_empty(
-    tmp_path: Path, world: tuple[Any, Any, Any]
-) -> None:
+def test_purge_removes_the_calendar_only_when_configured_and_empty(tmp_path: Path, world: Tenant) -> None:
     w = world[0]
     keep = config(tmp_path / "k", world, TIMETABLE)
     cli(keep, "sync", "--json")
@@ -179,7 +148,7 @@ def test_purge_removes_the_calendar_only_when_configured_and_empty(
     assert cli(remove, "purge", "--mailbox", ADA, "--yes", "--json")["calendar"] == "absent"
 
 
-def test_two_profiles_write_to_two_calendars(tmp_path: Path, world: tuple[Any, Any, Any]) -> None:
+def test_two_profiles_write_to_two_calendars(tmp_path: Path, world: Tenant) -> None:
     body = (
         TIMETABLE
         + '\n[[profiles]]\nname = "exams"\ncsv_file = "{folder}/exams.csv"\ncalendar_name = "Exams"\n'
@@ -195,9 +164,7 @@ def test_two_profiles_write_to_two_calendars(tmp_path: Path, world: tuple[Any, A
     assert sum(r["created"] + r["updated"] + r["deleted"] for r in again) == 0
 
 
-def test_one_calendar_name_for_two_profiles_is_a_configuration_error(
-    tmp_path: Path, world: tuple[Any, Any, Any]
-) -> None:
+def test_one_calendar_name_for_two_profiles_is_a_configuration_error(tmp_path: Path, world: Tenant) -> None:
     body = TIMETABLE + '\n[[profiles]]\nname = "exams"\ncsv_file = "{folder}/exams.csv"\n'  # inherits it
     path = config(tmp_path / "c", world, body)
     result = runner.invoke(app, ["--config", str(path), "sync"])
