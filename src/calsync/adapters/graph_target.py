@@ -35,7 +35,16 @@ from calsync.graph import (
     extended_property_filter,
 )
 from calsync.graph.odata import literal, segment, user_path
-from calsync.sync.ports import ActionResult, Create, Delete, ObservedEvent, TargetError, Update
+from calsync.sync.ports import (
+    INVALID_USER,
+    MAILBOX_NOT_ENABLED,
+    ActionResult,
+    Create,
+    Delete,
+    ObservedEvent,
+    TargetError,
+    Update,
+)
 
 PAGE_SIZE = 1000
 
@@ -46,10 +55,10 @@ def _target_error(exc: GraphClientError) -> TargetError:
         return TargetError(f"Graph refused access to the mailbox: {exc.message}", code=code, permanent=True)
     if isinstance(exc, MailboxNotEnabled):
         return TargetError(
-            "the user has no Exchange Online mailbox", code="mailbox_not_enabled", permanent=True
+            "the user has no Exchange Online mailbox", code=MAILBOX_NOT_ENABLED, permanent=True
         )
     if isinstance(exc, InvalidUser):
-        return TargetError("no such user in the tenant", code="invalid_user", permanent=True)
+        return TargetError("no such user in the tenant", code=INVALID_USER, permanent=True)
     if isinstance(exc, AuthError):  # e.g. a secret that expired while `calsync serve` runs
         return TargetError(
             f"the app's credential was refused: {exc.hint}", code="auth_refused", permanent=True

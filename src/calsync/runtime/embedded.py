@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from calsync import services
 from calsync.runtime.clock import Clock
-from calsync.runtime.scheduler import Requested, Scheduler
+from calsync.runtime.scheduler import Scheduler
 from calsync.services import Deployment
-from calsync.store.scoped import DEFAULT_PROFILE, scope_key, split_scope
+from calsync.store.scoped import split_scope
 
 
 class EmbeddedRuntime:
@@ -48,10 +48,6 @@ class EmbeddedRuntime:
 
     def start(self) -> None:
         self.scheduler.start()
-
-    def request(self, mailbox: str, *, profile: str = DEFAULT_PROFILE, full: bool = False) -> Requested:
-        """A run of a profile's `mailbox` as soon as a slot is free (coalesced with one already waiting)."""
-        return self.scheduler.request(scope_key(profile, services.mailbox_name(mailbox)), full)
 
     async def stop(self, grace: float | None = None) -> None:
         self.stopping.set()

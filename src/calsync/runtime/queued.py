@@ -25,9 +25,6 @@ class QueuedRuntime:
         await self.app.open_async()
         await jobs.ensure_schema(self.app)
 
-    async def request(self, mailboxes: list[str], *, full: bool = False) -> jobs.EnqueueResult:
-        return await jobs.enqueue(self.app, mailboxes, full=full)
-
     async def stop(self) -> None:
         await self.app.close_async()
 

@@ -18,12 +18,13 @@ from calsync import services
 from calsync.runtime import jobs
 from calsync.services import Deployment
 from calsync.store.scoped import split_scope
+from calsync.sync.guard import LEASE_LOST, SHUTTING_DOWN
 from calsync.sync.ports import RunReport
 
 TRANSIENT = {
     ("failed", "unavailable"),
-    ("stopped", "ShuttingDown"),
-    ("stopped", "LeaseLost"),
+    ("stopped", SHUTTING_DOWN),
+    ("stopped", LEASE_LOST),
     ("skipped", "Busy"),
 }
 

@@ -114,9 +114,6 @@ class Deployment:
         """Every profile of the deployment, in configuration order, or just `only`."""
         return [self.profile(only)] if only else [self.profile(n) for n in self.settings.profile_names()]
 
-    async def engine(self, profile: str | None = None) -> Engine:
-        return await self.profile(profile).engine()
-
     def window(self, now: datetime | None = None) -> Window:
         return wiring.window(self.settings, now)
 

@@ -30,13 +30,13 @@ from calsync.services.deployment import Deployment, ProfileView
 from calsync.services.leases import MailboxBusy
 from calsync.services.maintenance import purge_profile_mailbox
 from calsync.sync.engine import off_loop
-from calsync.sync.ports import RunReport, TargetError
+from calsync.sync.ports import INVALID_USER, MAILBOX_NOT_ENABLED, RunReport, TargetError
 
 log = logging.getLogger(__name__)
 
 OFFBOARD_BREAKER = "OffboardBreaker"
 OFFBOARDED = "Offboarded"
-GONE_CODES = frozenset({"mailbox_not_enabled", "invalid_user"})  # the mailbox itself is gone or closed
+GONE_CODES = frozenset({MAILBOX_NOT_ENABLED, INVALID_USER})  # the mailbox itself is gone or closed
 
 
 @dataclass(frozen=True)

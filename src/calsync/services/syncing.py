@@ -24,9 +24,7 @@ from calsync.services.naming import mailbox_name
 from calsync.services.offboarding import offboard_round
 from calsync.services.sourcing import SourceLoader, Sources, resolve_mailboxes
 from calsync.sync.engine import Engine, off_loop
-from calsync.sync.ports import Action, RunReport
-
-MAILBOX_NOT_ENABLED = "mailbox_not_enabled"  # calsync.adapters' code for MailboxNotEnabledForRESTAPI
+from calsync.sync.ports import MAILBOX_NOT_ENABLED, Action, RunReport
 
 
 class Progress(Protocol):

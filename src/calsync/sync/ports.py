@@ -56,6 +56,10 @@ class ObservedEvent:
     user_modified: bool = False  # the calendar says it changed since calsync wrote it (hash mismatch)
 
 
+MAILBOX_NOT_ENABLED = "mailbox_not_enabled"  # TargetError.code: the user has no Exchange Online mailbox
+INVALID_USER = "invalid_user"  # TargetError.code: no such user in the tenant
+
+
 class TargetError(Exception):
     """The calendar could not be read or written as a whole (the mailbox is skipped, nothing deleted)."""
 
