@@ -16,6 +16,13 @@ TENANT = "5a1c0e9d-1111-4222-8333-444455556666"
 CLIENT = "c0ffee00-aaaa-4bbb-8ccc-dddddddddddd"
 PERMISSIONS = ("Calendars.ReadWrite", "User.Read.All")
 
+# A timetable feed of two lectures in 2030 (inside a window_days_ahead of 3650).
+FEED = """BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r
+BEGIN:VEVENT\r\nUID:1\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20300105T100000Z\r\nDTEND:20300105T110000Z\r
+SUMMARY:Algebra\r\nEND:VEVENT\r
+BEGIN:VEVENT\r\nUID:2\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20300106T100000Z\r\nDTEND:20300106T110000Z\r
+SUMMARY:Ethics\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"""
+
 Tenant = tuple[Any, Any, Any]  # (graphemu World, the server's info: base_url/graph/ca, CertificateFiles)
 
 

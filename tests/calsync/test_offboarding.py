@@ -21,17 +21,11 @@ from typer.testing import CliRunner
 from calsync.cli.main import app
 from calsync.services.offboarding import breaker_trips
 from calsync.store import ScopedStore, SqlStateStore, make_engine
-from tests.calsync.tenants import PERMISSIONS, Tenant, calsync_toml, running_tenant
+from tests.calsync.tenants import FEED, PERMISSIONS, Tenant, calsync_toml, running_tenant
 
 PEOPLE = ["ada@uni.example", "bob@uni.example", "cy@uni.example"]
 ADA, BOB, CY = PEOPLE
 runner = CliRunner()
-
-FEED = """BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r
-BEGIN:VEVENT\r\nUID:1\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20300105T100000Z\r\nDTEND:20300105T110000Z\r
-SUMMARY:Algebra\r\nEND:VEVENT\r
-BEGIN:VEVENT\r\nUID:2\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20300106T100000Z\r\nDTEND:20300106T110000Z\r
-SUMMARY:Ethics\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"""
 
 
 @pytest.fixture

@@ -21,16 +21,11 @@ from typer.testing import CliRunner
 from calsync.adapters.eventmap import TAG_ID, Ownership
 from calsync.cli.main import app
 from calsync.store import current_revision, downgrade, head_revision, make_engine
-from tests.calsync.tenants import Tenant, calsync_toml, running_tenant
+from tests.calsync.tenants import FEED, Tenant, calsync_toml, running_tenant
 
 ADA = "ada@uni.example"
 runner = CliRunner()
 
-FEED = """BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r
-BEGIN:VEVENT\r\nUID:1\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20300105T100000Z\r\nDTEND:20300105T110000Z\r
-SUMMARY:Algebra\r\nEND:VEVENT\r
-BEGIN:VEVENT\r\nUID:2\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20300106T100000Z\r\nDTEND:20300106T110000Z\r
-SUMMARY:Ethics\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"""
 EXAMS = (
     "mailbox,source_id,subject,start,end,time_zone\n"
     f"{ADA},1,Exam: Algebra,2030-02-01T09:00,2030-02-01T11:00,UTC\n"

@@ -42,7 +42,8 @@ async def test_a_stalled_run_cannot_write_after_another_took_its_mailbox_over(
 ) -> None:
     settings = load_settings(tenant.config(tmp_path, feed(tmp_path)))
     async with services.open_deployment(settings) as deployment:
-        store, engine, window = deployment.store, await deployment.engine(), deployment.window()
+        view = deployment.profile()
+        store, engine, window = view.store, await view.engine(), view.window()
         load = Sources(settings, store).loader()
         stalled, wake = asyncio.Event(), asyncio.Event()
         # A's lease is short and belongs to "another host", so B can only take it over once it expired.
