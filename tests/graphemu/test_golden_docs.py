@@ -4,7 +4,9 @@ Each file in tests/graphemu/golden/ holds one request/response example of
 microsoftgraph/microsoft-graph-docs-contrib (code samples, MIT licence; `source` names file, commit and
 example), reduced to what the test needs. `/me` is mapped onto the seeded user Adele (app token).
 
-A case is `{"source", "clock"?, "setup"?: [step], "request": step, "expect": expect, "after"?: [step]}`.
+A case is `{"source", "clock"?, "token"?, "setup"?: [step], "request": step, "expect": expect, "after"?:
+[step]}`; `token` `{"user", "scopes"}` replays the case with a delegated token (APIs without application
+permissions, such as findMeetingTimes) instead of the app token.
 A step is `{"method", "path" (relative to /v1.0), "headers"?, "body"?, "status"?, "save"?: {var: pointer},
 "expect"?}`.
 `expect` compares the response (JSON pointers, RFC 6901):
@@ -269,7 +271,7 @@ async def test_golden_case(app: Any, path: Path) -> None:
     async with httpx.AsyncClient(
         transport=EmulatorTransport(app),
         base_url="https://graph.microsoft.com/v1.0",
-        headers={"Authorization": f"Bearer {mint(app)}"},
+        headers={"Authorization": f"Bearer {mint(app, **case.get('token', {}))}"},
     ) as client:
         await run_steps(client, case.get("setup", []), names)
         response = await send(client, case["request"], names)

@@ -22,6 +22,8 @@ from graphemu.world import User
 IMPLIED: dict[str, tuple[str, ...]] = {
     "Calendars.Read": ("Calendars.Read", "Calendars.ReadWrite", "Calendars.ReadBasic"),
     "Calendars.ReadWrite": ("Calendars.ReadWrite",),
+    # findMeetingTimes (delegated only): the .Shared scopes; Calendars.ReadWrite alone is not enough.
+    "Calendars.Read.Shared": ("Calendars.Read.Shared", "Calendars.ReadWrite.Shared"),
     "User.Read.All": ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
     "GroupMember.Read.All": (
         "GroupMember.Read.All",

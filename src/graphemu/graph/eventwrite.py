@@ -130,6 +130,9 @@ def _when(raw: Any) -> tuple[datetime, str]:
         raise _validation() from None
 
 
+read_when = _when  # public: getSchedule and findMeetingTimes read dateTimeTimeZone values the same way
+
+
 def read_changes(body: Any, *, occurrence: bool) -> Changes:
     """Type-check and convert every property of a request body (an occurrence cannot take recurrence)."""
     if body is None:
