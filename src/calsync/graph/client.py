@@ -33,6 +33,7 @@ from calsync.graph.errors import Throttled, graph_error
 from calsync.graph.limiter import MailboxLimiter, mailbox_key
 from calsync.graph.requester import Params
 from calsync.graph.retry import Clock, RetryPolicy, SystemClock, is_retry_safe, retrying
+from calsync.graph.schedule import ScheduleApi
 from calsync.graph.subscriptions import SubscriptionApi
 from calsync.graph.tokens import TokenProvider
 from calsync.graph.transport import (
@@ -49,7 +50,7 @@ DEFAULT_BASE_URL = "https://graph.microsoft.com/v1.0"
 log = logging.getLogger("calsync.graph")
 
 
-class GraphClient(CalendarApi, DirectoryApi, SubscriptionApi):
+class GraphClient(CalendarApi, DirectoryApi, SubscriptionApi, ScheduleApi):
     """The Graph client. Use as `async with GraphClient(provider) as graph: ...` or call `aclose()`.
 
     Args:
