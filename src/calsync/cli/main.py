@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from calsync.cli import authcmd, cert, demo, graphcmd, offboard, service, syncing
+from calsync.cli import authcmd, cert, demo, graphcal, graphcmd, offboard, service, syncing
 from calsync.cli.group import JsonUsageGroup
 from calsync.cli.state import CliState
 
@@ -33,6 +33,7 @@ app = typer.Typer(
 )
 app.add_typer(cert.app, name="cert")
 app.add_typer(graphcmd.app, name="graph")
+graphcal.register(graphcmd.app, graphcmd.calendars_app)
 app.add_typer(authcmd.app, name="auth")
 app.command("consent-url")(authcmd.consent_url)
 app.add_typer(syncing.db_app, name="db")
