@@ -9,7 +9,8 @@ does not exist is checked against a dummy hash, so the answer takes the same tim
 Scopes: `read` (profiles, calendars, events), `write` (upsert and delete events), `admin` (everything,
 including operations on the whole deployment). `admin` implies the other two; `read` and `write` are
 independent, so a timetable system that only pushes events can hold a key that cannot read mailboxes.
-Each key is its own API profile (`api_profile`): the events it writes carry its own ownership tag.
+Each key writes as API profiles of its own (calsync.services.unified_ids.scope_profile): the events
+it writes carry its own ownership tags.
 """
 
 from __future__ import annotations
@@ -45,11 +46,6 @@ class ApiPrincipal:
     def allows(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
 
-    @property
-    def profile(self) -> str:
-        """The key's API profile name: its events' ownership namespace (see calsync.services.unified)."""
-        return api_profile(self.key_id)
-
 
 @dataclass(frozen=True, slots=True)
 class NewKey:
@@ -57,10 +53,6 @@ class NewKey:
 
     record: ApiKeyRecord
     key: str
-
-
-def api_profile(key_id: str) -> str:
-    return f"api-{key_id}"
 
 
 def _hash(key: str) -> str:

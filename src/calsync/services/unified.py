@@ -2,7 +2,8 @@
 
 - `UnifiedApi.profiles()`: each connected mailbox, from every `ConnectionSource` (the deployment's
   application-permission mailboxes here; delegated connections add a source of their own).
-- `UnifiedApi.calendars()`, events: calsync.services.unified_calendars and unified_events.
+- `UnifiedApiOps`: calendars (unified_calendars), upsert and delete (unified_events, run by api_sync),
+  Read Events (unified_reads), for one API key at a time.
 
 Cronofy's vocabulary for Microsoft 365: `provider_name` "exchange" with `provider_service` "office365"
 (service-facts §1.6); calsync reaches it through Microsoft Graph, said by `provider_protocol` "graph".
@@ -14,10 +15,22 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from calsync.services.deployment import Deployment
 from calsync.services.naming import mailbox_name
-from calsync.services.unified_ids import UnknownId, mailbox_of_profile, profile_id
+from calsync.services.unified_calendars import CalendarBook, CalendarInfo
+from calsync.services.unified_events import (
+    Accepted,
+    RequestRun,
+    check_writable,
+    record_delete,
+    record_upsert,
+)
+from calsync.services.unified_ids import UnknownId, mailbox_of_profile, profile_id, split_calendar_id
+from calsync.services.unified_models import UpsertEvent
+from calsync.services.unified_reads import EventQuery, read_page
+from calsync.store.apievents import ApiEventStore
 
 PROVIDER_NAME = "exchange"
 PROVIDER_SERVICE = "office365"
@@ -116,3 +129,74 @@ class UnifiedApi:
                 item["profile_relink_url"] = c.relink_url
             out.append(item)
         return out
+
+
+@dataclass
+class UnifiedApiOps:
+    """Calendars and events for a caller (an API key's id), over a `UnifiedApi`'s connections."""
+
+    api: UnifiedApi
+    request_run: RequestRun | None = None
+    book: CalendarBook = field(default_factory=CalendarBook)
+
+    @property
+    def deployment(self) -> Deployment:
+        return self.api.deployment
+
+    def _events(self) -> ApiEventStore:
+        return ApiEventStore(self.deployment.store.engine)
+
+    async def calendars(self) -> list[dict[str, object]]:
+        """Every calendar of every connected mailbox (Cronofy's List Calendars)."""
+        client = await self.deployment.graph()
+        out: list[dict[str, object]] = []
+        for c in await self.api.connections():
+            out += [i.as_api(PROVIDER_NAME, c.name) for i in await self.book.calendars(client, c.mailbox)]
+        return out
+
+    async def calendar(self, cid: str) -> CalendarInfo:
+        """The calendar an API calendar id names, if it is one of a connected mailbox. NotFoundError."""
+        try:
+            mailbox, graph_id = split_calendar_id(cid)
+        except UnknownId:
+            raise NotFoundError(f"no calendar {cid!r}") from None
+        await self.api.connection(mailbox)
+        info = await self.book.find(await self.deployment.graph(), mailbox, graph_id)
+        if info is None:
+            raise NotFoundError(f"no calendar {cid!r}")
+        return info
+
+    async def upsert(self, key_id: str, cid: str, event: UpsertEvent) -> Accepted:
+        info = await self.calendar(cid)
+        check_writable(info, event)
+        accepted = await record_upsert(self._events(), key_id, info, event)
+        await self._run(accepted)
+        return accepted
+
+    async def delete(self, key_id: str, cid: str, event_id: str) -> Accepted | None:
+        info = await self.calendar(cid)
+        check_writable(info, None)
+        accepted = await record_delete(self._events(), key_id, info.calendar_id, event_id)
+        if accepted is not None:
+            await self._run(accepted)
+        return accepted
+
+    async def _run(self, accepted: Accepted) -> None:
+        if self.request_run is not None:
+            from calsync.store import scope_key
+
+            await self.request_run(scope_key(accepted.profile, accepted.mailbox))
+
+    async def events(
+        self, key_id: str, calendar_ids: Sequence[str], q: EventQuery
+    ) -> tuple[list[dict[str, Any]], tuple[int, int] | None]:
+        """One page of Read Events and the next page's position (calsync.services.unified_reads)."""
+        if calendar_ids:
+            calendars = [await self.calendar(cid) for cid in dict.fromkeys(calendar_ids)]
+        else:
+            client = await self.deployment.graph()
+            calendars = [
+                i for c in await self.api.connections() for i in await self.book.calendars(client, c.mailbox)
+            ]
+        profiles = self.deployment.settings.profile_names()
+        return await read_page(await self.deployment.graph(), key_id, profiles, calendars, q)

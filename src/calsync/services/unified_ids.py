@@ -12,6 +12,8 @@ import base64
 import binascii
 import hashlib
 
+API_PROFILE_PREFIX = "api."
+
 
 class UnknownId(ValueError):
     """Not an id this API made."""
@@ -56,10 +58,15 @@ def split_calendar_id(cid: str) -> tuple[str, str]:
 
 
 def scope_profile(key_id: str, cid: str) -> str:
-    """The engine profile of one key's events in one calendar: `api-<key id>-<8 hex of the calendar>`.
+    """The engine profile of one key's events in one calendar: `api.<key id>.<8 hex of the calendar>`.
 
     Each (key, calendar) pair is a profile of its own: its own ownership tag, transaction-id namespace,
     mappings and lease, so the engine (which writes one calendar per profile) serves any number of
-    calendars, and two keys never touch each other's events."""
+    calendars, and two keys never touch each other's events. The dots keep these names apart from the
+    configured profiles' (whose names are `[a-z][a-z0-9-]*`), so neither can take the other's tag."""
     digest = hashlib.sha256(cid.encode()).hexdigest()[:8]
-    return f"api-{key_id}-{digest}"
+    return f"{API_PROFILE_PREFIX}{key_id}.{digest}"
+
+
+def is_api_profile(name: str | None) -> bool:
+    return bool(name) and str(name).startswith(API_PROFILE_PREFIX)

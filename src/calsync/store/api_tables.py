@@ -32,6 +32,9 @@ api_events = sa.Table(
     sa.Column("calendar_id", sa.String, nullable=False),  # the API's calendar id (mailbox + Graph id)
     sa.Column("event_id", sa.String, nullable=False),  # the caller's own id
     sa.Column("mailbox", sa.String, nullable=False),
+    # The engine profile of the key and calendar (calsync.services.unified_ids.scope_profile): a run of
+    # (profile, mailbox) reads its rows by this index.
+    sa.Column("profile", sa.String(64), nullable=False),
     sa.Column("body", sa.JSON, nullable=False),  # the event as accepted (calsync.services.unified)
     sa.Column("deleted", sa.Boolean, nullable=False),
     # Every time the event ever covered (it only grows): the engine's window for the calendar must
@@ -40,4 +43,5 @@ api_events = sa.Table(
     sa.Column("span_end", UtcDateTime, nullable=False),
     sa.Column("updated", UtcDateTime, nullable=False, index=True),
     sa.PrimaryKeyConstraint("key_id", "calendar_id", "event_id"),
+    sa.Index(None, "profile", "mailbox"),
 )

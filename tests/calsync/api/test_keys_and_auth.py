@@ -10,12 +10,11 @@ import sqlalchemy as sa
 
 from calsync.services.api_keys import ApiKeyError, ApiKeys
 from calsync.store.apikeys import ApiKeyStore
-from tests.calsync.api.conftest import MAILBOX, api_client
-from tests.calsync.services.conftest import Tenant
+from tests.calsync.api.conftest import MAILBOX, ApiTenant, api_client
 
 
-async def test_profiles_answer_a_valid_key_and_refuse_others(tenant: Tenant, folder: Path) -> None:
-    async with api_client(tenant, folder) as c:
+async def test_profiles_answer_a_valid_key_and_refuse_others(api_tenant: ApiTenant, folder: Path) -> None:
+    async with api_client(api_tenant, folder) as c:
         missing = await c.http.get("/v1/profiles")
         assert missing.status_code == 401
         assert missing.headers["www-authenticate"] == 'Bearer realm="calsync"'
@@ -42,8 +41,10 @@ async def test_profiles_answer_a_valid_key_and_refuse_others(tenant: Tenant, fol
         assert (await c.http.get("/v1/profiles", headers=c.auth("admin"))).status_code == 200
 
 
-async def test_a_revoked_key_is_refused_and_only_its_hash_is_stored(tenant: Tenant, folder: Path) -> None:
-    async with api_client(tenant, folder) as c:
+async def test_a_revoked_key_is_refused_and_only_its_hash_is_stored(
+    api_tenant: ApiTenant, folder: Path
+) -> None:
+    async with api_client(api_tenant, folder) as c:
         keys = ApiKeys(ApiKeyStore(c.deployment.store.engine))
         made = keys.create("timetable", ["read"])
         headers = {"Authorization": f"Bearer {made.key}"}
@@ -77,8 +78,10 @@ def test_scopes_are_checked_when_a_key_is_made(tmp_path: Path) -> None:
     assert keys.authenticate(made.key) is not None
 
 
-async def test_openapi_and_docs_are_served_without_third_party_assets(tenant: Tenant, folder: Path) -> None:
-    async with api_client(tenant, folder) as c:
+async def test_openapi_and_docs_are_served_without_third_party_assets(
+    api_tenant: ApiTenant, folder: Path
+) -> None:
+    async with api_client(api_tenant, folder) as c:
         doc = (await c.http.get("/openapi.json")).json()
         assert "/v1/profiles" in doc["paths"]
         assert "/healthz" not in doc["paths"]

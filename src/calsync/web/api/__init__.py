@@ -17,13 +17,15 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from calsync.graph import GraphClientError
 from calsync.services import Deployment
 from calsync.services.api_keys import ApiKeys
+from calsync.services.unified_events import RequestRun
 from calsync.store.apikeys import ApiKeyStore
 from calsync.web.api import errors
 from calsync.web.api.auth import KEYS_STATE, require_scope
 from calsync.web.api.docs import docs_page
-from calsync.web.api.router import RequestRun, api_router
+from calsync.web.api.router import api_router
 
 __all__ = ["RequestRun", "api_router", "install_api", "require_scope"]
 
@@ -45,6 +47,13 @@ def install_api(app: FastAPI, deployment: Deployment, *, request_run: RequestRun
     setattr(app.state, KEYS_STATE, ApiKeys(ApiKeyStore(deployment.store.engine)))
     app.include_router(api_router(deployment, request_run=request_run), prefix=API_PREFIX)
     app.add_exception_handler(errors.ApiError, errors.api_error_handler)
+
+    async def on_graph(request: Request, exc: Exception) -> Response:
+        if not _in_api(request):
+            raise exc  # elsewhere, the server's own 500 (and its log line)
+        return await errors.graph_error_handler(request, exc)
+
+    app.add_exception_handler(GraphClientError, on_graph)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         if _in_api(request):

@@ -94,3 +94,34 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     key = {404: "errors.not_found", 405: "errors.method_not_allowed"}.get(exc.status_code, "errors.http")
     return JSONResponse(error_body("request", key, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+
+async def graph_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Graph's failures while answering a read: 503 (retry later, with Retry-After when Graph gave one)
+    when Graph was throttling, down or unreachable; 502 for any other answer it gave. The text names
+    Graph's error code, never a token or a URL with secrets."""
+    from calsync.graph import (
+        AuthError,
+        GraphClientError,
+        HTTPStatusError,
+        Indeterminate,
+        ServerError,
+        Throttled,
+        TransportError,
+    )
+
+    assert isinstance(exc, GraphClientError)
+    headers: dict[str, str] = {}
+    if isinstance(exc, Throttled | ServerError | TransportError | Indeterminate):
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            headers["Retry-After"] = str(max(1, round(retry_after)))
+        text = "Microsoft Graph is unavailable or throttling; retry later"
+        return JSONResponse(error_body("graph", "errors.graph_unavailable", text), 503, headers=headers)
+    if isinstance(exc, AuthError):
+        text = "calsync could not sign in to Microsoft Graph (see the service's logs)"
+    elif isinstance(exc, HTTPStatusError):
+        text = f"Microsoft Graph answered {exc.status} {exc.code}".strip()
+    else:
+        text = "Microsoft Graph failed"
+    return JSONResponse(error_body("graph", "errors.graph", text), 502)

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("calendar_id", sa.String(), nullable=False),
         sa.Column("event_id", sa.String(), nullable=False),
         sa.Column("mailbox", sa.String(), nullable=False),
+        sa.Column("profile", sa.String(64), nullable=False),
         sa.Column("body", sa.JSON(), nullable=False),
         sa.Column("deleted", sa.Boolean(), nullable=False),
         sa.Column("span_start", sa.DateTime(timezone=True), nullable=False),
@@ -53,9 +54,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["key_id"], ["api_keys.id"], name=op.f("fk_api_events_key_id_api_keys")),
     )
     op.create_index(op.f("ix_api_events_updated"), "api_events", ["updated"])
+    op.create_index(op.f("ix_api_events_profile_mailbox"), "api_events", ["profile", "mailbox"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_api_events_profile_mailbox"), table_name="api_events")
     op.drop_index(op.f("ix_api_events_updated"), table_name="api_events")
     op.drop_table("api_events")
     op.drop_table("api_keys")
