@@ -49,6 +49,10 @@ class EmbeddedRuntime:
     def start(self) -> None:
         self.scheduler.start()
 
+    async def request(self, scope: str) -> None:
+        """A run of one scope soon (the REST API's upserts): coalesced with one pending or running."""
+        self.scheduler.request(scope)
+
     async def stop(self, grace: float | None = None) -> None:
         self.stopping.set()
         await self.scheduler.stop(grace)

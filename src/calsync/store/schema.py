@@ -164,3 +164,7 @@ departures = sa.Table(
     sa.Column("mailbox", sa.String, primary_key=True),
     sa.Column("since", UtcDateTime, nullable=False),
 )
+
+
+# The REST API's tables live in their own module on the same metadata (imported last: it imports this one).
+from calsync.store import api_tables as _api_tables  # noqa: E402,F401
