@@ -32,6 +32,7 @@ __all__ = [
     "free_busy",
     "meeting_times",
     "occurrences",
+    "series_by_uid",
     "update_calendar",
 ]
 
@@ -256,3 +257,18 @@ async def meeting_times(
             "Calendars.Read.Shared); it offers no application permission for findMeetingTimes. Use a "
             "delegated connection, or free/busy (getSchedule), which works with the app's permissions."
         ) from exc
+
+
+async def series_by_uid(
+    graph: GraphClient, mailbox: str, calendar_id: str, uid: str
+) -> dict[str, Any] | None:
+    """The series master (or single event) of a calendar with this iCalUId, or None. The API names events
+    by iCalUId; Graph's instances call needs the master's id, and a master keeps the series' iCalUId
+    (occurrences have their own, so an occurrence's uid finds nothing here)."""
+    from calsync.graph import literal
+
+    if not uid.strip():
+        raise InvalidInput("the event uid must not be empty")
+    async for item in graph.list_events(mailbox, calendar_id, filter=f"iCalUId eq {literal(uid)}"):
+        return item
+    return None

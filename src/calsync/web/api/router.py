@@ -146,6 +146,9 @@ def api_router(deployment: Deployment, *, request_run: RequestRun | None = None)
             pages["next_page"] = str(request.url.replace(query=urlencode(params)))
         return {"pages": pages, "events": events}
 
+    from calsync.web.api.connector import connector_routes  # calendars create/update/delete, availability
+
+    router.include_router(connector_routes(api, ops))
     return router
 
 
