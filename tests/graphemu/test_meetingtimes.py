@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from graphemu import create_app, world_from_seed
 from graphemu.testing import EmulatorTransport
-from tests.graphemu.conftest import mint
+from tests.graphemu.conftest import SEED, mint
 
 ADELE = "adele@contoso.onmicrosoft.com"
 ALEX = "alex@contoso.onmicrosoft.com"
@@ -181,3 +186,85 @@ async def test_prefer_time_zone_and_locations(me: httpx.AsyncClient) -> None:
 async def test_invalid_bodies(me: httpx.AsyncClient, change: dict[str, Any], code: str) -> None:
     response = await me.post("/me/findMeetingTimes", json=request(ALEX) | change)
     assert (response.status_code, response.json()["error"]["code"]) == (400, code)
+
+
+# -- property: what is suggested respects the constraints, in the documented order ----------------------
+
+_APP = create_app(world_from_seed(SEED))
+_MONDAY = datetime(2026, 3, 2, 8, tzinfo=UTC)
+_busy = st.lists(
+    st.tuples(st.integers(0, 18), st.integers(1, 6), st.sampled_from(["busy", "tentative", "oof", "free"])),
+    max_size=5,
+)  # (start in half hours after Monday 08:00, length in half hours, showAs)
+
+
+@settings(deadline=None)
+@given(
+    organizer=_busy,
+    attendee=_busy,
+    duration=st.integers(1, 4),
+    minimum=st.sampled_from([0, 50, 100]),
+    optional=st.booleans(),
+    unknown=st.booleans(),
+)
+def test_suggestions_respect_the_constraints(
+    organizer: list[tuple[int, int, str]],
+    attendee: list[tuple[int, int, str]],
+    duration: int,
+    minimum: int,
+    optional: bool,
+    unknown: bool,
+) -> None:
+    """Each suggestion lies in the slot and the work hours, lasts the duration, reaches the minimum
+    confidence, avoids the organizer's busy or away time unless optional, and the order is confidence
+    (high to low) then time; when none is left, a reason is given."""
+    half = timedelta(minutes=30)
+
+    def spans(items: list[tuple[int, int, str]]) -> list[tuple[datetime, datetime, str]]:
+        return [(_MONDAY + s * half, _MONDAY + (s + n) * half, show) for s, n, show in items]
+
+    async def run() -> dict[str, Any]:
+        app_token = mint(_APP)
+        user_token = mint(_APP, user=ADELE, scopes=["Calendars.Read.Shared"])
+        async with httpx.AsyncClient(transport=EmulatorTransport(_APP), base_url="https://graph.microsoft.com/v1.0",
+                                     headers={"Authorization": f"Bearer {app_token}"}) as graph:  # fmt: skip
+            made: list[tuple[str, str]] = []
+            for who, items in ((ADELE, organizer), (ALEX, attendee)):
+                for start, end, show in spans(items):
+                    body = {"subject": "x", "showAs": show,
+                            "start": {"dateTime": start.isoformat()[:19], "timeZone": "UTC"},
+                            "end": {"dateTime": end.isoformat()[:19], "timeZone": "UTC"}}  # fmt: skip
+                    created = await graph.post(f"/users/{who}/events", json=body)
+                    made.append((who, created.json()["id"]))
+            try:
+                people = [ALEX, "stranger@elsewhere.example"] if unknown else [ALEX]
+                body = request(*people, meetingDuration=f"PT{30 * duration}M", maxCandidates=100)
+                body |= {"minimumAttendeePercentage": minimum, "isOrganizerOptional": optional}
+                answer = await graph.post(
+                    "/me/findMeetingTimes", headers={"Authorization": f"Bearer {user_token}"}, json=body
+                )
+                assert answer.status_code == 200, answer.text
+                result: dict[str, Any] = answer.json()
+                return result
+            finally:
+                for who, event_id in made:
+                    await graph.delete(f"/users/{who}/events/{event_id}")
+
+    result = asyncio.run(run())
+    found = result["meetingTimeSuggestions"]
+    slot_start, slot_end = datetime(2026, 3, 2, 9, tzinfo=UTC), datetime(2026, 3, 2, 12, tzinfo=UTC)
+    hard = [(s, e) for s, e, show in spans(organizer) if show in ("busy", "oof")]
+    keys = []
+    for item in found:
+        start = datetime.fromisoformat(item["meetingTimeSlot"]["start"]["dateTime"][:19]).replace(tzinfo=UTC)
+        end = datetime.fromisoformat(item["meetingTimeSlot"]["end"]["dateTime"][:19]).replace(tzinfo=UTC)
+        assert slot_start <= start
+        assert end <= slot_end
+        assert end - start == duration * half
+        assert item["confidence"] >= minimum
+        if not optional:
+            assert not any(s < end and e > start for s, e in hard)
+        keys.append((-item["confidence"], start))
+    assert keys == sorted(keys)
+    assert [i["order"] for i in found] == list(range(1, len(found) + 1))
+    assert (result["emptySuggestionsReason"] == "") == bool(found)

@@ -8,9 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from calsync.graph import Conflict, Forbidden, GraphClient, NotFound
+from calsync.graph.schedule import iso_duration, utc_datetime_time_zone
 from graphemu import World
+from graphemu.graph.meetingtimes import parse_duration
 from graphemu.server import ServerInfo
 from tests.calsync.graph.conftest import ADELE, ALEX, MEGAN
 from tests.calsync.graph.tlsemu import app_graph, tls_server, trust, user_graph
@@ -122,3 +126,16 @@ async def test_reads_are_retried_through_throttling(
             assert world.counters.injected_faults > before
         finally:
             (await control.put("/_emu/faults", json={"rate": 0.0})).raise_for_status()
+
+
+@given(st.integers(min_value=1, max_value=7 * 24 * 3600))
+def test_iso_duration_is_what_graph_reads(seconds: int) -> None:
+    """Every positive whole-second duration survives the trip through graphemu's Edm.Duration reader."""
+    assert parse_duration(iso_duration(timedelta(seconds=seconds))) == timedelta(seconds=seconds)
+
+
+def test_naive_and_empty_values_are_refused() -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        utc_datetime_time_zone(datetime(2026, 3, 2))
+    with pytest.raises(ValueError, match="positive"):
+        iso_duration(timedelta(0))
