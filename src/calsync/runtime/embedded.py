@@ -14,9 +14,10 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from calsync import services
-from calsync.runtime.clock import Clock
+from calsync.runtime.clock import Clock, SystemClock
 from calsync.runtime.scheduler import Scheduler
-from calsync.services import Deployment
+from calsync.runtime.upkeep import UpkeepLoop
+from calsync.services import Deployment, subscribing
 from calsync.store.scoped import split_scope
 
 
@@ -25,6 +26,8 @@ class EmbeddedRuntime:
         settings = deployment.settings
         self.deployment = deployment
         self.stopping = asyncio.Event()
+        self.upkeep = UpkeepLoop(self._upkeep_pass, self.reconcile, clock or SystemClock())
+        self._scopes: list[str] | None = None  # the last round's, for the subscription upkeep
         self.scheduler = Scheduler(
             self._run,
             self._mailboxes,
@@ -44,13 +47,28 @@ class EmbeddedRuntime:
 
     async def _mailboxes(self) -> list[str]:
         """Every (profile, mailbox) of the deployment as one scheduler key (calsync.store.scope_key)."""
-        return await services.scopes(self.deployment)
+        self._scopes = await services.scopes(self.deployment)
+        return self._scopes
+
+    async def reconcile(self, scopes: list[str]) -> None:
+        """Graph said these mailboxes changed (or notifications were lost): a run that re-reads each
+        mailbox (full: an unchanged feed's 304 must not skip it), merged with any waiting run."""
+        for scope in scopes:
+            self.scheduler.request(scope, full=True)
+
+    async def _upkeep_pass(self) -> subscribing.Upkeep:
+        return await subscribing.upkeep(self.deployment, self._scopes)
+
+    def serving(self) -> None:
+        """The web app listens now: Graph can complete the validation handshake of new subscriptions."""
+        self.upkeep.start()  # also when notifications are off: it deletes what an earlier setting made
 
     def start(self) -> None:
         self.scheduler.start()
 
     async def stop(self, grace: float | None = None) -> None:
         self.stopping.set()
+        await self.upkeep.stop()
         await self.scheduler.stop(grace)
 
     async def ready(self) -> list[str]:

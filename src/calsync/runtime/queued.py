@@ -28,6 +28,14 @@ class QueuedRuntime:
     async def stop(self) -> None:
         await self.app.close_async()
 
+    async def reconcile(self, scopes: list[str]) -> None:
+        """Graph said these mailboxes changed: one full-sync job each (a re-read the feed's 304 cannot
+        skip), coalesced by its queueing lock with a pending one, so a storm makes one run."""
+        await jobs.enqueue(self.app, scopes, full=True)
+
+    def serving(self) -> None:
+        """Nothing to start: the workers' periodic job keeps the subscriptions (calsync.runtime.worker)."""
+
     async def ready(self) -> list[str]:
         try:
             await jobs.queue_depth(self.app)

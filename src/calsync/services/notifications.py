@@ -1,0 +1,179 @@
+"""What a Graph change notification means for calsync: which mailboxes to reconcile, and nothing else.
+
+Graph posts `{"value": [changeNotification, ...]}` (graph-facts §8). A batch may mix subscriptions,
+repeat a notification, arrive out of order, and carry the echoes of calsync's own writes (service-facts
+§5: "Our own writes notify us"). `receive_changes` turns a batch into the set of scopes (profile,
+mailbox) whose run must be asked for, one per scope however many items name it:
+
+- an item whose subscription calsync does not know, or whose clientState does not match the hash stored
+  for that subscription (constant-time comparison), is ignored and counted (`ignored`);
+- an item about an event calsync does not manage (a user's own meeting, or calsync's own create not yet
+  recorded) is `foreign`: calsync repairs only its own events;
+- an `updated`/`created` item carrying the changeKey calsync stored after its own last write to that
+  event is an `echo`: calsync's own write, not a user's change;
+- the rest (a user's edit, a user's delete of a managed event) ask for a run of the mailbox.
+
+The run re-reads the mailbox's window and repairs per the profile's policy (`user_changes`,
+`user_deletes`): a notification is only a hint that the mailbox changed, never a payload to apply
+(service-facts §5: one occurrence's delete arrives as an `updated` of the series master).
+
+`receive_lifecycle` answers lifecycle events: `reauthorizationRequired` -> reauthorize (or renew);
+`subscriptionRemoved` -> create a new subscription, then reconcile the mailbox; `missed` -> reconcile.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from calsync import metrics
+from calsync.services import subscribing
+from calsync.services.deployment import Deployment
+from calsync.store.subscriptions import SubscriptionRecord, client_state_matches
+from calsync.sync.engine import off_loop
+
+log = logging.getLogger("calsync.notifications")
+
+_ETAG = re.compile(r'^(?:W/)?"(.*)"$')
+LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
+
+
+@dataclass
+class Received:
+    """The outcome of one batch: the scopes to reconcile, and what each item was."""
+
+    scopes: list[str] = field(default_factory=list)
+    changes: int = 0  # items that ask for a run (a user's change)
+    echoes: int = 0
+    foreign: int = 0
+    ignored: int = 0  # unknown subscription, wrong clientState, malformed item
+    lifecycle: int = 0
+
+    def want(self, scope: str) -> None:
+        if scope not in self.scopes:
+            self.scopes.append(scope)
+
+    def merge(self, other: Received) -> None:
+        for scope in other.scopes:
+            self.want(scope)
+        self.changes += other.changes
+        self.echoes += other.echoes
+        self.foreign += other.foreign
+        self.ignored += other.ignored
+        self.lifecycle += other.lifecycle
+
+
+def items_of(payload: object) -> list[Mapping[str, Any]]:
+    """The notifications of a posted body; anything not shaped like one is dropped (and counted by the
+    caller as ignored)."""
+    if not isinstance(payload, Mapping):
+        return []
+    value = payload.get("value")
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, Mapping)]
+
+
+async def _authentic(
+    deployment: Deployment, items: Iterable[Mapping[str, Any]], done: Received
+) -> list[tuple[Mapping[str, Any], SubscriptionRecord]]:
+    """Items paired with their subscription's record; the rest ignored (unknown id, wrong clientState)."""
+    items = list(items)
+    ids = {i["subscriptionId"] for i in items if isinstance(i.get("subscriptionId"), str)}
+    records = await off_loop(subscribing.table(deployment).by_ids, ids)
+    good: list[tuple[Mapping[str, Any], SubscriptionRecord]] = []
+    for item in items:
+        record = records.get(str(item.get("subscriptionId")))
+        if record is None or not client_state_matches(item.get("clientState"), record.client_state_hash):
+            done.ignored += 1
+            metrics.record_notification("ignored")
+            continue
+        good.append((item, record))
+    return good
+
+
+async def receive_changes(deployment: Deployment, items: Iterable[Mapping[str, Any]]) -> Received:
+    """Sort one batch of change notifications (see the module docstring)."""
+    done = Received()
+    by_scope: dict[str, list[Mapping[str, Any]]] = {}
+    for item, record in await _authentic(deployment, items, done):
+        by_scope.setdefault(record.scope, []).append(item)
+    store = subscribing.table(deployment)
+    for scope, notes in by_scope.items():
+        ids = [_event_id(n) for n in notes]
+        stored = await off_loop(store.managed_change_keys, scope, [i for i in ids if i])
+        for note, event_id in zip(notes, ids, strict=True):
+            kind = _classify(note, event_id, stored)
+            metrics.record_notification(kind)
+            if kind == "change":
+                done.changes += 1
+                done.want(scope)
+            elif kind == "echo":
+                done.echoes += 1
+            else:
+                done.foreign += 1
+    if done.scopes:
+        log.info("calsync.notifications.changed", extra={"mailboxes": len(done.scopes)})
+    return done
+
+
+def _classify(note: Mapping[str, Any], event_id: str | None, stored: Mapping[str, str | None]) -> str:
+    if event_id is None or event_id not in stored:
+        return "foreign"
+    if note.get("changeType") == "deleted":
+        return "change"  # calsync's own deletes leave no synced mapping behind: this was a user's
+    received = _change_key(note)
+    if received is not None and received == stored[event_id]:
+        return "echo"
+    return "change"
+
+
+def _event_id(note: Mapping[str, Any]) -> str | None:
+    data = note.get("resourceData")
+    if isinstance(data, Mapping) and isinstance(data.get("id"), str):
+        return str(data["id"])
+    resource = note.get("resource")
+    if isinstance(resource, str) and "/" in resource:  # Users/{id}/Events/{id}
+        return resource.rstrip("/").rsplit("/", 1)[1] or None
+    return None
+
+
+def _change_key(note: Mapping[str, Any]) -> str | None:
+    data = note.get("resourceData")
+    etag = data.get("@odata.etag") if isinstance(data, Mapping) else None
+    if not isinstance(etag, str):
+        return None
+    match = _ETAG.match(etag)
+    return match[1] if match else etag
+
+
+async def receive_lifecycle(deployment: Deployment, items: Iterable[Mapping[str, Any]]) -> Received:
+    """Answer lifecycle events (see the module docstring); the scopes returned are to be reconciled."""
+    done = Received()
+    store = subscribing.table(deployment)
+    for item, known in await _authentic(deployment, items, done):
+        event = item.get("lifecycleEvent")
+        if event not in LIFECYCLE_EVENTS:
+            done.ignored += 1
+            metrics.record_notification("ignored")
+            continue
+        done.lifecycle += 1
+        metrics.record_notification(f"lifecycle_{event}")
+        log.info("calsync.notifications.lifecycle", extra={"scope": known.scope, "event": event})
+        record = known.with_event(str(event), deployment.clock())
+        client = await deployment.graph()
+        if event == "reauthorizationRequired":
+            await off_loop(store.put, record)
+            await subscribing.reauthorize(deployment, client, store, record)
+        elif event == "subscriptionRemoved":
+            removed = replace(record, status="removed")
+            await off_loop(store.put, removed)
+            await subscribing.create(deployment, client, store, record.scope, removed)
+            done.want(record.scope)
+        else:  # missed: some notifications were never delivered
+            await off_loop(store.put, record)
+            done.want(record.scope)
+    return done
