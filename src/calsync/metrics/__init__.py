@@ -127,7 +127,8 @@ def record_offboarded(deleted: int) -> None:
 
 
 def record_notification(outcome: str) -> None:
-    """One Graph change notification received: change, echo, foreign, ignored, or lifecycle_<event>."""
+    """One Graph change notification received: change, echo, duplicate, foreign, ignored, or
+    lifecycle_<event>."""
     _default.get().notification(outcome)
 
 

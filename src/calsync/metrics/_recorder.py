@@ -19,7 +19,7 @@ RUN_STATUSES = frozenset({"ok", "partial", "failed", "stopped", "skipped", "not_
 ACTION_KINDS = frozenset({"created", "updated", "deleted", "adopted", "unchanged", "failed", "quarantined"})
 FEED_OUTCOMES = frozenset({"ok", "not_modified", "error"})
 NOTIFICATION_OUTCOMES = frozenset(
-    {"change", "echo", "foreign", "ignored", "lifecycle_reauthorizationRequired",
+    {"change", "echo", "duplicate", "foreign", "ignored", "lifecycle_reauthorizationRequired",
      "lifecycle_subscriptionRemoved", "lifecycle_missed"}
 )  # fmt: skip
 HTTP_METHODS = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE", "$BATCH"})  # $BATCH: the envelope

@@ -36,7 +36,7 @@ class PassResult(Protocol):
 @dataclass
 class UpkeepLoop:
     run_pass: Callable[[], Awaitable[PassResult]]
-    reconcile: Callable[[list[str]], Awaitable[None]]
+    reconcile: Callable[[dict[str, set[str] | None]], Awaitable[None]]  # scope -> None: the whole mailbox
     clock: Clock
     check_every: timedelta = timedelta(minutes=10)
     retry_after: timedelta = timedelta(minutes=1)
@@ -61,7 +61,7 @@ class UpkeepLoop:
             try:
                 done = await self.run_pass()
                 if done.reconcile:
-                    await self.reconcile(done.reconcile)
+                    await self.reconcile(dict.fromkeys(done.reconcile))
                 if done.next_due is not None:
                     wake = min(wake, max(done.next_due, now + timedelta(seconds=1)))
             except Exception as exc:  # Graph or the database down: try again soon, never stop

@@ -23,8 +23,10 @@ The run re-reads the mailbox's window and repairs per the profile's policy (`use
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -34,6 +36,8 @@ from calsync.services import subscribing
 from calsync.services.deployment import Deployment
 from calsync.store.subscriptions import SubscriptionRecord, client_state_matches
 from calsync.sync.engine import off_loop
+from calsync.sync.ports import Mapping as SyncMapping
+from calsync.sync.ports import ObservedEvent, RunReport
 
 log = logging.getLogger("calsync.notifications")
 
@@ -41,29 +45,51 @@ _ETAG = re.compile(r'^(?:W/)?"(.*)"$')
 LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
 
 
+Hints = dict[str, set[str] | None]
+"""scope -> the ids of the events notifications named since its last run; None: unknown (a lifecycle
+event said notifications were lost), so the whole mailbox is reconciled."""
+
+
 @dataclass
 class Received:
-    """The outcome of one batch: the scopes to reconcile, and what each item was."""
+    """The outcome of one batch: the scopes to reconcile (with their hints), and what each item was."""
 
-    scopes: list[str] = field(default_factory=list)
+    scopes: Hints = field(default_factory=dict)
     changes: int = 0  # items that ask for a run (a user's change)
-    echoes: int = 0
+    echoes: int = 0  # calsync's own writes, and duplicates of notifications already received
     foreign: int = 0
     ignored: int = 0  # unknown subscription, wrong clientState, malformed item
     lifecycle: int = 0
 
-    def want(self, scope: str) -> None:
-        if scope not in self.scopes:
-            self.scopes.append(scope)
+    def want(self, scope: str, event_id: str | None) -> None:
+        add_hint(self.scopes, scope, event_id)
 
     def merge(self, other: Received) -> None:
-        for scope in other.scopes:
-            self.want(scope)
+        merge_hints(self.scopes, other.scopes)
         self.changes += other.changes
         self.echoes += other.echoes
         self.foreign += other.foreign
         self.ignored += other.ignored
         self.lifecycle += other.lifecycle
+
+
+def add_hint(hints: Hints, scope: str, event_id: str | None) -> None:
+    """Note that `event_id` of `scope` changed (None: something unknown did)."""
+    if event_id is None:
+        hints[scope] = None
+        return
+    known = hints.setdefault(scope, set())
+    if known is not None:
+        known.add(event_id)
+
+
+def merge_hints(into: Hints, more: Hints) -> None:
+    for scope, ids in more.items():
+        if ids is None:
+            into[scope] = None
+        else:
+            for event_id in ids:
+                add_hint(into, scope, event_id)
 
 
 def items_of(payload: object) -> list[Mapping[str, Any]]:
@@ -95,11 +121,38 @@ async def _authentic(
     return good
 
 
-async def receive_changes(deployment: Deployment, items: Iterable[Mapping[str, Any]]) -> Received:
-    """Sort one batch of change notifications (see the module docstring)."""
+class RecentIds:
+    """The ids of the last `limit` notifications accepted: Graph re-sends a notification with the same
+    `id` (a retry whose 2xx it did not see, or a plain duplicate), and a duplicate that arrives after the
+    repair would otherwise ask for a run that finds nothing to do."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+
+    def first_time(self, note_id: object) -> bool:
+        if not isinstance(note_id, str) or not note_id:
+            return True  # no id to recognise it by: treat it as new
+        if note_id in self._ids:
+            return False
+        self._ids[note_id] = None
+        if len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
+        return True
+
+
+async def receive_changes(
+    deployment: Deployment, items: Iterable[Mapping[str, Any]], seen: RecentIds | None = None
+) -> Received:
+    """Sort one batch of change notifications (see the module docstring); with `seen`, a notification
+    whose id was accepted before is a duplicate and counted as an echo."""
     done = Received()
     by_scope: dict[str, list[Mapping[str, Any]]] = {}
     for item, record in await _authentic(deployment, items, done):
+        if seen is not None and not seen.first_time(item.get("id")):
+            done.echoes += 1
+            metrics.record_notification("duplicate")
+            continue
         by_scope.setdefault(record.scope, []).append(item)
     store = subscribing.table(deployment)
     for scope, notes in by_scope.items():
@@ -110,7 +163,7 @@ async def receive_changes(deployment: Deployment, items: Iterable[Mapping[str, A
             metrics.record_notification(kind)
             if kind == "change":
                 done.changes += 1
-                done.want(scope)
+                done.want(scope, event_id)
             elif kind == "echo":
                 done.echoes += 1
             else:
@@ -172,8 +225,62 @@ async def receive_lifecycle(deployment: Deployment, items: Iterable[Mapping[str,
             removed = replace(record, status="removed")
             await off_loop(store.put, removed)
             await subscribing.create(deployment, client, store, record.scope, removed)
-            done.want(record.scope)
+            done.want(record.scope, None)
         else:  # missed: some notifications were never delivered
             await off_loop(store.put, record)
-            done.want(record.scope)
+            done.want(record.scope, None)
     return done
+
+
+async def reconcile(
+    deployment: Deployment,
+    scope: str,
+    *,
+    named: set[str] | None,
+    incremental: bool,
+    stopping: asyncio.Event | None = None,
+) -> tuple[RunReport | None, bool]:
+    """The run a notification asked for, once the mailbox's earlier runs have ended (the runtime runs
+    one per mailbox at a time): if every managed event in the window still carries the changeKey calsync
+    stored after its own last write, and none the notifications `named` is missing (None: notifications
+    were lost, reconcile anyway), the notifications were echoes of
+    calsync's own writes (or about foreign events) and nothing is repaired; then only the `incremental`
+    run also asked for, if any, is made (no report when none was). Otherwise a run that re-reads the mailbox
+    and the source (full: a feed's 304 must not skip it) repairs per the profile's policy.
+
+    Deciding here rather than when the notification arrived matters: the echo of a repair usually
+    arrives while the repairing run is still recording its results.
+
+    Returns the run's report (None when no run was made) and whether the mailbox needed repair."""
+    from calsync.services.syncing import sync_mailbox
+    from calsync.store.scoped import split_scope
+    from calsync.sync.ports import TargetError
+
+    profile, mailbox = split_scope(scope)
+    view = deployment.profile(profile)
+    engine = await view.engine()
+    try:
+        observed = await engine.target.list_managed(mailbox, view.window())
+        mappings = await off_loop(view.store.mappings, mailbox)
+        steady = named is not None and in_step(observed, mappings.values(), named)
+    except TargetError:
+        steady = False  # the run finds and records the same failure
+    if not steady:
+        log.info("calsync.notifications.repairing", extra={"scope": scope})
+        return await sync_mailbox(deployment, mailbox, profile=profile, full=True, stopping=stopping), True
+    if incremental:
+        return await sync_mailbox(deployment, mailbox, profile=profile, stopping=stopping), False
+    return None, False
+
+
+def in_step(observed: Iterable[ObservedEvent], mappings: Iterable[SyncMapping], named: set[str]) -> bool:
+    """Whether the window's managed events are exactly what calsync last wrote: each known, with the
+    changeKey stored after calsync's own write, not edited (content hash), not twice; and every managed
+    event a notification named still there (a user's delete, or a move out of the window, is not)."""
+    written = {m.remote_id: m.change_key for m in mappings if m.state == "synced" and m.remote_id}
+    seen: set[str] = set()
+    for event in observed:
+        if event.user_modified or event.remote_id in seen or written.get(event.remote_id) != event.change_key:
+            return False
+        seen.add(event.remote_id)
+    return all(event_id in seen for event_id in named if event_id in written)

@@ -20,9 +20,10 @@ web app must be listening at `public_url` before `upkeep` runs; a failed create 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from calsync.services.deployment import Deployment
@@ -38,6 +39,7 @@ log = logging.getLogger("calsync.notifications")
 NOTIFICATIONS_PATH = "/graph/notifications"
 LIFECYCLE_PATH = "/graph/lifecycle"
 CHANGE_TYPES = "created,updated,deleted"
+_DIGITS = re.compile(r"\d*")
 
 
 def table(deployment: Deployment) -> SqlSubscriptions:
@@ -260,9 +262,11 @@ def _expiry(made: dict[str, object], asked: datetime) -> datetime:
             text = raw.replace("Z", "+00:00")
             head, dot, tail = text.partition(".")
             if dot:  # Graph gives 7 fractional digits; datetime takes at most 6
-                digits = "".join(c for c in tail if c.isdigit())
-                text = f"{head}.{digits[:6]}{tail[len(digits) :]}"
-            return datetime.fromisoformat(text)
+                found = _DIGITS.match(tail)
+                digits = found[0] if found else ""
+                text = f"{head}.{digits[:6]}{tail[len(digits) :]}" if digits else head + tail
+            parsed = datetime.fromisoformat(text)
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
         except ValueError:
             pass
     return asked

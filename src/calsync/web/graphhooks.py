@@ -34,8 +34,9 @@ from calsync.services.subscribing import LIFECYCLE_PATH, NOTIFICATIONS_PATH
 
 log = logging.getLogger("calsync.notifications")
 
-RequestRuns = Callable[[list[str]], Awaitable[None]]
-"""Ask the runtime to reconcile these scopes (profile, mailbox) soon; coalesced with pending runs."""
+RequestRuns = Callable[[notifications.Hints], Awaitable[None]]
+"""Ask the runtime to reconcile these scopes (profile, mailbox) soon, with the ids of the events that
+notifications named (calsync.services.notifications.Hints); coalesced with pending runs."""
 
 MAX_BODY = 8 * 1024 * 1024  # a batch of 1,000 notifications is about 1 MiB
 MAX_PENDING = 1_000  # batches waiting to be sorted; beyond that, 503 and Graph retries
@@ -51,6 +52,7 @@ class GraphHooks:
         self.request_runs = request_runs
         self.queue: asyncio.Queue[tuple[str, list[Mapping[str, Any]]]] = asyncio.Queue(max_pending)
         self.received = notifications.Received()  # totals since start (tests, the demo)
+        self.seen = notifications.RecentIds()
         self._task: asyncio.Task[None] | None = None
 
     def router(self) -> APIRouter:
@@ -112,7 +114,7 @@ class GraphHooks:
         if lifecycle:
             done.merge(await notifications.receive_lifecycle(self.deployment, lifecycle))
         if changes:
-            done.merge(await notifications.receive_changes(self.deployment, changes))
+            done.merge(await notifications.receive_changes(self.deployment, changes, self.seen))
         self.received.merge(done)
         if done.scopes:
             await self.request_runs(done.scopes)
