@@ -144,3 +144,13 @@ async def _started(server: uvicorn.Server, serving: asyncio.Task[None]) -> bool:
     if serving.done():
         serving.result()  # raises what stopped it
     return bool(server.started)
+
+
+def world_edit(world: Any, mailbox: str, event_id: str, subject: str) -> None:
+    """A user's edit made inside graphemu's world, as Outlook would (no Graph request, so it is not in
+    the request log). Called from a thread with no event loop: the notification is queued, not sent, until
+    the control API's drain, so a test can gather a storm and release it at once."""
+    user = world.find_user(mailbox)
+    event = world.events[user.id][event_id]
+    event.props["subject"] = subject
+    world.put_event(event, "updated")
