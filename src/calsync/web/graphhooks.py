@@ -72,8 +72,8 @@ class GraphHooks:
         token = request.query_params.get("validationToken")
         if token is not None:  # the handshake: echo the (already decoded) token, nothing else
             return PlainTextResponse(token, status_code=200)
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        body = await _capped_body(request)
+        if body is None:
             return Response(status_code=413)
         try:
             payload = json.loads(body)
@@ -128,6 +128,22 @@ class GraphHooks:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+async def _capped_body(request: Request) -> bytes | None:
+    """The body, or None once it grows past MAX_BODY (read no further: a sender cannot make this
+    process hold more than that)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def subscription_counts(deployment: Deployment) -> dict[str, float]:

@@ -100,6 +100,9 @@ async def test_forged_notifications_are_ignored_and_the_handshake_is_answered(
             ).status_code == 202
             assert (await web.post("/graph/lifecycle", json={"value": [lifecycle]})).status_code == 202
             assert (await web.post("/graph/notifications", content=b"not json")).status_code == 400
+            assert (await web.post("/graph/notifications", json={"value": []})).status_code == 400
+            huge = b'{"value": [' + b" " * (8 * 1024 * 1024) + b"]}"
+            assert (await web.post("/graph/notifications", content=huge)).status_code == 413
         await svc.idle()
         assert svc.hooks.received.ignored == 3
         assert svc.hooks.received.scopes == {}
