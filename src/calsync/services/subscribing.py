@@ -119,7 +119,9 @@ async def _keep(
                 done.reconcile.append(scope)
         _due(done, now + lifetime / 2)
         return
-    due = expires - lifetime / 2
+    # Past half its lifetime, or a reauthorization Graph asked for did not go through: renew (PATCH
+    # reauthorizes too).
+    due = now if record.status == "reauthorization_required" else expires - lifetime / 2
     if now < due:
         _due(done, due)
         return

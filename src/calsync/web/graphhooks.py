@@ -71,7 +71,7 @@ class GraphHooks:
     async def _receive(self, request: Request, kind: str) -> Response:
         token = request.query_params.get("validationToken")
         if token is not None:  # the handshake: echo the (already decoded) token, nothing else
-            return PlainTextResponse(token, status_code=200)
+            return PlainTextResponse(token, status_code=200, headers={"X-Content-Type-Options": "nosniff"})
         body = await _capped_body(request)
         if body is None:
             return Response(status_code=413)
