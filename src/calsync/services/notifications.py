@@ -11,11 +11,15 @@ mailbox) whose run must be asked for, one per scope however many items name it:
   recorded) is `foreign`: calsync repairs only its own events;
 - an `updated`/`created` item carrying the changeKey calsync stored after its own last write to that
   event is an `echo`: calsync's own write, not a user's change;
-- the rest (a user's edit, a user's delete of a managed event) ask for a run of the mailbox.
+- an item whose `id` was accepted before (Graph re-sends notifications) is a duplicate;
+- the rest (a user's edit, a user's delete of a managed event) ask for a run of the mailbox, naming
+  the event (`Hints`).
 
-The run re-reads the mailbox's window and repairs per the profile's policy (`user_changes`,
-`user_deletes`): a notification is only a hint that the mailbox changed, never a payload to apply
-(service-facts §5: one occurrence's delete arrives as an `updated` of the series master).
+`reconcile` is that run, made when the mailbox's earlier runs have ended: it checks the window against
+what calsync stored after its own writes (an echo that arrived before calsync recorded its write is
+caught there), then repairs per the profile's policy (`user_changes`, `user_deletes`). A notification
+is only a hint that the mailbox changed, never a payload to apply (service-facts §5: one occurrence's
+delete arrives as an `updated` of the series master).
 
 `receive_lifecycle` answers lifecycle events: `reauthorizationRequired` -> reauthorize (or renew);
 `subscriptionRemoved` -> create a new subscription, then reconcile the mailbox; `missed` -> reconcile.
