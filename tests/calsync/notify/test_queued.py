@@ -83,5 +83,5 @@ async def test_the_periodic_subscription_job_defers_a_reconcile_of_lapsed_mailbo
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
-    assert passes == [1]
-    assert (await sync_jobs(conninfo))[0][:2] == ("a@x.org", True)
+    assert passes  # the deferred pass (the periodic one may also have fired meanwhile)
+    assert {job[:2] for job in await sync_jobs(conninfo)} == {("a@x.org", True)}
