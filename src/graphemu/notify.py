@@ -328,6 +328,16 @@ class Notifier:
             }
         )
 
+    async def aclose(self) -> None:
+        """Stop delivering and close the outbound connections (the server is shutting down)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
     def client(self) -> httpx.AsyncClient:
         """One client per transport: the injected in-process one, or the network with configured TLS."""
         transport = self.ctx.world.extra.get("notification_transport")

@@ -259,7 +259,19 @@ def prepare(
 def serve(world: World, config: EmulatorConfig, **options: Any) -> None:
     """Run the emulator until SIGINT/SIGTERM (or `should_exit`); options as for `prepare`."""
     prepared = prepare(world, config, **options)
-    asyncio.run(prepared.server.serve(sockets=[prepared.sock]))
+    asyncio.run(_serve(prepared, world))
+
+
+async def _serve(prepared: _Prepared, world: World) -> None:
+    """Serve, then close the notifier's connections to receivers (they belong to this event loop)."""
+    try:
+        await prepared.server.serve(sockets=[prepared.sock])
+    finally:
+        from graphemu.notify import Notifier
+
+        notifier = world.extra.get("notifier")
+        if isinstance(notifier, Notifier):
+            await notifier.aclose()
 
 
 class BackgroundServer:
@@ -267,6 +279,7 @@ class BackgroundServer:
 
     def __init__(self, world: World, config: EmulatorConfig, **options: Any) -> None:
         self._prepared = prepare(world, config, **options)
+        self._world = world
         self._thread = threading.Thread(target=self._run, name="graphemu-server", daemon=True)
         self.error: BaseException | None = None
 
@@ -280,9 +293,8 @@ class BackgroundServer:
         return self._prepared.app
 
     def _run(self) -> None:
-        server = self._prepared.server
         try:
-            asyncio.run(server.serve(sockets=[self._prepared.sock]))
+            asyncio.run(_serve(self._prepared, self._world))
         except BaseException as exc:  # surfaced by start()
             self.error = exc
 

@@ -43,7 +43,8 @@ def test_demo_runs_and_leaves_a_readable_database(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_serve_leaves_the_service_running_and_stops_on_sigterm(tmp_path: Path) -> None:
-    """`calsync demo --serve` prints its URLs; /readyz and /metrics answer; SIGTERM ends it with 0."""
+    """`calsync demo --serve` prints its URLs; /readyz and /metrics answer; a user's edit in graphemu is
+    put right through a Graph change notification; SIGTERM ends it with 0."""
     out = tmp_path / "demo.out"
     with out.open("wb") as sink:
         process = subprocess.Popen(
@@ -71,6 +72,27 @@ def test_demo_serve_leaves_the_service_running_and_stops_on_sigterm(tmp_path: Pa
         # the demo's two syncs ran in this process: 14 mailboxes ok and 1 without a mailbox, twice
         assert samples[("calsync_runs_total", (("status", "ok"),))] >= 28
         assert samples[("calsync_runs_total", (("status", "not_applicable"),))] >= 2
+        # a user's edit in graphemu, put right through a change notification
+        while "put right by calsync" not in out.read_text():
+            assert "not put right" not in out.read_text(), out.read_text()
+            if time.monotonic() > deadline:
+                pytest.fail(f"the edit was not put right: {out.read_text()}")
+            time.sleep(0.1)
+
+        def scraped() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+            return {
+                (s.name, tuple(s.labels.items())): s.value
+                for family in text_string_to_metric_families(httpx.get(f"{base}/metrics").text)
+                for s in family.samples
+            }
+
+        assert scraped()[("calsync_graph_notifications_total", (("outcome", "change"),))] >= 1
+        # every mailbox subscribed; the person without a mailbox cannot be (Graph refuses: "failed")
+        while scraped()[("calsync_graph_subscriptions", (("status", "active"),))] < 14:
+            if time.monotonic() > deadline:
+                pytest.fail(f"not every mailbox was subscribed: {scraped()}")
+            time.sleep(0.1)
+        assert scraped()[("calsync_graph_subscriptions", (("status", "failed"),))] == 1
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(60)

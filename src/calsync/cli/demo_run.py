@@ -106,7 +106,9 @@ async def demo(
         f"term {term.term_start:%d %b} - {term.term_end:%d %b %Y}, {len(term.courses)} weekly sessions."
     )
     feeds = FeedServer(term).start()
-    server = BackgroundServer(tenant.world, EmulatorConfig(), tls_dir=directory / "tls", log_level="error")
+    # --serve: graphemu posts change notifications to calsync serve on loopback, over http (demo only)
+    emulator = EmulatorConfig(allow_http_notification_url=serve is not None)
+    server = BackgroundServer(tenant.world, emulator, tls_dir=directory / "tls", log_level="error")
     info = server.start()
     try:
         console.print(f"graphemu over TLS at {info.base_url} (CA {info.ca}); feeds at {feeds.url_template}")
@@ -143,7 +145,7 @@ async def demo(
             assert now["changeKey"] == event["changeKey"], "a foreign event was changed"
         console.print(f"The {len(foreign)} appointments calsync did not create are untouched.")
         if serve is not None:
-            await _serve(config, console, serve)
+            await _serve(config, console, serve, info, tenant.students[11])
     finally:
         server.stop()
         feeds.stop()
@@ -153,23 +155,79 @@ async def demo(
     console.print(f"  {command} --config {config} status")
 
 
-async def _serve(config: Path, console: Console, port: int) -> None:
-    """`calsync serve` on the demo's configuration, the emulator and feeds still running."""
+async def _serve(config: Path, console: Console, port: int, info: Any, user: str) -> None:
+    """`calsync serve` on the demo's configuration, the emulator and feeds still running, subscribed to
+    change notifications: a user's edit in graphemu is shown put right within seconds."""
+    import socket
+
     from calsync.cli.service import run_service
     from calsync.settings import load_settings
 
-    settings = load_settings(config, sync_interval_minutes=1.0)
+    if port == 0:  # the public URL must be known before the service starts
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    settings = load_settings(
+        config, sync_interval_minutes=1.0, public_url=f"http://127.0.0.1:{port}", change_notifications=True
+    )
+    shows: set[asyncio.Task[None]] = set()
 
     def ready(url: str) -> None:
         console.rule("The service")
         console.print(
-            "calsync serve is running against the demo tenant, a round every minute:\n"
+            "calsync serve is running against the demo tenant, a round every minute, subscribed to\n"
+            "Graph change notifications (graphemu posts them to /graph/notifications):\n"
             f"  liveness   {url}/healthz\n  readiness  {url}/readyz\n  metrics    {url}/metrics\n"
             f"  status     calsync --config {config} status\n"
             "Press Ctrl-C to stop (it finishes the runs in flight first)."
         )
+        show = asyncio.get_running_loop().create_task(_show_repair(info, console, user))
+        shows.add(show)
+        show.add_done_callback(shows.discard)
 
-    await run_service(settings, port=port, on_ready=ready)
+    try:
+        await run_service(settings, port=port, on_ready=ready)
+    finally:
+        for show in shows:
+            show.cancel()
+
+
+async def _show_repair(info: Any, console: Console, user: str) -> None:
+    """Once `user` has a subscription, rename one of their lectures as their Outlook would, and print
+    how long calsync took to put it back (it hears of it through a change notification)."""
+    from calsync.adapters.eventmap import TAG_ID
+
+    trust = ssl.create_default_context(cafile=str(info.ca))
+    async with httpx.AsyncClient(base_url=info.base_url, verify=trust, trust_env=False) as control:
+
+        async def lectures() -> list[dict[str, Any]]:
+            events = (await control.get(f"/_emu/events/{user}")).json()["value"]
+            return [e for e in events if (e.get("extended") or {}).get(TAG_ID)]
+
+        resource = f"/users/{user}/events"
+        for _ in range(600):
+            subs = (await control.get("/_emu/subscriptions")).json()["value"]
+            if any(s["resource"] == resource for s in subs) and await lectures():
+                break
+            await asyncio.sleep(0.2)
+        else:
+            console.print(f"[yellow]No subscription for {user} after 2 minutes; see the log.")
+            return
+        target = (await lectures())[0]
+        original = target["props"]["subject"]
+        began = time.monotonic()
+        await _graph(info, "PATCH", f"/users/{user}/events/{target['id']}", json={"subject": "Skipped!"})
+        console.print(f"  {user} renamed '{original}' to 'Skipped!' in Outlook")
+        for _ in range(1200):
+            now = {e["id"]: e["props"]["subject"] for e in await lectures()}
+            if now.get(target["id"]) == original:
+                console.print(
+                    f"  put right by calsync {time.monotonic() - began:.1f} s later, "
+                    "through a Graph change notification (not the nightly run)"
+                )
+                return
+            await asyncio.sleep(0.1)
+        console.print("[yellow]The edit was not put right within 2 minutes; see the log.")
 
 
 def main(directory: Path, console: Console, **kwargs: Any) -> None:

@@ -109,11 +109,15 @@ async def run_service(
 
             runtime = EmbeddedRuntime(deployment)
             runtime.start()
+        from calsync.web.graphhooks import GraphHooks
+
+        hooks = GraphHooks(deployment, runtime.reconcile)
         app = web.create_app(
             deployment,
             runtime_ready=runtime.ready,
             queue_depth=runtime.queue_depth,
             request_run=runtime.request,
+            graph_hooks=hooks,
         )
         config = uvicorn.Config(
             app,
@@ -137,6 +141,7 @@ async def run_service(
                 shown = f"[{host}]" if ":" in host else host
                 url = f"http://{shown}:{sock.getsockname()[1]}"
                 log.info("calsync.serve.listening", extra={"url": url})
+                runtime.serving()
                 if on_ready is not None:
                     on_ready(url)
             await serving
@@ -144,6 +149,7 @@ async def run_service(
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
             log.info("calsync.serve.stopping")
+            await hooks.aclose()
             await runtime.stop()
             sock.close()
         log.info("calsync.serve.stopped")

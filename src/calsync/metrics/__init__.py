@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from calsync.metrics.collectors import gauge_collector, lag_collector
+from calsync.metrics.collectors import gauge_collector, labelled_gauge_collector, lag_collector
 from calsync.metrics.multiproc import (
     MetricsError,
     check_mode,
@@ -44,6 +44,7 @@ __all__ = [
     "MetricsError",
     "gauge_collector",
     "in_flight",
+    "labelled_gauge_collector",
     "lag_collector",
     "mark_dead",
     "multiprocess_dir",
@@ -51,6 +52,7 @@ __all__ = [
     "record_failure",
     "record_feed",
     "record_graph_response",
+    "record_notification",
     "record_offboarded",
     "record_run",
     "render",
@@ -122,6 +124,12 @@ def record_feed(outcome: str) -> None:
 def record_offboarded(deleted: int) -> None:
     """One mailbox offboarded (it left its profile's selection): the events removed from it."""
     _default.get().offboarded(deleted)
+
+
+def record_notification(outcome: str) -> None:
+    """One Graph change notification received: change, echo, duplicate, foreign, ignored, or
+    lifecycle_<event>."""
+    _default.get().notification(outcome)
 
 
 @contextmanager

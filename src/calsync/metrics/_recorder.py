@@ -18,6 +18,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 RUN_STATUSES = frozenset({"ok", "partial", "failed", "stopped", "skipped", "not_applicable"})
 ACTION_KINDS = frozenset({"created", "updated", "deleted", "adopted", "unchanged", "failed", "quarantined"})
 FEED_OUTCOMES = frozenset({"ok", "not_modified", "error"})
+NOTIFICATION_OUTCOMES = frozenset(
+    {"change", "echo", "duplicate", "foreign", "ignored", "lifecycle_reauthorizationRequired",
+     "lifecycle_subscriptionRemoved", "lifecycle_missed"}
+)  # fmt: skip
 HTTP_METHODS = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE", "$BATCH"})  # $BATCH: the envelope
 OTHER = "other"
 
@@ -126,6 +130,13 @@ class Recorder:
         self.offboarded_events = Counter(
             "calsync_offboarded_events", "Events removed by offboarding.", registry=registry
         )
+        self.notifications = Counter(
+            "calsync_graph_notifications",
+            "Graph change notifications received, by what they were: a user's change, calsync's own echo, "
+            "a foreign event, ignored (unknown subscription, wrong clientState), a lifecycle event.",
+            ["outcome"],
+            registry=registry,
+        )
         self.in_flight_gauge = Gauge(
             "calsync_mailboxes_in_flight",
             "Mailboxes being synced right now (summed over live processes).",
@@ -183,6 +194,9 @@ class Recorder:
             raise ValueError(f"deleted must not be negative: {deleted}")
         self.offboarded_mailboxes.inc()
         self.offboarded_events.inc(deleted)
+
+    def notification(self, outcome: str) -> None:
+        self.notifications.labels(_known(outcome, NOTIFICATION_OUTCOMES)).inc()
 
     def feed(self, outcome: str) -> None:
         self.feed_fetches.labels(_known(outcome, FEED_OUTCOMES)).inc()

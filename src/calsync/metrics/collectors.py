@@ -107,3 +107,33 @@ def _guarded(name: str, read: Callable[[], _T]) -> _T | None:
     except Exception as exc:  # a scrape must survive a failing source of one gauge
         _log.warning("metrics: reading %s failed (%s); left out of this scrape", name, type(exc).__name__)
         return None
+
+
+def labelled_gauge_collector(
+    name: str, help: str, label: str, values: Callable[[], Mapping[str, float]]
+) -> Collector:
+    """One gauge with one label read at scrape time, e.g. `calsync_graph_subscriptions{status}`."""
+    if not _METRIC_NAME.fullmatch(name):
+        raise ValueError(f"not a Prometheus metric name: {name!r}")
+    return _LabelledGauge(name, help, label, values)
+
+
+class _LabelledGauge:
+    def __init__(self, name: str, help: str, label: str, values: Callable[[], Mapping[str, float]]) -> None:
+        self._name, self._help, self._label, self._values = name, help, label, values
+
+    def describe(self) -> list[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        return [GaugeMetricFamily(self._name, self._help, labels=[self._label])]
+
+    def collect(self) -> list[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        values = _guarded(self._name, self._values)
+        if values is None:
+            return []
+        family = GaugeMetricFamily(self._name, self._help, labels=[self._label])
+        for key, value in sorted(values.items()):
+            family.add_metric([key], value)
+        return [family]

@@ -5,18 +5,26 @@ one pending run per profile and mailbox (the scheduler's keys are scopes: `profi
 mailbox for the default profile), the list read again each round (group members come and go). On
 shutdown, `stop` sets the runs' `stopping` event, so each run ends at its next chunk boundary (the chunk
 in flight finishes and is recorded), then waits for them; leases are released as each run ends.
+
+Graph change notifications (calsync.web.graphhooks) ask for runs through `reconcile`, with the ids of the
+events they named: the scheduler coalesces them with whatever is running or waiting for the mailbox, and
+when the run starts, calsync.services.notifications.reconcile decides between a repair and nothing (the
+notifications were echoes of calsync's own writes). A run a round or a user also asked for is made
+anyway. The subscription upkeep loop (calsync.runtime.upkeep) starts once the web app listens.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from calsync import services
-from calsync.runtime.clock import Clock
+from calsync.runtime.clock import Clock, SystemClock
 from calsync.runtime.scheduler import Scheduler
-from calsync.services import Deployment
+from calsync.runtime.upkeep import UpkeepLoop
+from calsync.services import Deployment, notifications, subscribing
 from calsync.store.scoped import split_scope
 
 
@@ -34,17 +42,53 @@ class EmbeddedRuntime:
             zone=ZoneInfo(settings.full_sync_zone),
             parallelism=settings.mailbox_parallelism,
         )
+        self.upkeep = UpkeepLoop(self._upkeep_pass, self.reconcile, clock or SystemClock())
+        self.notified: Counter[str] = Counter()  # runs notifications asked for: "repaired" or "in_step"
+        self._scopes: list[str] | None = None  # the last round's, for the subscription upkeep
+        self._hints: notifications.Hints = {}  # what notifications named, per scope, until its run
+        self._notified_only: set[str] = set()  # scopes whose waiting run only notifications asked for
 
     async def _run(self, scope: str, full: bool) -> str:
         profile, mailbox = split_scope(scope)
-        report = await services.sync_mailbox(
-            self.deployment, mailbox, profile=profile, full=full, stopping=self.stopping
+        notified = scope in self._hints
+        named = self._hints.pop(scope, None)
+        only = scope in self._notified_only
+        self._notified_only.discard(scope)
+        if full or not notified:
+            report = await services.sync_mailbox(
+                self.deployment, mailbox, profile=profile, full=full, stopping=self.stopping
+            )
+            return report.status
+        found, repaired = await notifications.reconcile(
+            self.deployment, scope, named=named, incremental=not only, stopping=self.stopping
         )
-        return report.status
+        self.notified["repaired" if repaired else "in_step"] += 1
+        return found.status if found is not None else "ok"
 
     async def _mailboxes(self) -> list[str]:
         """Every (profile, mailbox) of the deployment as one scheduler key (calsync.store.scope_key)."""
-        return await services.scopes(self.deployment)
+        self._scopes = await services.scopes(self.deployment)
+        self._notified_only.difference_update(self._scopes)  # the round wants their runs too
+        return self._scopes
+
+    async def reconcile(self, hints: notifications.Hints) -> None:
+        """Graph said these mailboxes changed (or that notifications were lost): a run of each, merged
+        with any run waiting for it; `_run` decides what it does."""
+        waiting = self.scheduler.snapshot().pending
+        for scope in hints:
+            if scope not in waiting and scope not in self._hints:
+                self._notified_only.add(scope)
+        notifications.merge_hints(self._hints, hints)
+        for scope in hints:
+            self.scheduler.request(scope)
+
+    async def _upkeep_pass(self) -> subscribing.Upkeep:
+        return await subscribing.upkeep(self.deployment, self._scopes)
+
+    def serving(self) -> None:
+        """The web app listens now: Graph can complete the validation handshake of new subscriptions.
+        The loop runs even with notifications off: it deletes what an earlier configuration made."""
+        self.upkeep.start()
 
     def start(self) -> None:
         self.scheduler.start()
@@ -55,6 +99,7 @@ class EmbeddedRuntime:
 
     async def stop(self, grace: float | None = None) -> None:
         self.stopping.set()
+        await self.upkeep.stop()
         await self.scheduler.stop(grace)
 
     async def ready(self) -> list[str]:

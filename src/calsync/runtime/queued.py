@@ -32,6 +32,15 @@ class QueuedRuntime:
     async def stop(self) -> None:
         await self.app.close_async()
 
+    async def reconcile(self, hints: dict[str, set[str] | None]) -> None:
+        """Graph said these mailboxes changed: one full-sync job each (a re-read the feed's 304 cannot
+        skip), coalesced by its queueing lock with a pending one, so a storm makes one run. The hints
+        (which events) stay here: a worker's run re-reads the whole window."""
+        await jobs.enqueue(self.app, list(hints), full=True)
+
+    def serving(self) -> None:
+        """Nothing to start: the workers' periodic job keeps the subscriptions (calsync.runtime.worker)."""
+
     async def ready(self) -> list[str]:
         try:
             await jobs.queue_depth(self.app)

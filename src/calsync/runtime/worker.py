@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from calsync import services
 from calsync.runtime import jobs
-from calsync.services import Deployment
+from calsync.services import Deployment, subscribing
 from calsync.store.scoped import split_scope
 from calsync.sync.guard import LEASE_LOST, SHUTTING_DOWN
 from calsync.sync.ports import RunReport
@@ -48,7 +48,10 @@ def handlers(deployment: Deployment) -> jobs.JobHandlers:
     async def mailboxes() -> list[str]:
         return await services.scopes(deployment)
 
-    return jobs.JobHandlers(sync, mailboxes)
+    async def subscriptions() -> list[str]:
+        return (await subscribing.upkeep(deployment)).reconcile
+
+    return jobs.JobHandlers(sync, mailboxes, subscriptions)
 
 
 def daily_utc(deployment: Deployment) -> str:

@@ -152,6 +152,11 @@ class Settings(BaseModel):
     finished_jobs_kept_hours: int = Field(default=24, ge=1)  # Procrastinate's finished jobs are purged after
     log_level: Literal["debug", "info", "warning", "error"] | None = None  # None: the command's default
     log_format: Literal["text", "json"] = "text"
+    # Graph change notifications (issue 11, item 3; docs/notifications.md): the address at which Graph
+    # reaches `calsync serve` (https, public), and whether to subscribe to every synced mailbox's events.
+    public_url: str | None = None
+    change_notifications: bool = False
+    subscription_lifetime_minutes: int = Field(default=4230, ge=45, le=10080)  # renewed at half of it
 
     @field_validator("full_sync_zone")
     @classmethod
@@ -163,6 +168,24 @@ class Settings(BaseModel):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"{value!r} is not a base URL (e.g. https://calsync.example.org)")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _notifications(self) -> Settings:
+        if self.change_notifications and self.public_url is None:
+            raise ValueError("change_notifications needs public_url (where Graph reaches calsync serve)")
+        return self
 
     @field_validator("feed_allow_networks")
     @classmethod

@@ -165,6 +165,28 @@ departures = sa.Table(
     sa.Column("since", UtcDateTime, nullable=False),
 )
 
+graph_subscriptions = sa.Table(
+    "graph_subscriptions",
+    metadata,
+    # One Graph change-notification subscription per synced scope (calsync.store.scoped: the mailbox, or
+    # `profile:mailbox`) on the mailbox's events (calsync.services.notifications).
+    sa.Column("scope", sa.String, primary_key=True),
+    sa.Column("subscription_id", sa.String, nullable=True),  # None until Graph created one
+    sa.Column("resource", sa.String, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    # SHA-256 of the clientState sent at creation, never the secret itself: a notification's clientState
+    # is hashed and compared in constant time, and a database dump cannot forge notifications.
+    sa.Column("client_state_hash", sa.String(64), nullable=True),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("last_event", sa.String(32), nullable=True),  # the last lifecycle event Graph sent
+    sa.Column("last_event_at", UtcDateTime, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),  # why the last create or renewal failed
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint(
+        _one_of("status", ("active", "reauthorization_required", "removed", "failed")), name="status"
+    ),
+    sa.UniqueConstraint("subscription_id"),
+)
 
 # The REST API's tables live in their own module on the same metadata (imported last: it imports this one).
 from calsync.store import api_tables as _api_tables  # noqa: E402,F401

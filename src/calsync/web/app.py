@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -21,6 +22,9 @@ from calsync import metrics
 from calsync.services import Deployment
 from calsync.sync.engine import off_loop
 from calsync.web.api import RequestRun, install_api
+
+if TYPE_CHECKING:
+    from calsync.web.graphhooks import GraphHooks
 
 Readiness = Callable[[], Awaitable[list[str]]]
 """The runtime's own readiness: the reasons it is not ready (an empty list when it is)."""
@@ -34,8 +38,10 @@ def create_app(
     runtime_ready: Readiness,
     queue_depth: QueueDepth,
     request_run: RequestRun | None = None,
+    graph_hooks: GraphHooks | None = None,
 ) -> FastAPI:
-    """The web application for one process; `deployment` is opened (and closed) by the caller."""
+    """The web application for one process; `deployment` is opened (and closed) by the caller.
+    `graph_hooks`: Graph's change-notification endpoints (calsync.web.graphhooks), when given."""
     app = FastAPI(
         title="calsync",
         summary="Keeps Microsoft 365 calendars in step with a system of record.",
@@ -47,6 +53,17 @@ def create_app(
         metrics.lag_collector(lambda: _lags(deployment)),
         metrics.gauge_collector("calsync_queue_depth", "Runs waiting to start.", queue_depth),
     ]
+
+    if graph_hooks is not None:
+        from calsync.web.graphhooks import subscription_counts
+
+        app.include_router(graph_hooks.router())
+        collectors.append(
+            metrics.labelled_gauge_collector(
+                "calsync_graph_subscriptions", "Graph change-notification subscriptions, by status.",
+                "status", lambda: subscription_counts(deployment),
+            )
+        )  # fmt: skip
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -20,6 +20,7 @@ def test_all_lists_the_public_names() -> None:
         "sqlbase",
         "sqlleases",
         "sqlstore",
+        "subscriptions",
     }
     public = {n for n in vars(calsync.store) if not n.startswith("_")} - modules - {"annotations"}
     assert public == set(exported)

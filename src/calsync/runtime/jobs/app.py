@@ -46,6 +46,7 @@ from calsync.runtime.jobs.tasks import (
     HOUSEKEEPING_PRIORITY,
     PURGE_TASK,
     RECOVER_TASK,
+    SUBSCRIPTIONS_TASK,
     SYNC_TASK,
 )
 
@@ -65,6 +66,9 @@ class JobHandlers:
 
     sync_mailbox: Callable[[str, bool], Awaitable[str]]
     mailboxes: Callable[[], Awaitable[list[str]]]
+    # Graph subscriptions (calsync.services.subscribing): one pass every 5 minutes, returning the scopes
+    # to reconcile (their subscription had lapsed); None: no such job.
+    subscriptions: Callable[[], Awaitable[list[str]]] | None = None
 
 
 def conninfo_from_url(url: str) -> str:
@@ -175,6 +179,17 @@ def _register(
     app.periodic(
         cron=daily, periodic_id="daily-full", task_kwargs={"full": True}, queueing_lock="fan-out-full"
     )(fan_out)
+
+    if handlers.subscriptions is not None:
+        keep = handlers.subscriptions
+
+        @app.periodic(cron="*/5 * * * *", periodic_id="subscriptions")
+        @app.task(name=SUBSCRIPTIONS_TASK, priority=HOUSEKEEPING_PRIORITY, queueing_lock="subscriptions",
+                  lock="subscriptions")  # fmt: skip
+        async def subscriptions(timestamp: int) -> str:
+            lapsed = await keep()
+            result = await enqueue(app, lapsed, full=True)
+            return f"reconciling {result.deferred + result.coalesced}"
 
     @app.periodic(cron="0 * * * *", periodic_id="hourly")
     @app.task(name=PURGE_TASK, priority=HOUSEKEEPING_PRIORITY, queueing_lock="purge", lock="purge")

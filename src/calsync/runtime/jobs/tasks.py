@@ -26,6 +26,7 @@ SYNC_TASK = "calsync.sync_mailbox"
 FAN_OUT_TASK = "calsync.fan_out"
 PURGE_TASK = "calsync.purge_jobs"
 RECOVER_TASK = "calsync.recover_stalled"
+SUBSCRIPTIONS_TASK = "calsync.graph_subscriptions"
 
 SYNC_PRIORITY = 0
 # Housekeeping outranks syncs: procrastinate fetches by priority first, and a fan-out or a purge must

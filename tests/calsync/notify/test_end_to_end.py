@@ -1,0 +1,65 @@
+"""Graph change notifications end to end: graphemu (TLS) delivers over real HTTP to calsync's web app on
+loopback, which asks its scheduler for one run per mailbox; a user's edit is put right, calsync's own
+writes do not start a repair loop, and storms (batched, duplicated, reordered) make one run per mailbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.calsync.notify.harness import Service, notified_service, until
+from tests.calsync.tenants import Tenant, running_tenant
+
+pytestmark = pytest.mark.slow
+
+ADA, BOB = "ada@uni.example", "bob@uni.example"
+
+
+@pytest.fixture
+def tenant(tmp_path: Path) -> Iterator[Tenant]:
+    with running_tenant(tmp_path, [ADA, BOB]) as found:
+        yield found
+
+
+async def synced(svc: Service) -> None:
+    """Both mailboxes hold their two lectures, each has its subscription, and nothing is pending."""
+
+    async def ready() -> bool:
+        subs = await svc.subscriptions()
+        counts = [len(await svc.managed(m)) for m in (ADA, BOB)]
+        return counts == [2, 2] and len(subs) == 2 and await svc.nothing_pending()
+
+    await until(ready, "the first sync and the subscriptions")
+
+
+async def subject_of(svc: Service, mailbox: str, event_id: str) -> str:
+    return next(e["props"]["subject"] for e in await svc.managed(mailbox) if e["id"] == event_id)
+
+
+async def test_a_users_edit_is_put_right_by_one_run_and_the_repair_does_not_echo(
+    tmp_path: Path, tenant: Tenant
+) -> None:
+    async with notified_service(tmp_path / "svc", tenant, [ADA, BOB]) as svc:
+        await synced(svc)
+        subs = {s["resource"]: s for s in await svc.subscriptions()}
+        assert set(subs) == {f"/users/{ADA}/events", f"/users/{BOB}/events"}
+        assert all(s["lifecycleNotificationUrl"] == svc.url + "/graph/lifecycle" for s in subs.values())
+        event = (await svc.managed(ADA))[0]
+        original = event["props"]["subject"]
+        seq = await svc.last_seq()
+        before = dict(svc.runtime.notified)
+
+        await svc.user_edit(ADA, event["id"], "Moved by a user")
+
+        async def repaired() -> bool:
+            return await subject_of(svc, ADA, event["id"]) == original
+
+        await until(repaired, "the repair of the user's edit")
+        await svc.idle()
+        # one repair for the user's edit; the repair's own notification is an echo and repairs nothing
+        assert svc.runtime.notified["repaired"] == before.get("repaired", 0) + 1
+        assert svc.hooks.received.changes >= 1
+        # the user's PATCH and calsync's one repair: no loop of writes
+        assert await svc.writes(seq) == 2
