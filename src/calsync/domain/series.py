@@ -27,6 +27,12 @@ if TYPE_CHECKING:
     from calsync.domain.events import DesiredEvent
 
 FOREVER = datetime(9999, 1, 1, tzinfo=UTC)  # the span end of a series without end
+# A master's key is its item's key with this last segment (`ics:<UID>/series`): never a single event's
+# key (the UID's own) nor an occurrence's (`ics:<UID>/<start>`), so a feed that adds or drops an RRULE, or
+# a profile that switches between "series" and "occurrences", replaces one kind of event by the other
+# (a delete and a create in one run; the rails do not count such deletes) instead of patching a single
+# event into a series or back, which Graph does not do reliably.
+SERIES_SUFFIX = "series"
 SPAN_SLACK = timedelta(days=2)
 
 

@@ -7,8 +7,8 @@ none change nothing, as in RFC 5545) and the overrides with their own content. I
 with the reason when Graph cannot hold the series exactly; the caller then emits the occurrences as with
 `recurrence = "occurrences"`, with the same keys, and reports the reason (ICS_SERIES_AS_OCCURRENCES).
 
-The master's key is the UID's key (`ics:<UID>`, the key a non-recurring event has); an override's event
-keeps its occurrence key (`ics:<UID>/<original start>`) for messages, but only the master is a mapping.
+The master's key is `ics:<UID>/series`; an override's event keeps its occurrence key
+(`ics:<UID>/<original start>`) for messages, but only the master is a mapping.
 The series is emitted when its span overlaps the window (calsync.domain.series), not per occurrence.
 """
 
@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from calsync.domain import DesiredEvent, SeriesSpec, SourceKey, canonical_pattern, event_span, normalise
+from calsync.domain.series import SERIES_SUFFIX
 from calsync.sources.ics_document import _listify, _upper
 from calsync.sources.ics_fields import _fields, _length
 from calsync.sources.ics_items import _Item
@@ -99,7 +100,7 @@ def series_master(b: _Builder, master: _Item, overrides: list[_Item]) -> Desired
     )
     if len(spec.cancelled) + len(spec.overrides) > b.doc.options.max_instances:
         raise Untranslatable("too many exceptions")
-    desired = _desired(b, master, master.prefix, first, length, zone=start.zone.name)
+    desired = _desired(b, master, f"{master.prefix}/{SERIES_SUFFIX}", first, length, zone=start.zone.name)
     desired = normalise(replace(desired, series=spec))
     if not b.doc.window.contains(*event_span(desired)):
         return None
