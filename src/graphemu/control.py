@@ -94,6 +94,8 @@ def build(ctx: Context, pipeline: Pipeline) -> list[BaseRoute]:
                 "extended": e.extended,
                 "start": e.start_utc.isoformat(),
                 "end": e.end_utc.isoformat(),
+                "cancelled": sorted(e.cancelled),  # a series' cancelled occurrences (original starts, UTC)
+                "exceptions": sorted(e.overrides),  # its changed ones
             }
             for e in world.events.get(user.id, {}).values()
         ]

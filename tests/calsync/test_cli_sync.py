@@ -322,3 +322,38 @@ def test_a_mistyped_variable_is_warned_about_on_stderr(config: Path, emulator: d
     assert "CALSYNC_MAILBOXES" in result.stderr
     assert "bob@uni.example" not in result.stderr
     assert [r["mailbox"] for r in json.loads(result.stdout)] == ["ada@uni.example"]
+
+
+def test_series_mode_plans_one_series_and_says_why_another_stays_occurrences(
+    config: Path, emulator: dict[str, Any]
+) -> None:
+    """recurrence = "series": the weekly lecture is one Graph series (one create); a BYSETPOS series is
+    planned as occurrences, and `calsync plan` says why; after the sync the plan is only that note."""
+    feed = config.parent / "timetable.ics"
+    last_friday = (
+        "BEGIN:VEVENT\nUID:board@uni\nDTSTART;TZID=Europe/Berlin:20261030T140000\n"
+        "DTEND;TZID=Europe/Berlin:20261030T150000\n"
+        "RRULE:FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1;COUNT=3\nSUMMARY:Board\nEND:VEVENT\n"
+    )
+    feed.write_text(FEED.replace("END:VCALENDAR", last_friday + "END:VCALENDAR"))
+    config.write_text(config.read_text() + 'recurrence = "series"\n')
+    plan = runner.invoke(app, ["--config", str(config), "plan", "--json"])
+    assert plan.exit_code == 0, plan.output
+    rows = json.loads(plan.stdout)
+    creates = sorted(r["key"] for r in rows if r["action"] == "create")
+    assert creates == [
+        "ics:algebra@uni/series",
+        "ics:board@uni/20261030T130000Z",
+        "ics:board@uni/20261130T130000Z",
+        "ics:board@uni/20261231T130000Z",
+        "ics:ethics@uni",
+    ]
+    (note,) = [r["reason"] for r in rows if r["action"] == "note"]
+    assert "ICS_SERIES_AS_OCCURRENCES" in note
+    assert "BYSETPOS unsupported" in note
+    sync = runner.invoke(app, ["--config", str(config), "sync"])
+    assert sync.exit_code == 0, sync.output
+    (algebra,) = [e for e in events(emulator, "ada@uni.example") if e.props["subject"] == "Algebra"]
+    assert algebra.props["recurrence"]["pattern"]["daysOfWeek"] == ["monday"]
+    again = runner.invoke(app, ["--config", str(config), "plan", "--json"])
+    assert [r["action"] for r in json.loads(again.stdout)] == ["note"]

@@ -144,3 +144,45 @@ async def test_bad_expand_on_an_empty_list_is_400(graph) -> None:
     """An $expand graphemu cannot answer is 400 even when there is nothing to list."""
     response = await graph.get(EVENTS, params={"$expand": "singleValueExtendedProperties"})
     assert response.status_code == 400
+
+
+async def test_a_tagged_series_master_is_found_by_its_tag_with_its_cancelled_occurrences(graph) -> None:
+    """What calsync's series mode relies on: a series master created with a tag is listed by the tag's
+    $filter (never its occurrences, user-list-events.md), with its recurrence and, on $select, the
+    cancelledOccurrences ("OID.<master id>.<local date>", event.md) that DELETE on an instance adds; a
+    PATCH on an instance makes an exception; a PATCH of the master's recurrence resets both."""
+    weekly = {
+        "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"], "firstDayOfWeek": "monday"},
+        "range": {"type": "endDate", "startDate": "2024-07-01", "endDate": "2024-07-29",
+                  "recurrenceTimeZone": "UTC"},
+    }  # fmt: skip
+    master = await create(graph, {**body(props=[{"id": TAG, "value": "src-series"}]), "recurrence": weekly})
+    window = {"startDateTime": "2024-06-30T00:00:00Z", "endDateTime": "2024-08-01T00:00:00Z"}
+    instances = (await graph.get(f"{EVENTS}/{master['id']}/instances", params=window)).json()["value"]
+    assert [i["originalStart"] for i in instances][:2] == ["2024-07-01T09:00:00Z", "2024-07-08T09:00:00Z"]
+    assert (await graph.delete(f"{EVENTS}/{instances[1]['id']}")).status_code == 204
+    moved = {"subject": "Moved", "start": {"dateTime": "2024-07-16T14:00:00", "timeZone": "UTC"},
+             "end": {"dateTime": "2024-07-16T15:00:00", "timeZone": "UTC"}}  # fmt: skip
+    assert (await graph.patch(f"{EVENTS}/{instances[2]['id']}", json=moved)).status_code == 200
+
+    params = {
+        "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{TAG}' and ep/value eq 'src-series')",
+        "$select": "subject,recurrence,cancelledOccurrences,type",
+        **expand(TAG),
+    }
+    (listed,) = (await graph.get(EVENTS, params=params)).json()["value"]
+    assert (listed["id"], listed["type"], listed["recurrence"]["pattern"]["type"]) == (
+        master["id"], "seriesMaster", "weekly"
+    )  # fmt: skip
+    assert listed["cancelledOccurrences"] == [f"OID.{master['id']}.2024-07-08"]
+    assert listed["singleValueExtendedProperties"] == [{"id": TAG, "value": "src-series"}]
+    view = (await graph.get(f"/users/{ADELE}/calendarView", params=window)).json()["value"]
+    assert [(v["subject"], v["type"]) for v in view] == [
+        ("Tagged", "occurrence"), ("Moved", "exception"), ("Tagged", "occurrence"), ("Tagged", "occurrence")
+    ]  # fmt: skip
+
+    assert (await graph.patch(f"{EVENTS}/{master['id']}", json={"recurrence": weekly})).status_code == 200
+    (again,) = (await graph.get(EVENTS, params=params)).json()["value"]
+    assert again["cancelledOccurrences"] == []
+    view = (await graph.get(f"/users/{ADELE}/calendarView", params=window)).json()["value"]
+    assert [v["type"] for v in view] == ["occurrence"] * 5

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from calsync.domain import DesiredEvent, SourceKey, UnknownTimeZone, windows_zone
+from calsync.domain import DesiredEvent, SourceKey, UnknownTimeZone, pattern_span_end, windows_zone
+from calsync.domain.series import FOREVER
 from calsync.domain.zones import iana_zone
 from calsync.sync.ports import ObservedEvent
 
@@ -62,8 +63,10 @@ TAG_ID = DEFAULT_OWNERSHIP.tag_id
 STATE_ID = DEFAULT_OWNERSHIP.state_id
 SELECT = (
     "subject,start,end,isAllDay,location,categories,showAs,sensitivity,isReminderOn,"
-    "reminderMinutesBeforeStart,isOnlineMeeting,changeKey,type,originalStartTimeZone,originalEndTimeZone"
+    "reminderMinutesBeforeStart,isOnlineMeeting,changeKey,type,originalStartTimeZone,originalEndTimeZone,"
+    "recurrence,cancelledOccurrences"
 )
+PENDING = "pending"  # the content hash of a series master whose exceptions are not all written yet
 
 
 def _zone_name(event: DesiredEvent) -> tuple[str, ZoneInfo]:
@@ -79,7 +82,30 @@ def _local(value: datetime, zone: ZoneInfo) -> str:
 
 
 def to_graph(event: DesiredEvent, content_hash: str, owner: Ownership = DEFAULT_OWNERSHIP) -> dict[str, Any]:
-    """The body of a create or update: local times in the source's zone (Windows name), text body, tags."""
+    """The body of a create or update: local times in the source's zone (Windows name), text body, tags;
+    a series master's pattern. A master with exceptions is written with the hash PENDING: the adapter
+    writes the real one after the exceptions (calsync.adapters.series_target), so a run that dies in
+    between leaves a master the next run updates, never one that looks done."""
+    body = occurrence_body(event)
+    state_hash = content_hash
+    if event.series is not None:
+        body["recurrence"] = event.series.recurrence
+        if event.series.has_exceptions:
+            state_hash = PENDING
+    body["singleValueExtendedProperties"] = [
+        {"id": owner.tag_id, "value": event.source_key},
+        {"id": owner.state_id, "value": state_value(event, state_hash)},
+    ]
+    return body
+
+
+def state_value(event: DesiredEvent, content_hash: str) -> str:
+    """The value of the state property: the content hash and the fingerprint of what people see."""
+    return f"{content_hash} {fingerprint_desired(event)}"
+
+
+def occurrence_body(event: DesiredEvent) -> dict[str, Any]:
+    """The visible fields of an event: all of a single event's body but its tags; an exception's PATCH."""
     zone_name, zone = _zone_name(event)
     body: dict[str, Any] = {
         "subject": event.subject,
@@ -93,10 +119,6 @@ def to_graph(event: DesiredEvent, content_hash: str, owner: Ownership = DEFAULT_
         "sensitivity": event.sensitivity,
         "isReminderOn": event.reminder_minutes is not None,
         "reminderMinutesBeforeStart": event.reminder_minutes if event.reminder_minutes is not None else 0,
-        "singleValueExtendedProperties": [
-            {"id": owner.tag_id, "value": event.source_key},
-            {"id": owner.state_id, "value": f"{content_hash} {fingerprint_desired(event)}"},
-        ],
     }
     if event.teams_meeting:
         body["isOnlineMeeting"] = True
@@ -110,7 +132,13 @@ def _fingerprint(fields: list[Any]) -> str:
 
 
 def fingerprint_desired(event: DesiredEvent) -> str:
-    """The visible fields of a desired event (see the module docstring)."""
+    """The visible fields of a desired event (see the module docstring); for a series master also the
+    local dates of the occurrences it cancels, which Graph lists on the master (cancelledOccurrences): a
+    person who deletes one occurrence changes them, and the user-change policies apply to the series."""
+    cancelled: list[str] = []
+    if event.series is not None:
+        _, zone = _zone_name(event)
+        cancelled = sorted({c.astimezone(zone).date().isoformat() for c in event.series.cancelled})
     return _fingerprint(
         [
             event.subject,
@@ -123,6 +151,7 @@ def fingerprint_desired(event: DesiredEvent) -> str:
             event.sensitivity,
             event.reminder_minutes,
             event.teams_meeting,
+            *([cancelled] if event.series is not None else []),
         ]
     )
 
@@ -161,6 +190,9 @@ def fingerprint_graph(item: dict[str, Any]) -> str:
     """The same visible fields read from Graph's JSON."""
     location = (item.get("location") or {}).get("displayName") or ""
     reminder = item.get("reminderMinutesBeforeStart") if item.get("isReminderOn") else None
+    series: list[Any] = []
+    if item.get("recurrence"):  # "OID.<master id>.<local date>" (event.md, cancelledOccurrences)
+        series = [sorted({str(o).rsplit(".", 1)[-1] for o in item.get("cancelledOccurrences") or []})]
     return _fingerprint(
         [
             item.get("subject") or "",
@@ -173,6 +205,7 @@ def fingerprint_graph(item: dict[str, Any]) -> str:
             item.get("sensitivity") or "normal",
             reminder,
             bool(item.get("isOnlineMeeting")),
+            *series,
         ]
     )
 
@@ -189,12 +222,15 @@ def observe(item: dict[str, Any], owner: Ownership = DEFAULT_OWNERSHIP) -> Obser
     if not key:
         return None
     content_hash, _, written = props.get(owner.state_id, "").partition(" ")
+    start, end = event_time(item, "start"), event_time(item, "end")
+    if item.get("recurrence"):  # the window rule looks at a series' span (calsync.domain.series)
+        end = max(pattern_span_end(item["recurrence"]) or FOREVER, end)
     return ObservedEvent(
         remote_id=item["id"],
         source_key=SourceKey(key),
         change_key=item.get("changeKey") or "",
         content_hash=content_hash or None,
-        start=event_time(item, "start"),
-        end=event_time(item, "end"),
+        start=start,
+        end=end,
         user_modified=bool(written) and written != fingerprint_graph(item),
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from calsync.adapters.calendars import NamedCalendar
 from calsync.adapters.eventmap import DEFAULT_OWNERSHIP, SELECT, Ownership, observe, to_graph
+from calsync.adapters.series_target import finish_series
 from calsync.domain import SourceKey, Window
 from calsync.graph import (
     AuthError,
@@ -143,7 +144,8 @@ class GraphCalendarTarget:
             results = await self.client.batch(items)
         except GraphClientError as exc:  # the whole batch failed before any answer
             return [_result(a, None, exc) for a in actions]
-        return [_result(a, r, r.error) for a, r in zip(actions, results, strict=True)]
+        done = [_result(a, r, r.error) for a, r in zip(actions, results, strict=True)]
+        return await finish_series(self.client, mailbox, self.owner, actions, done)
 
     def _item(self, mailbox: str, action: Create | Update | Delete, calendar_id: str | None) -> BatchItem:
         if isinstance(action, Create):

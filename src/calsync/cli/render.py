@@ -176,7 +176,13 @@ def plan_rows(outcomes: Sequence[MailboxOutcome]) -> list[tuple[str, str, str, s
             rows.append(
                 (o.mailbox, "stop", "", "", "", f"{o.report.error_code}: {o.report.message}", o.profile)
             )
+        # recurrence = "series": why a series is written as single occurrences (docs/sync.md)
+        notes = [p for p in o.report.problems if p.startswith(SERIES_AS_OCCURRENCES)]
+        rows.extend((o.mailbox, "note", "", "", "", p, o.profile) for p in notes)
     return rows
+
+
+SERIES_AS_OCCURRENCES = "ICS_SERIES_AS_OCCURRENCES"
 
 
 def print_plan(rows: Sequence[tuple[str, ...]], *, limit: int = 500) -> None:

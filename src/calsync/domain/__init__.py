@@ -15,6 +15,7 @@ from calsync.domain.events import (
     content_hash,
     normalise,
 )
+from calsync.domain.series import SeriesSpec, canonical_pattern, event_span, pattern_span_end
 from calsync.domain.window import Window
 from calsync.domain.zones import UnknownTimeZone, windows_zone
 
@@ -22,10 +23,14 @@ __all__ = [
     "SENSITIVITIES",
     "SHOW_AS",
     "DesiredEvent",
+    "SeriesSpec",
     "SourceKey",
     "UnknownTimeZone",
     "Window",
+    "canonical_pattern",
     "content_hash",
+    "event_span",
     "normalise",
+    "pattern_span_end",
     "windows_zone",
 ]

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal, NewType
 
+from calsync.domain.series import SeriesSpec, series_payload
+
 SourceKey = NewType("SourceKey", str)
 """The stable identity of a desired event within its mailbox, e.g. "ics:<UID>/<RECURRENCE-ID>"."""
 
@@ -75,6 +77,9 @@ class DesiredEvent:
     # iCalendar X- property), as sorted (name, value) pairs. Only the fields a profile names are carried,
     # so an event costs nothing more without templates; `apply_templates` consumes and drops them.
     extras: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    # A series master (profile setting `recurrence = "series"`, calsync.domain.series): the pattern and
+    # exceptions Graph gets; `start`/`end` are then the first occurrence's. None: a single event.
+    series: SeriesSpec | None = None
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -127,5 +132,7 @@ def content_hash(event: DesiredEvent) -> str:
         n.reminder_minutes,
         n.teams_meeting,
     ]
+    if n.series is not None:  # appended only for series, so single events keep the hashes they had
+        payload.append(series_payload(n.series, content_hash))
     raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     return hashlib.sha256(raw).hexdigest()[:32]

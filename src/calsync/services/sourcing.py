@@ -131,6 +131,7 @@ class Sources:
             default_zone=self.settings.default_time_zone,
             warn_floating=not chosen,
             extra_fields=extra_fields(self.settings),
+            recurrence=self.settings.recurrence,
         )
         if kind == "ics-url":
             url_of = self._feed_urls()

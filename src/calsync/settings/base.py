@@ -102,6 +102,7 @@ class ProfileSettings(BaseModel):
     window_days_ahead: int | None = Field(default=None, ge=1, le=3650)
     user_changes: Literal["source-wins", "keep-user-changes"] | None = None
     user_deletes: Literal["recreate", "respect"] | None = None
+    recurrence: Literal["occurrences", "series"] | None = None
     shrink_ratio: float | None = Field(default=None, gt=0, le=1)
     shrink_min_deletes: int | None = Field(default=None, ge=0)
     max_deletes: int | None = Field(default=None, ge=0)

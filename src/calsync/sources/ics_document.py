@@ -9,7 +9,7 @@ that take a property's value without trusting icalendar's types (`_listify`, `_p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from calsync.domain import Window
 from calsync.sources.budget import Budget
@@ -40,6 +40,9 @@ class IcsOptions:
     # X- properties carried into `DesiredEvent.extras` for a profile's templates, by field name:
     # "x_activity_type" reads X-ACTIVITY-TYPE. Only these, so events cost nothing more without templates.
     extra_fields: frozenset[str] = frozenset()
+    # "series": a series Graph can hold exactly becomes one DesiredEvent with its SeriesSpec (a profile's
+    # `recurrence` setting, calsync.sources.ics_series_master); "occurrences": one event per instance.
+    recurrence: Literal["occurrences", "series"] = "occurrences"
 
     def __post_init__(self) -> None:
         name = zone_for_name(self.default_zone)

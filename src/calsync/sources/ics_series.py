@@ -20,8 +20,10 @@ from calsync.sources.budget import Budget, BudgetExceeded
 from calsync.sources.ics_document import _Doc, _listify, _prop_dt, _Skip, _upper
 from calsync.sources.ics_fields import MAX_DURATION, _fields, _length
 from calsync.sources.ics_items import _Item, _items
+from calsync.sources.ics_series_master import series_master
 from calsync.sources.ics_zones import _as_date, _instant, _Moment, _moment, _prop_moment, _suffix, _Zones
 from calsync.sources.recurrence import RuleError, Series, TooManyInstances, build_rule, expand, midnight
+from calsync.sources.series_graph import Untranslatable
 from calsync.sources.tzids import Zone
 
 _MARK_TOO_MANY_DATES = "X-CALSYNC-TOO-MANY-DATES"
@@ -69,6 +71,8 @@ class _Builder:
         if master is not None:
             if _upper(master.event.get("STATUS")) == "CANCELLED":
                 return
+            if self.doc.options.recurrence == "series" and self._as_series(master, overrides):
+                return
             try:
                 master_start, instances = self._master(master)
             except _Skip as skip:
@@ -105,6 +109,28 @@ class _Builder:
         if master is not None:
             for key, start_value, length, zone in instances.values():
                 self._emit(master, key, start_value, length, zone)
+
+    def _as_series(self, master: _Item, overrides: list[_Item]) -> bool:
+        """Emit the series as one master event when Graph can hold it exactly (True); else report why
+        and let the caller emit its occurrences (False)."""
+        if not master.event.get("RRULE"):
+            return False
+        try:
+            event = series_master(self, master, overrides)
+        except Untranslatable as exc:
+            self.doc.problem(
+                master.where,
+                "ICS_SERIES_AS_OCCURRENCES",
+                f"synced as single occurrences: {exc.reason}",
+                "warning",
+                master.prefix,
+            )
+            return False
+        except (_Skip, RuleError, ValueError, TypeError, OverflowError):
+            return False  # the occurrence path reports what is wrong with it
+        if event is not None:
+            self.events.append(event)
+        return True
 
     def _recurrence_suffix(self, item: _Item, master_start: _Moment | None) -> str:
         prop = item.event.get("RECURRENCE-ID")

@@ -66,6 +66,8 @@ PROBLEM_CODES: dict[str, str] = {
     " 5,000 RDATE/EXDATE values)",
     "ICS_BAD_RDATE": "warning: an RDATE or EXDATE value is unreadable and is ignored",
     "ICS_RANGE_IGNORED": "warning: RECURRENCE-ID;RANGE=THISANDFUTURE is applied to that instance only",
+    "ICS_SERIES_AS_OCCURRENCES": 'warning: recurrence = "series", but Graph cannot hold this series exactly: '
+    "it is synced as single occurrences (the message says why)",
     "ICS_BAD_PROPERTY": "warning: an optional property is unreadable and its default is used",
     "ICS_BAD_EVENT": "error: the event cannot be represented (e.g. no usable times)",
     "CSV_ENCODING": "warning: not UTF-8; decoded as Windows-1252/Latin-1",

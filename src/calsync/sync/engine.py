@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal, ParamSpec, TypeVar
 
-from calsync.domain import DesiredEvent, SourceKey, Window
+from calsync.domain import DesiredEvent, SourceKey, Window, event_span
 from calsync.sync import crashpoints
 from calsync.sync.guard import Guard, RunInterrupted
 from calsync.sync.intents import Outcome, intent
@@ -159,7 +159,7 @@ class Engine:
             mappings = await off_loop(self.store.mappings, mailbox)
             actions = await self.plan(mailbox, source, window, mappings)
             previous = sum(1 for m in mappings.values() if m.state == "synced")  # not intents, tombstones
-            in_window = sum(1 for e in source.events if window.contains(e.start, e.end))
+            in_window = sum(1 for e in source.events if window.contains(*event_span(e)))
             check(actions, desired_count=in_window, previous_count=previous, force=force, limits=self.limits)
             if not dry_run:
                 await self._execute(mailbox, actions, mappings, report, guard)

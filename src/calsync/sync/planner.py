@@ -7,7 +7,9 @@ Rules, per source key (documented in docs/sync.md):
   desired event or one of its observed copies is in the window; all copies of an in-scope key count,
   also those outside the window (moved there by the user or by an earlier source version): such a copy
   is updated back, never left behind as a second tagged copy. Keys with nothing in the window are left
-  alone.
+  alone. A series master (calsync.domain.series) is in the window while its span is: from its first
+  occurrence to two days after its range's end date; the adapter reports an observed master with that
+  span, so both sides use the same rule.
 - Only observed (managed) events are ever updated or deleted: foreign events never reach the planner.
 - A desired event with no observed copy is created, with a transaction id derived from the mapping's
   generation. When the mapping says calsync had created it (state synced) the user deleted it: policy
@@ -37,7 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from calsync.domain import DesiredEvent, SourceKey, Window, content_hash
+from calsync.domain import DesiredEvent, SourceKey, Window, content_hash, event_span
 from calsync.sync.ports import Action, Adopt, Create, Delete, Mapping, ObservedEvent, Skip, Update
 
 UserChanges = Literal["source-wins", "keep-user-changes"]
@@ -83,7 +85,7 @@ def plan(inp: PlanInput) -> list[Action]:
     desired_all: dict[SourceKey, DesiredEvent] = {}
     for event in inp.desired:
         desired_all.setdefault(event.source_key, event)  # sources report duplicates; the first wins
-    desired = {k: e for k, e in desired_all.items() if inp.window.contains(e.start, e.end)}
+    desired = {k: e for k, e in desired_all.items() if inp.window.contains(*event_span(e))}
     by_key: dict[SourceKey, list[ObservedEvent]] = {}
     for obs in inp.observed:
         by_key.setdefault(obs.source_key, []).append(obs)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from calsync.sync.ports import Action, Delete
+from calsync.domain.series import SERIES_SUFFIX
+from calsync.sync.ports import Action, Create, Delete
 
 
 class SafetyStop(Exception):
@@ -43,7 +44,12 @@ def check(
     """Raise SafetyStop when the plan looks like data loss rather than intent, unless forced."""
     if force:
         return
-    deletes = sum(1 for a in actions if isinstance(a, Delete) and a.reason != "duplicate")
+    replaced = _replaced_by_series(actions)
+    deletes = sum(
+        1
+        for a in actions
+        if isinstance(a, Delete) and a.reason != "duplicate" and a.source_key not in replaced
+    )
     if desired_count == 0 and deletes > 0:
         raise SafetyStop(
             "SourceUnexpectedlyEmpty",
@@ -65,3 +71,21 @@ def check(
             "MassDelete",
             f"{deletes} deletions exceed the limit of {limits.max_deletes}; run again with --force to allow",
         )
+
+
+def _replaced_by_series(actions: Sequence[Action]) -> set[str]:
+    """Occurrence keys (`<item>/<start>`) whose item the plan creates as a series master (`<item>/series`):
+    their deletes replace events, they lose none (a profile switched to `recurrence = "series"`), so the
+    rails do not count them."""
+    items = {
+        a.desired.source_key[: -len(SERIES_SUFFIX)]
+        for a in actions
+        if isinstance(a, Create) and a.desired.series is not None
+    }
+    if not items:
+        return set()
+    return {
+        a.source_key
+        for a in actions
+        if isinstance(a, Delete) and a.source_key[: a.source_key.rfind("/") + 1] in items
+    }
