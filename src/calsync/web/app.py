@@ -26,6 +26,8 @@ Readiness = Callable[[], Awaitable[list[str]]]
 """The runtime's own readiness: the reasons it is not ready (an empty list when it is)."""
 QueueDepth = Callable[[], float | None]
 """Runs waiting (scheduler's pending runs, or Procrastinate's todo jobs); called in a worker thread."""
+RequestRun = Callable[[str, bool], Awaitable[str]]
+"""Ask the runtime for a run of a (profile, mailbox) scope, full or not: "queued", "merged" or "refused"."""
 
 
 def create_app(
@@ -33,6 +35,7 @@ def create_app(
     *,
     runtime_ready: Readiness,
     queue_depth: QueueDepth,
+    request_run: RequestRun | None = None,
 ) -> FastAPI:
     """The web application for one process; `deployment` is opened (and closed) by the caller."""
     app = FastAPI(
@@ -65,7 +68,7 @@ def create_app(
 
     from calsync.web.pages import mount_pages  # the pages (docs/web.md): sessions, CSRF, headers
 
-    mount_pages(app, deployment)
+    mount_pages(app, deployment, request_run=request_run)
     return app
 
 

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -102,6 +103,8 @@ class WebContext:
     templates: jinja2.Environment
     flows: FlowStore = field(default_factory=FlowStore)
     nav: list[NavEntry] = field(default_factory=list)
+    # the runtime's "run this scope now" (None: no runtime, e.g. tests of the pages alone)
+    request_run: Callable[[str, bool], Awaitable[str]] | None = None
 
     @property
     def settings(self) -> Settings:
@@ -162,11 +165,13 @@ def _hidden(name: str, value: str) -> Markup:
     return Markup('<input type="hidden" name="{}" value="{}">').format(name, value)
 
 
-def mount_pages(app: FastAPI, deployment: Deployment) -> WebContext:
+def mount_pages(
+    app: FastAPI, deployment: Deployment, *, request_run: Callable[[str, bool], Awaitable[str]] | None = None
+) -> WebContext:
     """Install sessions, headers, static files, error pages and every page module on `app`."""
     settings = deployment.settings
     public_url, secure = _public_url(settings)
-    web = WebContext(deployment, public_url, secure, _templates())
+    web = WebContext(deployment, public_url, secure, _templates(), request_run=request_run)
     app.state.web = web
     app.add_middleware(
         SessionMiddleware,
@@ -187,9 +192,9 @@ def features() -> list[Callable[[WebContext], APIRouter]]:
     """Each page module's `router(web)`, mounted in this order (which is also the header's order).
 
     Imported here, not at the top: the page modules import this module."""
-    from calsync.web import home
+    from calsync.web import admin, adminapp, adminauth, home
 
-    return [home.router]
+    return [home.router, adminauth.router, admin.router, adminapp.router]
 
 
 def _public_url(settings: Settings) -> tuple[str, bool]:
@@ -228,7 +233,34 @@ def _templates() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["quote"] = lambda value: quote(str(value), safe="")
+    env.filters["when"] = _when
+    env.filters["ago"] = _ago
+    env.filters["status_class"] = _status_class
     return env
+
+
+def _when(value: datetime | None) -> str:
+    """A time as people read it in a table: UTC, to the minute ("never" for None)."""
+    return "never" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _ago(seconds: float | None) -> str:
+    """A lag: "never" (no success yet), seconds, minutes, hours or days."""
+    if seconds is None:
+        return "never synced"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{max(seconds, 0):.0f} s"
+
+
+def _status_class(status: str) -> str:
+    """The CSS class for a run status, a finding level or an outcome (colour plus the word itself)."""
+    if status in ("ok", "not_applicable", "info"):
+        return "status-ok"
+    if status in ("partial", "skipped", "stopped", "warning", "problems"):
+        return "status-warn"
+    return "status-bad"
 
 
 def _wants_html(request: Request) -> bool:

@@ -3,7 +3,9 @@
 Headers (RFC 9700 §4.2.4, ASVS 3.4.x, reliability-targets OA-18): a CSP that allows only this site and no
 inline script or style (`default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none';
 frame-ancestors 'none'; form-action 'self'`), `X-Content-Type-Options: nosniff`, `Referrer-Policy:
-no-referrer` (so a page's URL never leaks to another site), `X-Frame-Options: DENY` for old browsers, HSTS
+same-origin` (a page's URL never leaks to another site; not `no-referrer`, under which browsers send
+`Origin: null` even on this site's own form posts, and the CSRF check could no longer tell them from a
+sandboxed attacker's), `X-Frame-Options: DENY` for old browsers, HSTS
 when the public URL is https, and `Cache-Control: no-store` on every HTML page (they are personal or
 administrative: a shared cache or the back button must not show them to the next person). A middleware
 rather than per-route code, so a page added later cannot forget them.
@@ -45,7 +47,7 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("Content-Security-Policy", CSP)
                 headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "no-referrer"
+                headers["Referrer-Policy"] = "same-origin"
                 headers["X-Frame-Options"] = "DENY"
                 if self.hsts:
                     headers["Strict-Transport-Security"] = "max-age=31536000"

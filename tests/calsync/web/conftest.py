@@ -111,6 +111,35 @@ class Served:
     def log_text(self) -> str:
         return (self.folder / "serve.log").read_text(errors="replace")
 
+    def emulator_events(self, mailbox: str) -> list[dict[str, Any]]:
+        """calsync's events in a mailbox of graphemu (those with its ownership tag), as Graph shows them."""
+        from calsync.adapters.eventmap import TAG_ID
+
+        user = self.world.find_user(mailbox)
+        return [{"id": e.id, "subject": e.props.get("subject")} for e in self.world.events[user.id].values()
+                if (e.extended or {}).get(TAG_ID)]  # fmt: skip
+
+    def store(self) -> Any:
+        """The service's state store (SQLite in WAL mode: safe beside the running service)."""
+        from calsync.store import SqlStateStore, make_engine
+
+        return SqlStateStore(make_engine(f"sqlite:///{self.folder / 'state.db'}"))
+
+    def wait_for_runs(self, mailboxes: Sequence[str], seconds: float = 60) -> None:
+        """Until each mailbox has a finished run (the service's first round)."""
+        store = self.store()
+        deadline = time.monotonic() + seconds
+        while True:
+            done = {r.mailbox for r in store.last_runs() if r.finished is not None}
+            if set(mailboxes) <= done:
+                break
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"no finished runs of {mailboxes} (have {sorted(done)}):\n{self.log_text()[-3000:]}"
+                )
+            time.sleep(0.1)
+        store.engine.dispose()
+
     def calsync(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run a calsync command on the same configuration and database."""
         return subprocess.run(
@@ -137,6 +166,8 @@ def seed(
                 "certificates": [{"pem": cert.certificate.read_text()}],
                 "applicationPermissions": ["Calendars.ReadWrite", "User.Read.All"],
                 "redirectUris": list(redirect_uris),
+                "appRoles": [{"value": "calsync.admin"}],
+                "appRoleAssignments": [{"principal": ADMIN, "role": "calsync.admin"}],
                 **extra.pop("app", {}),
             }
         ],

@@ -29,7 +29,7 @@ def assert_secure_headers(response: httpx.Response) -> None:
     assert all(part in csp for part in CSP_PARTS), csp
     assert "unsafe-inline" not in csp
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"
     if response.headers.get("content-type", "").startswith("text/html"):
         assert response.headers["cache-control"] == "no-store"
 
