@@ -9,6 +9,7 @@ that module stays the only one importing msal; every msal call runs in a worker 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,11 @@ from calsync.graph.auth import DelegatedTokenCache, EntraApp, build_msal, in_thr
 from calsync.graph.autherrors import AuthError, auth_error
 
 __all__ = ["SignIn", "finish_auth_code_flow", "start_auth_code_flow"]
+
+# The web pages choose response_mode=query on purpose: Microsoft's redirect back is then a top-level GET,
+# which carries the SameSite=Lax session cookie that binds the flow; a form_post is a cross-site POST
+# without it (service-facts §4). msal warns about that choice on every sign-in; the warning is noise here.
+warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended", category=UserWarning)
 
 
 @dataclass(frozen=True, slots=True)
