@@ -147,10 +147,14 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     web = web_context(request)
     user = current_user(request)
     flashes = request.session.pop("_flash", []) if "_flash" in request.session else []
+    nav = [e for e in web.nav if e.visible_to(user)]
+    path = request.url.path
+    here = [e.path for e in nav if path == e.path or (e.path != "/" and path.startswith(e.path + "/"))]
     html = web.templates.get_template(template).render(
         request=request,
         user=user,
-        nav=[e for e in web.nav if e.visible_to(user)],
+        nav=nav,
+        active_path=max(here, key=len, default=None),  # the most specific entry is the current one
         flashes=flashes,
         csrf_token=lambda: csrf_token(request),  # lazy: a page without a form starts no session
         csrf_field=lambda: _hidden(FIELD, csrf_token(request)),

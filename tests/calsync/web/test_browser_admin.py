@@ -6,6 +6,7 @@ bootstrap token works once."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -108,3 +109,39 @@ def test_the_bootstrap_token_works_once(page: Any, served: Served, browser: Any)
     other.get_by_role("button", name="Sign in with the token").click()
     assert "That token is not valid" in other.locator(".flash").inner_text()
     other.context.close()
+
+
+def test_an_administrator_runs_a_sync_checks_the_registration_and_grants_consent(
+    page: Any, served: Served
+) -> None:
+    served.wait_for_runs([ADA])
+    store = served.store()
+    runs_before = len(store.runs(ADA, limit=100))
+    page.goto(served.url + "/admin/signin")
+    sign_in_with_microsoft(page, served, ADMIN)
+    page.goto(f"{served.url}/admin/mailboxes/default/{ADA}")
+    page.get_by_role("button", name="Sync now").click()
+    assert f"A sync of {ADA} is queued." in page.locator(".flash").inner_text()
+    deadline = time.monotonic() + 60
+    while len(store.runs(ADA, limit=100)) == runs_before:  # the scheduler ran it
+        assert time.monotonic() < deadline, "the requested sync did not run"
+        time.sleep(0.1)
+
+    page.get_by_role("link", name="App registration").click()
+    assert page.locator("h1").inner_text() == "App registration"
+    findings = page.locator("main").inner_text()
+    assert "Calendars.ReadWrite" in findings
+    assert "calendar reachable" in findings
+
+    page.goto(served.url + "/admin/consent")
+    page.get_by_role("link", name="Continue to Microsoft").click()
+    page.wait_for_url(f"{served.emulator.base_url}/**")
+    page.get_by_role("button", name="Cancel").click()
+    page.wait_for_url(f"{served.url}/**")
+    assert "AADSTS65004" in page.locator(".flash").inner_text()
+    assert "declined" in page.locator(".flash").inner_text()
+    page.get_by_role("link", name="Continue to Microsoft").click()
+    page.get_by_role("button", name="Accept").click()
+    page.wait_for_url(f"{served.url}/**")
+    assert "Consent was granted" in page.locator(".flash").inner_text()
+    store.engine.dispose()
