@@ -127,6 +127,10 @@ def test_an_administrator_runs_a_sync_checks_the_registration_and_grants_consent
         assert time.monotonic() < deadline, "the requested sync did not run"
         time.sleep(0.1)
 
+    page.get_by_role("link", name="Show the plan").click()  # a real dry run against graphemu
+    assert page.locator("h1").inner_text() == f"Plan for {ADA}"
+    assert page.get_by_text("Nothing to do: the calendar is in step.").is_visible()
+
     page.get_by_role("link", name="App registration").click()
     assert page.locator("h1").inner_text() == "App registration"
     findings = page.locator("main").inner_text()
