@@ -41,7 +41,7 @@ def main() -> None:
                                                   "Graph refused the event (400)", 5))  # fmt: skip
         mailbox = f"/admin/mailboxes/default/{ADA_FEED_MAILBOX}"
         pages = [
-            ("home", "/"), ("admin-signin", "/admin/signin"), ("overview", "/admin"), ("mailbox", mailbox),
+            ("home", "/"), ("overview", "/admin"), ("mailbox", mailbox),
             ("plan", mailbox + "/plan"), ("purge", mailbox + "/purge"), ("runs", "/admin/runs"),
             ("app-registration", "/admin/app"), ("admin-consent", "/admin/consent"),
             ("audit-log", "/admin/audit"),
@@ -50,12 +50,15 @@ def main() -> None:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             context = browser.new_context(ignore_https_errors=True, viewport={"width": 1200, "height": 800})
             page = context.new_page()
-            page.goto(served.url + "/admin/signin")
+            first = page.goto(served.url + "/admin/signin")
+            rows = [("admin-signin", "/admin/signin", len(first.body()) if first else 0)]
+            if not args.no_shots:  # as an anonymous visitor sees it
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SHOTS / "admin-signin.png"), full_page=True)
             page.get_by_role("link", name="Sign in with Microsoft").click()
             page.select_option("#user", served.world.find_user(ADMIN).id)
             page.get_by_role("button", name="Accept").click()
             page.wait_for_url(f"{served.url}/**")
-            rows = []
             for name, path in pages:
                 response = page.goto(served.url + path)
                 if response is None or not response.ok:
@@ -66,6 +69,15 @@ def main() -> None:
                     SHOTS.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
             assets = _asset_sizes(page, served.url)
+            other = browser.new_context(ignore_https_errors=True, viewport={"width": 1200, "height": 800})
+            refused = other.new_page()  # someone without the role
+            refused.goto(served.url + "/admin/signin")
+            refused.get_by_role("link", name="Sign in with Microsoft").click()
+            refused.select_option("#user", served.world.find_user(ADA_FEED_MAILBOX).id)
+            refused.get_by_role("button", name="Accept").click()
+            refused.wait_for_url(f"{served.url}/**")
+            if not args.no_shots:
+                refused.screenshot(path=str(SHOTS / "not-an-administrator.png"), full_page=True)
             browser.close()
     extra = sum(assets.values())
     print(f"{'page':<18} {'HTML bytes':>10}  {'first visit (+CSS, icon)':>24}  path")

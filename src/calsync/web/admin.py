@@ -40,7 +40,7 @@ def mailbox_path(profile: str, mailbox: str) -> str:
 def router(web: WebContext) -> APIRouter:
     """/admin, /admin/mailboxes/..., /admin/runs, /admin/audit."""
     pages = pages_router(dependencies=[Depends(require_admin)])
-    web.add_nav("Overview", "/admin", audience="admin")
+    web.add_nav("Overview", "/admin", audience="admin", exact=True)  # not current on /admin/signin
     web.add_nav("Runs", "/admin/runs", audience="admin")
     web.add_nav("App registration", "/admin/app", audience="admin")
     web.add_nav("Audit log", "/admin/audit", audience="admin")

@@ -82,6 +82,7 @@ class NavEntry:
     label: str
     path: str
     audience: Audience = "anyone"
+    exact: bool = False  # current only on `path` itself, not on the pages below it
 
     def visible_to(self, user: WebUser | None) -> bool:
         """Whether this entry appears in `user`'s header."""
@@ -115,9 +116,10 @@ class WebContext:
         """An absolute URL on this site (redirect URIs registered with Entra are built from it)."""
         return self.public_url.rstrip("/") + path
 
-    def add_nav(self, label: str, path: str, audience: Audience = "anyone") -> None:
-        """Add a header link (in the order modules are mounted)."""
-        self.nav.append(NavEntry(label, path, audience))
+    def add_nav(self, label: str, path: str, audience: Audience = "anyone", *, exact: bool = False) -> None:
+        """Add a header link (in the order modules are mounted); it is marked current on `path` and,
+        unless `exact`, on the pages below it."""
+        self.nav.append(NavEntry(label, path, audience, exact))
 
 
 def web_context(request: Request) -> WebContext:
@@ -149,7 +151,11 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     flashes = request.session.pop("_flash", []) if "_flash" in request.session else []
     nav = [e for e in web.nav if e.visible_to(user)]
     path = request.url.path
-    here = [e.path for e in nav if path == e.path or (e.path != "/" and path.startswith(e.path + "/"))]
+    here = [
+        e.path
+        for e in nav
+        if path == e.path or (not e.exact and e.path != "/" and path.startswith(e.path + "/"))
+    ]
     html = web.templates.get_template(template).render(
         request=request,
         user=user,

@@ -158,3 +158,14 @@ async def test_a_callback_without_a_flow_of_this_browser_is_refused(tmp_path: Pa
         assert response.status_code == 400
         assert_secure_headers(response)
         assert admin.audit_log(web.deployment) == []  # nothing was even attempted with Microsoft
+
+
+async def test_the_header_marks_only_the_current_section(tmp_path: Path) -> None:
+    async with web_app(tmp_path) as web:
+        seed_state(web)
+        await bootstrap_sign_in(web)
+        for path, current in [("/admin", "/admin"), ("/admin/runs", "/admin/runs"), ("/admin/signin", None),
+                              (f"/admin/mailboxes/default/{ADA}", None), ("/", "/")]:  # fmt: skip
+            page = (await web.client.get(path, headers=HTML)).text
+            marked = re.findall(r'<a href="([^"]+)" aria-current="page">', page)
+            assert marked == ([current] if current else []), (path, marked)
