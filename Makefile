@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo lint typecheck imports pytest bench clean
+.PHONY: venv test demo lint typecheck imports pytest bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/graphemu_bench.py
+
+## Screenshots of every page into docs/screenshots/ and each page's weight (needs chromium).
+screenshots: $(STAMP)
+	$(BIN)/python bench/screenshots.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -86,8 +86,12 @@ _PATTERN = re.compile(
     r"|(?P<formkey>(?i:(?<![\w-])(?:[\w-]*?(?:" + _KEY_WORDS + r")[\w-]*|code|code_verifier|pwd|sig)=))"
     r"(?P<formvalue>" + _QUOTED + r"|[^\s&'\",;)\]}]+)"
     # JSON / Python-repr `"key": value` whose key names a secret (not `code`: Graph error bodies use it).
-    r"|(?P<quotedkey>(?i:(?P<q>[\"'])[\w-]*?(?:" + _KEY_WORDS + r")[\w-]*(?P=q)\s*:\s*))"
-    r"(?P<quotedvalue>" + _QUOTED + r"|[^\s,)\]}]+)",
+    r"|(?P<quotedkey>(?i:(?P<q>[\"'])(?:[\w-]*?(?:" + _KEY_WORDS + r")[\w-]*|code_verifier)(?P=q)\s*:\s*))"
+    r"(?P<quotedvalue>" + _QUOTED + r"|[^\s,)\]}]+)"
+    # `"code": "<an authorization code>"` (msal's debug log of a token request): a long value with a
+    # digit or punctuation, unlike Graph's error codes (`"code": "ErrorItemNotFound"`), which stay.
+    r"|(?P<codekey>(?P<cq>[\"'])code(?P=cq)\s*:\s*)"
+    r"(?P<codevalue>(?P<vq>[\"'])(?=[^\"']*[0-9._~-])[A-Za-z0-9._~-]{20,}(?P=vq))",
     re.DOTALL,
 )
 
@@ -107,8 +111,8 @@ def _replace(match: re.Match[str]) -> str:
     for key in ("authscheme", "authheader", "cookieheader"):
         if group(key):
             return f"{group(key)}{MARK}"
-    value_key = "formvalue" if group("formkey") else "quotedvalue"
-    prefix = group("formkey") or group("quotedkey")
+    value_key = "formvalue" if group("formkey") else "codevalue" if group("codekey") else "quotedvalue"
+    prefix = group("formkey") or group("codekey") or group("quotedkey")
     value = group(value_key)
     assert value is not None  # every alternative left has a value group
     quote = value[0] if value[0] in "\"'" else ""

@@ -46,6 +46,11 @@ from calsync.redact import MARK, Redactor, is_secret_key, redact, register_feed_
             '{"client_secret": "[redacted]", "error": {"code": "ErrorItemNotFound"}}',
         ),
         ('{"refresh_token":"0.AX4A\\"x","n":1}', '{"refresh_token":"[redacted]","n":1}'),
+        (  # msal's debug log of an authorization-code redemption (msal.token_cache)
+            '"data": {"code": "0.AdBFLDkxuYp209VPktNZTQad3lNhb3Wu", "code_verifier": "udOoeyuk~cD3tMSa4X"}',
+            '"data": {"code": "[redacted]", "code_verifier": "[redacted]"}',
+        ),
+        ('{"code": "ErrorInvalidRecipients"}', '{"code": "ErrorInvalidRecipients"}'),
         ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln and more", "[redacted] and more"),
         (
             "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\nafter",

@@ -116,7 +116,7 @@ async def run_service(
             deployment,
             runtime_ready=runtime.ready,
             queue_depth=runtime.queue_depth,
-            request_run=runtime.request,
+            request_run=runtime.request_run,
             graph_hooks=hooks,
         )
         config = uvicorn.Config(

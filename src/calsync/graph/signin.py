@@ -9,6 +9,7 @@ that module stays the only one importing msal; every msal call runs in a worker 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,11 @@ from calsync.graph.auth import DelegatedTokenCache, EntraApp, build_msal, in_thr
 from calsync.graph.autherrors import AuthError, auth_error
 
 __all__ = ["SignIn", "finish_auth_code_flow", "start_auth_code_flow"]
+
+# The web pages choose response_mode=query on purpose: Microsoft's redirect back is then a top-level GET,
+# which carries the SameSite=Lax session cookie that binds the flow; a form_post is a cross-site POST
+# without it (service-facts §4). msal warns about that choice on every sign-in; the warning is noise here.
+warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended", category=UserWarning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +33,11 @@ class SignIn:
     username: str
     tenant_id: str
     scopes: tuple[str, ...]
+    object_id: str = ""  # `oid`: with tenant_id, the stable key of the person (never the e-mail: nOAuth)
+    name: str = ""
+    roles: tuple[str, ...] = ()  # app roles assigned to the person (id token `roles`)
+    groups: tuple[str, ...] = ()  # group object ids (id token `groups`, when the app asks for them)
+    groups_overage: bool = False  # more groups than fit in the token: Graph must be asked
 
 
 async def start_auth_code_flow(
@@ -86,6 +97,7 @@ async def finish_auth_code_flow(
                 )
             raise auth_error(result, admin_consent_url=app.admin_consent_url())
         claims: Mapping[str, Any] = result.get("id_token_claims") or {}
+        _check_id_token(app, claims)
         username = str(claims.get("preferred_username") or "")
         accounts: list[dict[str, Any]] = await in_thread(application.get_accounts, username or None)
     finally:
@@ -96,7 +108,43 @@ async def finish_auth_code_flow(
         username=username,
         tenant_id=str(claims.get("tid") or app.tenant),
         scopes=tuple(str(result.get("scope", "")).split()),
+        object_id=str(claims.get("oid") or ""),
+        name=str(claims.get("name") or ""),
+        roles=tuple(str(r) for r in claims.get("roles") or ()),
+        groups=tuple(str(g) for g in claims.get("groups") or ()),
+        groups_overage="groups" in (claims.get("_claim_names") or {}),
     )
+
+
+def _check_id_token(app: EntraApp, claims: Mapping[str, Any]) -> None:
+    """The id token is for this app, from this authority, of the configured tenant (msal has checked
+    the nonce; the token came straight from the token endpoint over TLS, so its signature is not
+    re-verified: OpenID Connect Core 3.1.3.7).
+
+    Raises:
+        AuthError: a missing id token, another audience, issuer or tenant (`invalid_id_token`).
+    """
+    tid = str(claims.get("tid") or "")
+    expected_issuer = f"{app.authority_host.rstrip('/')}/{tid}/v2.0"
+    problem = None
+    if not claims or not claims.get("oid"):
+        problem = "no id token (or no oid in it)"
+    elif claims.get("aud") != app.client_id:
+        problem = "the id token is for another application (aud)"
+    elif claims.get("iss") != expected_issuer:
+        problem = "the id token comes from another issuer (iss)"
+    elif _is_tenant_id(app.tenant) and tid.lower() != app.tenant.lower():
+        problem = "the id token is from another tenant (tid)"
+    if problem is not None:
+        raise AuthError(
+            problem, error="invalid_id_token", hint="Sign in again with an account of this organisation."
+        )
+
+
+def _is_tenant_id(tenant: str) -> bool:
+    """A GUID tenant (not common/organizations/a domain): the only case where tid can be compared."""
+    parts = tenant.split("-")
+    return [len(p) for p in parts] == [8, 4, 4, 4, 12]
 
 
 def _redeem(application: Any, flow: dict[str, Any], params: dict[str, str]) -> Mapping[str, Any]:

@@ -108,3 +108,8 @@ class EmbeddedRuntime:
 
     def queue_depth(self) -> float:
         return float(len(self.scheduler.snapshot().pending))
+
+    async def request_run(self, scope: str, full: bool) -> str:
+        """A run of one (profile, mailbox) scope as soon as a slot is free (the pages' "sync now"):
+        "queued", "merged" into the one already waiting, or "refused" while stopping."""
+        return str(self.scheduler.request(scope, full=full))

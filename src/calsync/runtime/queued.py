@@ -48,6 +48,12 @@ class QueuedRuntime:
             return [f"the job queue does not answer ({type(exc).__name__})"]
         return []
 
+    async def request_run(self, scope: str, full: bool) -> str:
+        """A sync job for one (profile, mailbox) scope (the pages' "sync now"): "queued", or "merged"
+        into the pending job of the same kind (its queueing lock)."""
+        result = await jobs.enqueue(self.app, [scope], full=full)
+        return "queued" if result.deferred else "merged"
+
     def queue_depth(self) -> float | None:
         """Jobs waiting, read through the state store's engine (the same database), from a thread."""
         with self.deployment.store.engine.connect() as conn:

@@ -188,5 +188,31 @@ graph_subscriptions = sa.Table(
     sa.UniqueConstraint("subscription_id"),
 )
 
+admin_audit = sa.Table(
+    "admin_audit",
+    metadata,
+    # Every action an administrator took on the pages (and each admin sign-in, refused or not): who
+    # (the display name and the stable tid:oid key), what, on which mailbox, and how it ended.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.String, nullable=False),
+    sa.Column("actor_key", sa.String, nullable=False),
+    sa.Column("action", sa.String, nullable=False),
+    sa.Column("target", sa.String, nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Index(None, "at"),
+)
+
+admin_bootstrap = sa.Table(
+    "admin_bootstrap",
+    metadata,
+    # One-time tokens for the first administrator (`calsync admin bootstrap`): only their SHA-256 is kept.
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime, nullable=True),
+)
+
 # The REST API's tables live in their own module on the same metadata (imported last: it imports this one).
 from calsync.store import api_tables as _api_tables  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""The FastAPI application of `calsync serve`: health, readiness and metrics (pages and /v1 come next).
+"""The FastAPI application of `calsync serve`: health, readiness, metrics and the pages (/v1 comes next).
 
 - `/healthz`: the process is alive and its event loop answers (no dependency is checked: a liveness
   probe that fails on a database blip would restart a healthy process).
@@ -6,6 +6,7 @@
   reasons otherwise, so a load balancer stops sending work to this process.
 - `/metrics`: Prometheus text format (calsync.metrics), with scrape-time values: each mailbox's lag
   since its last successful run, and the queue depth.
+- the pages (`calsync.web.pages.mount_pages`, docs/web.md).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from calsync import metrics
 from calsync.services import Deployment
 from calsync.sync.engine import off_loop
-from calsync.web.api import RequestRun, install_api
+from calsync.web.api import install_api
 
 if TYPE_CHECKING:
     from calsync.web.graphhooks import GraphHooks
@@ -30,6 +31,8 @@ Readiness = Callable[[], Awaitable[list[str]]]
 """The runtime's own readiness: the reasons it is not ready (an empty list when it is)."""
 QueueDepth = Callable[[], float | None]
 """Runs waiting (scheduler's pending runs, or Procrastinate's todo jobs); called in a worker thread."""
+RequestRun = Callable[[str, bool], Awaitable[str]]
+"""Ask the runtime for a run of a (profile, mailbox) scope, full or not: "queued", "merged" or "refused"."""
 
 
 def create_app(
@@ -81,8 +84,23 @@ def create_app(
         body, content_type = metrics.render(collectors)
         return Response(body, media_type=content_type)
 
-    install_api(app, deployment, request_run=request_run)  # /v1, /openapi.json, /docs (calsync.web.api)
+    install_api(app, deployment, request_run=_incremental(request_run))  # /v1, /openapi.json, /docs
+    from calsync.web.pages import mount_pages  # the pages (docs/web.md): sessions, CSRF, headers
+
+    mount_pages(app, deployment, request_run=request_run)
     return app
+
+
+def _incremental(request_run: RequestRun | None) -> Callable[[str], Awaitable[None]] | None:
+    """The REST API asks for an incremental run of the scope an upsert touched (calsync.services.unified)."""
+    if request_run is None:
+        return None
+    ask = request_run
+
+    async def incremental(scope: str) -> None:
+        await ask(scope, False)
+
+    return incremental
 
 
 def _lags(deployment: Deployment) -> dict[str, float]:
