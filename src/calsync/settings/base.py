@@ -21,6 +21,7 @@ FILE_FORBIDDEN = {
     "pkcs12_password": "CALSYNC_PKCS12_PASSWORD or pkcs12_password_file",
     "feed_password": "CALSYNC_FEED_PASSWORD or feed_password_file",
     "feed_token": "CALSYNC_FEED_TOKEN or feed_token_file",
+    "token_keys": "CALSYNC_TOKEN_KEYS or token_key_file",
 }
 
 # CALSYNC_* variables that are read, but are no setting: not warned about as unknown.

@@ -152,6 +152,15 @@ class Settings(BaseModel):
     finished_jobs_kept_hours: int = Field(default=24, ge=1)  # Procrastinate's finished jobs are purged after
     log_level: Literal["debug", "info", "warning", "error"] | None = None  # None: the command's default
     log_format: Literal["text", "json"] = "text"
+    # Secrets at rest (push channels' signing secrets; docs/configuration.md, "Keys"): Fernet keys, the
+    # first encrypts, any decrypts (rotation). From CALSYNC_TOKEN_KEYS (comma-separated) or the file.
+    token_keys: SecretStr | None = Field(default=None, repr=False)
+    token_key_file: Path | None = None
+    # Push to subscribers (issue 11, item 2; docs/push.md).
+    push_allow_private_callbacks: bool = False  # callback URLs on loopback/private addresses (tests, dev)
+    push_allow_http_callbacks: bool = False  # plain http:// callback URLs
+    push_timeout_seconds: float = Field(default=10.0, gt=0, le=60)  # one delivery attempt, all included
+    push_kept_days: int = Field(default=7, ge=1, le=365)  # delivered and dead notifications are kept
 
     @field_validator("full_sync_zone")
     @classmethod
