@@ -151,6 +151,8 @@ async def _calendar_ids(deployment: Deployment, profile: str, mailbox: str) -> l
     view = deployment.profile(profile)
     if view.settings.calendar_id:
         return [view.settings.calendar_id]
+    if view.settings.calendar_name is None:
+        return []
     named = await view.named_calendar()
     if named is not None:
         found = named.known(mailbox)
