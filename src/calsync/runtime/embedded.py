@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 from calsync import services
 from calsync.runtime.clock import Clock
+from calsync.runtime.pushloop import PushLoop
 from calsync.runtime.scheduler import Scheduler
-from calsync.services import Deployment
+from calsync.services import Deployment, push
 from calsync.store.scoped import split_scope
 
 
@@ -34,6 +35,9 @@ class EmbeddedRuntime:
             zone=ZoneInfo(settings.full_sync_zone),
             parallelism=settings.mailbox_parallelism,
         )
+        # Push deliveries (calsync.services.push): woken at once by every publish of this process.
+        self.push = PushLoop(push.deliverer(deployment), clock=clock)
+        deployment.outbox_listeners.append(self.push.wake)
 
     async def _run(self, scope: str, full: bool) -> str:
         profile, mailbox = split_scope(scope)
@@ -48,10 +52,12 @@ class EmbeddedRuntime:
 
     def start(self) -> None:
         self.scheduler.start()
+        self.push.start()
 
     async def stop(self, grace: float | None = None) -> None:
         self.stopping.set()
         await self.scheduler.stop(grace)
+        await self.push.stop()  # after the runs: their last notifications are in the outbox already
 
     async def ready(self) -> list[str]:
         snap = self.scheduler.snapshot()
