@@ -54,6 +54,10 @@ class EmbeddedRuntime:
         self.scheduler.start()
         self.push.start()
 
+    async def request(self, scope: str) -> None:
+        """A run of one scope soon (the REST API's upserts): coalesced with one pending or running."""
+        self.scheduler.request(scope)
+
     async def stop(self, grace: float | None = None) -> None:
         self.stopping.set()
         await self.scheduler.stop(grace)

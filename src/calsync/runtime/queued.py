@@ -27,6 +27,10 @@ class QueuedRuntime:
         await self.app.open_async()
         await jobs.ensure_schema(self.app)
 
+    async def request(self, scope: str) -> None:
+        """A run of one scope soon, as a job (the REST API's upserts): coalesced with a pending one."""
+        await jobs.enqueue(self.app, [scope], full=False)
+
     async def stop(self) -> None:
         await self.app.close_async()
 

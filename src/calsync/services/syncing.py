@@ -23,6 +23,7 @@ from calsync.services.leases import MailboxBusy, hold
 from calsync.services.naming import mailbox_name
 from calsync.services.offboarding import offboard_round
 from calsync.services.sourcing import SourceLoader, Sources, resolve_mailboxes
+from calsync.services.unified_ids import is_api_profile
 from calsync.sync.engine import Engine, off_loop
 from calsync.sync.ports import MAILBOX_NOT_ENABLED, Action, RunReport
 
@@ -146,7 +147,13 @@ async def sync_mailbox(
     full: bool = False,
     stopping: asyncio.Event | None = None,
 ) -> RunReport:
-    """One run of one mailbox for one profile (the scheduler's and the workers' unit of work)."""
+    """One run of one mailbox for one profile (the scheduler's and the workers' unit of work); an API
+    profile's (the REST API's events, calsync.services.api_sync) as well."""
+    if is_api_profile(profile):
+        from calsync.services.api_sync import sync_api_scope
+
+        assert profile is not None
+        return await sync_api_scope(deployment, profile, mailbox_name(mailbox), stopping=stopping)
     view = deployment.profile(profile)
     sources = Sources(view.settings, view.store, full=full, cache=view.sources)
     outcome = await _run_one(
@@ -179,7 +186,17 @@ async def scopes(deployment: Deployment) -> list[str]:
         selected = await mailboxes(deployment, view.name)
         found += [scope_key(view.name, m) for m in selected]
         await _offboard(view, selected)
-    return found
+    return found + await _api_scopes(deployment)
+
+
+async def _api_scopes(deployment: Deployment) -> list[str]:
+    """The REST API's profiles with events, reconciled each round like the configured ones (a run that
+    failed is retried, an event a user deleted in Outlook comes back per the policy)."""
+    from calsync.store import scope_key
+    from calsync.store.apievents import ApiEventStore
+
+    pairs = await off_loop(ApiEventStore(deployment.store.engine).scopes)
+    return [scope_key(profile, mailbox) for profile, mailbox in pairs]
 
 
 async def _offboard(view: ProfileView, selected: list[str]) -> None:
@@ -229,3 +246,6 @@ async def _run_one(
     # Plans are kept only for dry runs (`calsync plan`): a real run of thousands of mailboxes would
     # otherwise hold every plan until the end.
     return MailboxOutcome(mailbox, report, actions if dry_run else [], profile=view.name)
+
+
+run_one = _run_one  # one run under the mailbox's lease, for other sources' runs (calsync.services.api_sync)

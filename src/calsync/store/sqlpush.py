@@ -26,8 +26,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from calsync.store import push_tables
 from calsync.store import records as rules
-from calsync.store import schema
 from calsync.store.sqlbase import SqlBase
 
 
@@ -91,50 +91,54 @@ class SqlPushStore(SqlBase):
     def add_channel(self, channel: ChannelRecord) -> None:
         rules.check_aware("created", channel.created)
         with self._write() as conn:
-            conn.execute(sa.insert(schema.channels).values(**_channel_values(channel)))
+            conn.execute(sa.insert(push_tables.channels).values(**_channel_values(channel)))
 
     def channel(self, channel_id: str) -> ChannelRecord | None:
         with self._read() as conn:
-            row = conn.execute(sa.select(schema.channels).where(schema.channels.c.id == channel_id)).first()
+            row = conn.execute(
+                sa.select(push_tables.channels).where(push_tables.channels.c.id == channel_id)
+            ).first()
         return None if row is None else _channel(row)
 
     def channels(self, owner: str | None = None) -> list[ChannelRecord]:
         """Every channel (None), or one owner's, oldest first."""
-        query = sa.select(schema.channels).order_by(schema.channels.c.created, schema.channels.c.id)
+        query = sa.select(push_tables.channels).order_by(
+            push_tables.channels.c.created, push_tables.channels.c.id
+        )
         if owner is not None:
-            query = query.where(schema.channels.c.owner == owner)
+            query = query.where(push_tables.channels.c.owner == owner)
         with self._read() as conn:
             return [_channel(row) for row in conn.execute(query)]
 
     def count_channels(self, owner: str) -> int:
-        query = sa.select(sa.func.count()).where(schema.channels.c.owner == owner)
+        query = sa.select(sa.func.count()).where(push_tables.channels.c.owner == owner)
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
     def delete_channel(self, channel_id: str, owner: str | None = None) -> bool:
         """Delete a channel (only the owner's when `owner` is given) and its outbox rows."""
-        c = schema.channels.c
+        c = push_tables.channels.c
         where = [c.id == channel_id] if owner is None else [c.id == channel_id, c.owner == owner]
         with self._write() as conn:
             # Explicitly, not only by the foreign key's cascade: SQLite enforces it only with the
             # foreign_keys pragma, which a connection made outside calsync.store.make_engine lacks.
             if conn.execute(sa.select(c.id).where(*where)).first() is None:
                 return False
-            conn.execute(sa.delete(schema.outbox).where(schema.outbox.c.channel_id == channel_id))
-            conn.execute(sa.delete(schema.channels).where(c.id == channel_id))
+            conn.execute(sa.delete(push_tables.outbox).where(push_tables.outbox.c.channel_id == channel_id))
+            conn.execute(sa.delete(push_tables.channels).where(c.id == channel_id))
         return True
 
     def disable_channel(self, channel_id: str, reason: str) -> None:
         """Stop delivering to a channel: it is kept (its owner sees why) and its pending rows die."""
         with self._write() as conn:
             conn.execute(
-                sa.update(schema.channels)
-                .where(schema.channels.c.id == channel_id)
+                sa.update(push_tables.channels)
+                .where(push_tables.channels.c.id == channel_id)
                 .values(status="disabled", disabled_reason=rules.clean_text(reason))
             )
-            o = schema.outbox.c
+            o = push_tables.outbox.c
             conn.execute(
-                sa.update(schema.outbox)
+                sa.update(push_tables.outbox)
                 .where(o.channel_id == channel_id, o.next_attempt_at.is_not(None))
                 .values(next_attempt_at=None, dead=True, last_error="the channel was disabled")
             )
@@ -156,23 +160,25 @@ class SqlPushStore(SqlBase):
         with self._write() as conn:
             if milestone is not None and not self._first(conn, milestone, now):
                 return 0
-            active = conn.execute(sa.select(schema.channels).where(schema.channels.c.status == "active"))
+            active = conn.execute(
+                sa.select(push_tables.channels).where(push_tables.channels.c.status == "active")
+            )
             rows = []
             for channel in (_channel(r) for r in active):
                 made = row_for(channel)
                 if made is not None:
                     rows.append(_new_row(channel.id, event_type, made, now))
             if rows:
-                conn.execute(sa.insert(schema.outbox), rows)
+                conn.execute(sa.insert(push_tables.outbox), rows)
         return len(rows)
 
     def _first(self, conn: Connection, milestone: tuple[str, str], now: datetime) -> bool:
         kind, scope = milestone
         inserted = conn.execute(
-            self._insert(conn, schema.push_milestones)
+            self._insert(conn, push_tables.push_milestones)
             .values(kind=kind, scope=scope, at=now)
             .on_conflict_do_nothing(index_elements=["kind", "scope"])
-            .returning(schema.push_milestones.c.kind)
+            .returning(push_tables.push_milestones.c.kind)
         ).first()
         return inserted is not None
 
@@ -182,23 +188,23 @@ class SqlPushStore(SqlBase):
         """Take up to `limit` due rows of active channels, oldest due first: each is due again only after
         `lease` (so a deliverer that dies mid-attempt leaves it to another), its attempt counted."""
         rules.check_aware("now", now)
-        o, c = schema.outbox.c, schema.channels.c
+        o, c = push_tables.outbox.c, push_tables.channels.c
         query = (
-            sa.select(schema.outbox, *[col.label(f"ch_{col.name}") for col in schema.channels.c])
-            .join(schema.channels, c.id == o.channel_id)
+            sa.select(push_tables.outbox, *[col.label(f"ch_{col.name}") for col in push_tables.channels.c])
+            .join(push_tables.channels, c.id == o.channel_id)
             .where(o.next_attempt_at <= now, c.status == "active")
             .order_by(o.next_attempt_at, o.id)
             .limit(limit)
         )
         with self._write() as conn:
             if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True, of=schema.outbox)
+                query = query.with_for_update(skip_locked=True, of=push_tables.outbox)
             rows = conn.execute(query).all()
             if not rows:
                 return []
             ids = [row.id for row in rows]
             conn.execute(
-                sa.update(schema.outbox)
+                sa.update(push_tables.outbox)
                 .where(o.id.in_(ids))
                 .values(next_attempt_at=now + lease, attempts=o.attempts + 1)
             )
@@ -216,10 +222,10 @@ class SqlPushStore(SqlBase):
 
     def _mark(self, claim: Claim, **values: Any) -> bool:
         """Record an attempt's outcome, only if the row is still this claim's (same attempt count)."""
-        o = schema.outbox.c
+        o = push_tables.outbox.c
         with self._write() as conn:
             done = conn.execute(
-                sa.update(schema.outbox)
+                sa.update(push_tables.outbox)
                 .where(o.id == claim.item.id, o.attempts == claim.item.attempts)
                 .values(**values)
                 .returning(o.id)
@@ -228,10 +234,10 @@ class SqlPushStore(SqlBase):
 
     def next_due(self) -> datetime | None:
         """The earliest time a row of an active channel is due (None: nothing pending)."""
-        o, c = schema.outbox.c, schema.channels.c
+        o, c = push_tables.outbox.c, push_tables.channels.c
         query = (
             sa.select(sa.func.min(o.next_attempt_at))
-            .join(schema.channels, c.id == o.channel_id)
+            .join(push_tables.channels, c.id == o.channel_id)
             .where(o.next_attempt_at.is_not(None), c.status == "active")
         )
         with self._read() as conn:
@@ -243,24 +249,24 @@ class SqlPushStore(SqlBase):
     def deliveries(self, channel_id: str | None = None, *, limit: int = 50) -> list[OutboxRecord]:
         """The newest outbox rows (of one channel, or all), newest first: the admin pages' view."""
         rules.check_count("limit", limit)
-        query = sa.select(schema.outbox).order_by(schema.outbox.c.id.desc()).limit(limit)
+        query = sa.select(push_tables.outbox).order_by(push_tables.outbox.c.id.desc()).limit(limit)
         if channel_id is not None:
-            query = query.where(schema.outbox.c.channel_id == channel_id)
+            query = query.where(push_tables.outbox.c.channel_id == channel_id)
         with self._read() as conn:
             return [_outbox(row) for row in conn.execute(query)]
 
     def pending_count(self) -> int:
         """Rows not yet delivered nor given up (the outbox's depth)."""
-        query = sa.select(sa.func.count()).where(schema.outbox.c.next_attempt_at.is_not(None))
+        query = sa.select(sa.func.count()).where(push_tables.outbox.c.next_attempt_at.is_not(None))
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
     def purge_outbox(self, before: datetime) -> int:
         """Delete delivered and dead rows created before `before`; pending rows are never purged."""
-        o = schema.outbox.c
+        o = push_tables.outbox.c
         with self._write() as conn:
             result = conn.execute(
-                sa.delete(schema.outbox).where(o.next_attempt_at.is_(None), o.created < before)
+                sa.delete(push_tables.outbox).where(o.next_attempt_at.is_(None), o.created < before)
             )
         return int(result.rowcount or 0)
 

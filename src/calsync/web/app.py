@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from calsync import metrics
 from calsync.services import Deployment
 from calsync.sync.engine import off_loop
+from calsync.web.api import RequestRun, install_api
 
 Readiness = Callable[[], Awaitable[list[str]]]
 """The runtime's own readiness: the reasons it is not ready (an empty list when it is)."""
@@ -32,6 +33,7 @@ def create_app(
     *,
     runtime_ready: Readiness,
     queue_depth: QueueDepth,
+    request_run: RequestRun | None = None,
 ) -> FastAPI:
     """The web application for one process; `deployment` is opened (and closed) by the caller."""
     app = FastAPI(
@@ -62,6 +64,7 @@ def create_app(
         body, content_type = metrics.render(collectors)
         return Response(body, media_type=content_type)
 
+    install_api(app, deployment, request_run=request_run)  # /v1, /openapi.json, /docs (calsync.web.api)
     return app
 
 

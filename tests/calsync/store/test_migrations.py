@@ -114,6 +114,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS / "versions" / "0001_initial.py").is_file()
     assert (MIGRATIONS / "versions" / "0002_run_status_not_applicable.py").is_file()
     assert (MIGRATIONS / "versions" / "0003_departures.py").is_file()
+    assert (MIGRATIONS / "versions" / "0006_api_keys.py").is_file()
+    assert (MIGRATIONS / "versions" / "0007_channels_outbox.py").is_file()
     assert head_revision() == "0007"
 
 
