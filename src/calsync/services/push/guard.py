@@ -9,14 +9,15 @@ The URL is checked when the channel is created and again at each delivery.
 
 Unlike feeds, any port is allowed (receivers often listen on 8443 and the like), and https is required
 unless `push_allow_http_callbacks`. Loopback and private addresses are allowed only with
-`push_allow_private_callbacks` (tests, development).
+`push_allow_private_callbacks` (tests, development); link-local addresses, the cloud metadata service's,
+never.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address
 
 import httpx
 
@@ -26,6 +27,8 @@ from calsync.sources.fetch import Resolver, default_resolver
 from calsync.sources.urls import redact_url
 
 MAX_URL = 2048
+# Never a callback, whatever the settings: the cloud metadata service (169.254.169.254) lives here.
+_LINK_LOCAL = (IPv4Network("169.254.0.0/16"), IPv6Network("fe80::/10"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +103,11 @@ def _host(url: httpx.URL) -> str:
 
 
 def _check_address(url: httpx.URL, address: Address, policy: CallbackPolicy) -> None:
-    if policy.allow_private:
-        return
     reason = refusal(address)
+    if policy.allow_private and not any(
+        address in net for net in _LINK_LOCAL if address.version == net.version
+    ):
+        return
     if reason is not None:
         raise CallbackRefused(
             f"{redact_url(url)}: the host is or resolves to a refused address ({reason}); "

@@ -38,10 +38,20 @@ def push_store(deployment: Deployment) -> SqlPushStore:
 
 
 def profile_id_for(mailbox: str) -> str:
-    """The API's profile id of a mailbox (a connected Microsoft 365 account): its normalised UPN."""
-    from calsync.services.naming import mailbox_name
+    """The API's profile id of a mailbox (a connected Microsoft 365 account; calsync.services.unified_ids)."""
+    from calsync.services.unified_ids import profile_id
 
-    return mailbox_name(mailbox)
+    return profile_id(mailbox)
+
+
+def api_key_of(profile: str) -> str | None:
+    """The API key whose events an API profile (`api.<key id>.<calendar digest>`) writes; None for a
+    configured profile. Its runs are that key's own writes: not echoed to its channels."""
+    from calsync.services.unified_ids import API_PROFILE_PREFIX, is_api_profile
+
+    if not is_api_profile(profile):
+        return None
+    return profile.removeprefix(API_PROFILE_PREFIX).rsplit(".", 1)[0]
 
 
 def webhook_id() -> str:
@@ -129,12 +139,13 @@ async def on_run(deployment: Deployment, profile: str, report: RunReport) -> Non
             return
         if report.status not in ("ok", "partial"):
             return
+        origin = api_key_of(profile)
         if report.created or report.updated or report.deleted:
             calendar_ids = await _calendar_ids(deployment, profile, mailbox)
             data = events.calendar_changed(profile_id, calendar_ids, report.started, mailbox=mailbox)
             await publish(deployment, events.CALENDAR_CHANGED, data, profile_id=profile_id,
-                          calendar_ids=calendar_ids)  # fmt: skip
-        if report.status == "ok":
+                          calendar_ids=calendar_ids, origin=origin)  # fmt: skip
+        if report.status == "ok" and origin is None:
             from calsync.store import scope_key
 
             notice = Notice(events.INITIAL_SYNC_COMPLETED, {"profile_id": profile_id, "mailbox": mailbox})
@@ -145,17 +156,28 @@ async def on_run(deployment: Deployment, profile: str, report: RunReport) -> Non
 
 
 async def _calendar_ids(deployment: Deployment, profile: str, mailbox: str) -> list[str]:
-    """The calendar the profile writes to in this mailbox, when known without a Graph call: its
-    configured calendar_id, or its own named calendar's id as the run found it; [] otherwise (the
-    mailbox's default calendar, whose id the run never reads)."""
+    """The API calendar id of the calendar the profile writes to in this mailbox, when known without a
+    Graph call: its calendar_id (an API profile's is always set), or its own named calendar's id as the
+    run found it; [] otherwise (the mailbox's default calendar, whose id the run never reads)."""
+    from calsync.services.unified_ids import calendar_id
+
+    if api_key_of(profile) is not None:
+        graph_ids = await _api_calendar(deployment, profile, mailbox)
+        return [calendar_id(mailbox, g) for g in graph_ids]
     view = deployment.profile(profile)
     if view.settings.calendar_id:
-        return [view.settings.calendar_id]
+        return [calendar_id(mailbox, view.settings.calendar_id)]
     if view.settings.calendar_name is None:
         return []
     named = await view.named_calendar()
-    if named is not None:
-        found = named.known(mailbox)
-        if found:
-            return [found]
-    return []
+    found = named.known(mailbox) if named is not None else None
+    return [calendar_id(mailbox, found)] if found else []
+
+
+async def _api_calendar(deployment: Deployment, profile: str, mailbox: str) -> list[str]:
+    """The Graph calendar an API profile writes to (from its stored events, as its run read them)."""
+    from calsync.services.unified_ids import split_calendar_id
+    from calsync.store.apievents import ApiEventStore
+
+    rows = await off_loop(ApiEventStore(deployment.store.engine).scope_rows, profile, mailbox)
+    return [split_calendar_id(rows[0].calendar_id)[1]] if rows else []
