@@ -50,7 +50,11 @@ class SecretBox:
     def seal(self, secret: str, context: str) -> str:
         if _SEPARATOR in context:
             raise SecretBoxError("a context may not contain NUL")
-        return self._fernet.encrypt(f"{context}{_SEPARATOR}{secret}".encode()).decode("ascii")
+        try:
+            plain = f"{context}{_SEPARATOR}{secret}".encode()
+        except UnicodeEncodeError:
+            raise SecretBoxError("a secret and its context must be text (no lone surrogates)") from None
+        return self._fernet.encrypt(plain).decode("ascii")
 
     def open(self, sealed: str, context: str) -> str:
         from cryptography.fernet import InvalidToken
