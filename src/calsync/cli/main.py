@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from calsync.cli import apikeys, authcmd, cert, demo, graphcmd, offboard, service, syncing
+from calsync.cli import apikeys, authcmd, cert, channels, demo, graphcmd, offboard, service, syncing
 from calsync.cli.group import JsonUsageGroup
 from calsync.cli.state import CliState
 
@@ -46,6 +46,7 @@ app.command("demo")(demo.demo)
 app.command("serve")(service.serve)
 app.command("worker")(service.worker)
 app.add_typer(apikeys.app, name="api-keys")
+app.add_typer(channels.app, name="channels")
 
 
 @app.callback()
