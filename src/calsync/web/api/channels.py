@@ -45,8 +45,7 @@ class CreateChannel(BaseModel):
     callback_url: str = Field(
         min_length=1,
         max_length=2048,
-        description="Where notifications are POSTed: https, on a public address.",
-        examples=["https://example.com/calsync/notifications"],
+        description="Where notifications are POSTed: an https URL on a public address.",
     )
     filters: ChannelFilters = Field(default_factory=ChannelFilters)
     cronofy_signature: bool = Field(
