@@ -186,3 +186,18 @@ from calsync.services.api_keys import ApiKeyError  # noqa: E402
 @renders(ApiKeyError)
 def _api_key(exc: Exception) -> tuple[str, int]:
     return escape(str(exc)), EXIT_USAGE
+
+
+# -- push to subscribers (calsync channels) ------------------------------------------------------------
+from calsync.services.push.errors import PushError  # noqa: E402
+from calsync.services.secretbox import SecretBoxError  # noqa: E402
+
+
+@renders(PushError)
+def _push(exc: Exception) -> tuple[str, int]:
+    return escape(str(exc)), EXIT_USAGE
+
+
+@renders(SecretBoxError)
+def _secretbox(exc: Exception) -> tuple[str, int]:
+    return escape(str(exc)), EXIT_CONFIG

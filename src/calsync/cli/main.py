@@ -7,7 +7,19 @@ from typing import Annotated
 
 import typer
 
-from calsync.cli import admincmd, apikeys, authcmd, cert, demo, graphcal, graphcmd, offboard, service, syncing
+from calsync.cli import (
+    admincmd,
+    apikeys,
+    authcmd,
+    cert,
+    channels,
+    demo,
+    graphcal,
+    graphcmd,
+    offboard,
+    service,
+    syncing,
+)
 from calsync.cli.group import JsonUsageGroup
 from calsync.cli.state import CliState
 
@@ -48,6 +60,7 @@ app.command("serve")(service.serve)
 app.command("worker")(service.worker)
 app.add_typer(apikeys.app, name="api-keys")
 app.add_typer(admincmd.app, name="admin")
+app.add_typer(channels.app, name="channels")
 
 
 @app.callback()

@@ -36,7 +36,7 @@ Renderer = Callable[[Exception], tuple[str, int]]
 _renderers: list[tuple[type[Exception], Renderer]] = []
 
 # The packages whose exceptions calsync.cli.errortext renders.
-_ERRORTEXT_FOR = ("calsync.settings", "calsync.graph")
+_ERRORTEXT_FOR = ("calsync.settings", "calsync.graph", "calsync.services")
 
 
 def renders(kind: type[Exception]) -> Callable[[Renderer], Renderer]:

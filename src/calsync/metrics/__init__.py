@@ -54,6 +54,8 @@ __all__ = [
     "record_graph_response",
     "record_notification",
     "record_offboarded",
+    "record_push_attempt",
+    "record_push_published",
     "record_run",
     "render",
     "use_multiprocess_dir",
@@ -130,6 +132,17 @@ def record_notification(outcome: str) -> None:
     """One Graph change notification received: change, echo, duplicate, foreign, ignored, or
     lifecycle_<event>."""
     _default.get().notification(outcome)
+
+
+def record_push_published(event_type: str, channels: int) -> None:
+    """One notification published (calsync.services.push) and how many channels' outboxes got it."""
+    _default.get().push_published(event_type, channels)
+
+
+def record_push_attempt(verdict: str, seconds: float, lag_s: float | None = None) -> None:
+    """One delivery attempt to a subscriber: its verdict (delivered, retry, gone, dead), how long the
+    attempt took and, when delivered, the time from publishing to delivery."""
+    _default.get().push_attempt(verdict, seconds, lag_s)
 
 
 @contextmanager

@@ -22,6 +22,28 @@ NOTIFICATION_OUTCOMES = frozenset(
     {"change", "echo", "duplicate", "foreign", "ignored", "lifecycle_reauthorizationRequired",
      "lifecycle_subscriptionRemoved", "lifecycle_missed"}
 )  # fmt: skip
+
+PUSH_TYPES = frozenset(
+    {"calendar.changed", "profile.disconnected", "profile.initial_sync_completed", "sync.failed"}
+)
+PUSH_VERDICTS = frozenset({"delivered", "retry", "gone", "dead"})
+# Publish-to-delivery: tens of milliseconds when the receiver is up, up to days through the retries.
+PUSH_LAG_BUCKETS = (
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    5.0,
+    30.0,
+    300.0,
+    1800.0,
+    7200.0,
+    36000.0,
+    86400.0,
+)
 HTTP_METHODS = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE", "$BATCH"})  # $BATCH: the envelope
 OTHER = "other"
 
@@ -137,6 +159,30 @@ class Recorder:
             ["outcome"],
             registry=registry,
         )
+        self.push_notifications = Counter(
+            "calsync_push_notifications",
+            "Notifications published to subscribers' outboxes, by event type (one per matching channel).",
+            ["type"],
+            registry=registry,
+        )
+        self.push_verdicts = Counter(
+            "calsync_push_attempts",
+            "Delivery attempts to subscribers' callback URLs, by verdict (delivered, retry, gone, dead).",
+            ["verdict"],
+            registry=registry,
+        )
+        self.push_attempt_seconds = Histogram(
+            "calsync_push_attempt_seconds",
+            "Wall time of one delivery attempt.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=registry,
+        )
+        self.push_lag = Histogram(
+            "calsync_push_delivery_lag_seconds",
+            "Time from publishing a notification to its delivery (retries included).",
+            buckets=PUSH_LAG_BUCKETS,
+            registry=registry,
+        )
         self.in_flight_gauge = Gauge(
             "calsync_mailboxes_in_flight",
             "Mailboxes being synced right now (summed over live processes).",
@@ -157,6 +203,10 @@ class Recorder:
             self.actions.labels(kind)
         for outcome in FEED_OUTCOMES:
             self.feed_fetches.labels(outcome)
+        for push_type in PUSH_TYPES:
+            self.push_notifications.labels(push_type)
+        for verdict in PUSH_VERDICTS:
+            self.push_verdicts.labels(verdict)
 
     def run(
         self, status: str, duration_s: float | None, counts: Mapping[str, int], error_code: str | None
@@ -197,6 +247,18 @@ class Recorder:
 
     def notification(self, outcome: str) -> None:
         self.notifications.labels(_known(outcome, NOTIFICATION_OUTCOMES)).inc()
+
+    def push_published(self, event_type: str, channels: int) -> None:
+        if channels < 0:
+            raise ValueError(f"channels must not be negative: {channels}")
+        if channels:
+            self.push_notifications.labels(_known(event_type, PUSH_TYPES)).inc(channels)
+
+    def push_attempt(self, verdict: str, seconds: float, lag_s: float | None) -> None:
+        self.push_verdicts.labels(_known(verdict, PUSH_VERDICTS)).inc()
+        self.push_attempt_seconds.observe(max(0.0, seconds))
+        if lag_s is not None:
+            self.push_lag.observe(max(0.0, lag_s))
 
     def feed(self, outcome: str) -> None:
         self.feed_fetches.labels(_known(outcome, FEED_OUTCOMES)).inc()

@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo
 
 from calsync import services
 from calsync.runtime.clock import Clock, SystemClock
+from calsync.runtime.pushloop import PushLoop
 from calsync.runtime.scheduler import Scheduler
 from calsync.runtime.upkeep import UpkeepLoop
-from calsync.services import Deployment, notifications, subscribing
+from calsync.services import Deployment, notifications, push, subscribing
 from calsync.store.scoped import split_scope
 
 
@@ -47,6 +48,9 @@ class EmbeddedRuntime:
         self._scopes: list[str] | None = None  # the last round's, for the subscription upkeep
         self._hints: notifications.Hints = {}  # what notifications named, per scope, until its run
         self._notified_only: set[str] = set()  # scopes whose waiting run only notifications asked for
+        # Push deliveries (calsync.services.push): woken at once by every publish of this process.
+        self.push = PushLoop(push.deliverer(deployment), clock=clock)
+        deployment.outbox_listeners.append(self.push.wake)
 
     async def _run(self, scope: str, full: bool) -> str:
         profile, mailbox = split_scope(scope)
@@ -92,6 +96,7 @@ class EmbeddedRuntime:
 
     def start(self) -> None:
         self.scheduler.start()
+        self.push.start()
 
     async def request(self, scope: str) -> None:
         """A run of one scope soon (the REST API's upserts): coalesced with one pending or running."""
@@ -101,6 +106,7 @@ class EmbeddedRuntime:
         self.stopping.set()
         await self.upkeep.stop()
         await self.scheduler.stop(grace)
+        await self.push.stop()  # after the runs: their last notifications are in the outbox already
 
     async def ready(self) -> list[str]:
         snap = self.scheduler.snapshot()

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from procrastinate import App
 
 from calsync.runtime import jobs
+from calsync.runtime.worker import defer_push_on_publish
 from calsync.services import Deployment
 
 _TODO = sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")
@@ -20,6 +21,7 @@ class QueuedRuntime:
         self.deployment = deployment
         self.app: App = jobs.build_app(jobs.conninfo_from_url(deployment.settings.database_url), None,
                                        pool_max_size=4)  # fmt: skip
+        defer_push_on_publish(deployment, self.app)  # the API's and webhooks' notifications: workers send
 
     async def start(self) -> None:
         await self.app.open_async()

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from procrastinate import App
 
 from calsync import services
 from calsync.runtime import jobs
-from calsync.services import Deployment, subscribing
+from calsync.services import Deployment, push, subscribing
 from calsync.store.scoped import split_scope
 from calsync.sync.guard import LEASE_LOST, SHUTTING_DOWN
 from calsync.sync.ports import RunReport
@@ -34,9 +37,35 @@ def transient(report: RunReport) -> bool:
     return (report.status, report.error_code) in TRANSIENT
 
 
-def handlers(deployment: Deployment) -> jobs.JobHandlers:
+PUSH_HORIZON = timedelta(seconds=30)  # a delivery job waits for retries due this soon, not longer
+PUSH_HOUSEKEEPING = timedelta(hours=1)
+
+
+def push_handler(deployment: Deployment, deliverer: push.Deliverer) -> Callable[[], Awaitable[int]]:
+    """The delivery job: send what is due, and stay for retries due within PUSH_HORIZON (the 5-second
+    first retry), so they do not wait for the next minute's periodic job. Other workers' delivery jobs
+    may run at the same time: the rows are claimed with SKIP LOCKED. Returns the rows attempted."""
+    last_housekeeping: list[datetime] = []
+
+    async def deliver() -> int:
+        attempted = 0
+        while True:
+            attempted += (await deliverer.drain()).claimed
+            now = deployment.clock()
+            if not last_housekeeping or now - last_housekeeping[0] > PUSH_HOUSEKEEPING:
+                await deliverer.housekeep()
+                last_housekeeping[:] = [now]
+            due = await deliverer.next_due()
+            if due is None or due - now > PUSH_HORIZON:
+                return attempted
+            await asyncio.sleep(max(0.0, (due - now).total_seconds()))
+
+    return deliver
+
+
+def handlers(deployment: Deployment, deliverer: push.Deliverer | None = None) -> jobs.JobHandlers:
     """A job's `mailbox` is a scope (`profile:mailbox`, or the bare mailbox of the default profile):
-    the fan-out defers one job per profile and mailbox."""
+    the fan-out defers one job per profile and mailbox. With a `deliverer`, the push task too."""
 
     async def sync(scope: str, full: bool) -> str:
         profile, mailbox = split_scope(scope)
@@ -51,7 +80,20 @@ def handlers(deployment: Deployment) -> jobs.JobHandlers:
     async def subscriptions() -> list[str]:
         return (await subscribing.upkeep(deployment)).reconcile
 
-    return jobs.JobHandlers(sync, mailboxes, subscriptions)
+    deliver = None if deliverer is None else push_handler(deployment, deliverer)
+    return jobs.JobHandlers(sync, mailboxes, subscriptions=subscriptions, deliver_push=deliver)
+
+
+def defer_push_on_publish(deployment: Deployment, app: App) -> None:
+    """After each publish of this process, defer a delivery job (coalesced with a waiting one)."""
+    pending: set[asyncio.Task[bool]] = set()
+
+    def wake() -> None:
+        task = asyncio.get_running_loop().create_task(jobs.defer_push(app))
+        pending.add(task)
+        task.add_done_callback(pending.discard)  # the minute's periodic job covers a failed defer
+
+    deployment.outbox_listeners.append(wake)
 
 
 def daily_utc(deployment: Deployment) -> str:
@@ -68,15 +110,17 @@ def daily_utc(deployment: Deployment) -> str:
 async def run(deployment: Deployment, *, concurrency: int, name: str | None = None) -> None:
     """Run jobs until SIGTERM/SIGINT: running jobs finish, the worker unregisters, this returns."""
     s = deployment.settings
+    deliverer = push.deliverer(deployment)
     app = jobs.build_app(
         jobs.conninfo_from_url(s.database_url),
-        handlers(deployment),
+        handlers(deployment, deliverer),
         sync_interval_s=round(s.sync_interval_minutes * 60),
         full_sync_at=daily_utc(deployment),
         purge_after_hours=s.finished_jobs_kept_hours,
         pool_max_size=min(concurrency, 8) + 4,
     )
     client = await deployment.graph()
+    defer_push_on_publish(deployment, app)
     async with app.open_async():
         await jobs.ensure_schema(app)
         budget = asyncio.create_task(
@@ -88,3 +132,4 @@ async def run(deployment: Deployment, *, concurrency: int, name: str | None = No
             budget.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await budget
+            await deliverer.aclose()

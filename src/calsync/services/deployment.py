@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +39,10 @@ GraphObserver = Callable[[str, int | None, float | None], None]
 """(method, HTTP status or None for a transport failure, Retry-After seconds or None), per response."""
 RunObserver = Callable[[RunReport, bool], None]
 """(report, dry_run) after each mailbox's run: metrics, without the use cases knowing them."""
+RunHook = Callable[["Deployment", str, RunReport], Awaitable[None]]
+"""(deployment, profile, report) after each real (not dry) run, awaited before the run counts as done:
+side effects that must be durable, such as the push outbox's rows (calsync.services.push.on_run). The
+synchronous observers above cannot write to the database off the event loop, nor name the profile."""
 
 
 @dataclass
@@ -50,6 +54,9 @@ class Deployment:
     transport: httpx.AsyncBaseTransport | None = None  # tests and the demo: graphemu in-process
     observer: GraphObserver | None = None
     run_observers: list[RunObserver] = field(default_factory=list)
+    run_hooks: list[RunHook] = field(default_factory=list)
+    # Called after outbox rows were written (calsync.services.push): the runtime's deliverer wakes.
+    outbox_listeners: list[Callable[[], None]] = field(default_factory=list)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # offboarding's grace periods
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     _client: GraphClient | None = field(default=None, repr=False)
@@ -177,6 +184,12 @@ def _count_run(report: RunReport, dry_run: bool) -> None:
     metrics.record_run(report.status, seconds, counts, report.error_code)
 
 
+async def _push_run(deployment: Deployment, profile: str, report: RunReport) -> None:
+    from calsync.services.push import on_run
+
+    await on_run(deployment, profile, report)
+
+
 @asynccontextmanager
 async def open_deployment(
     settings: Settings,
@@ -195,6 +208,7 @@ async def open_deployment(
             transport=transport,
             observer=observer or _count_request,
             run_observers=[_count_run],
+            run_hooks=[_push_run],
         )
         outer.push_async_callback(deployment.aclose)
         yield deployment

@@ -240,6 +240,9 @@ async def _run_one(
                 await off_loop(store.record_run, report)
         for observe in view.deployment.run_observers:
             observe(report, dry_run)
+        if not dry_run:
+            for hook in view.deployment.run_hooks:
+                await hook(view.deployment, view.name, report)
     # Plans are kept only for dry runs (`calsync plan`): a real run of thousands of mailboxes would
     # otherwise hold every plan until the end.
     return MailboxOutcome(mailbox, report, actions if dry_run else [], profile=view.name)

@@ -25,6 +25,7 @@ FILE_FORBIDDEN = {
     "feed_password": "CALSYNC_FEED_PASSWORD or feed_password_file",
     "feed_token": "CALSYNC_FEED_TOKEN or feed_token_file",
     "session_secret": "CALSYNC_SESSION_SECRET or session_secret_file",
+    "token_keys": "CALSYNC_TOKEN_KEYS or token_key_file",
 }
 
 # CALSYNC_* variables that are read, but are no setting: not warned about as unknown.

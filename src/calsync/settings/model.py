@@ -170,6 +170,15 @@ class Settings(BaseModel):
     # subscribe to every synced mailbox's events.
     change_notifications: bool = False
     subscription_lifetime_minutes: int = Field(default=4230, ge=45, le=10080)  # renewed at half of it
+    # Secrets at rest (push channels' signing secrets; docs/configuration.md, "Keys"): Fernet keys, the
+    # first encrypts, any decrypts (rotation). From CALSYNC_TOKEN_KEYS (comma-separated) or the file.
+    token_keys: SecretStr | None = Field(default=None, repr=False)
+    token_key_file: Path | None = None
+    # Push to subscribers (issue 11, item 2; docs/push.md).
+    push_allow_private_callbacks: bool = False  # callback URLs on loopback/private addresses (tests, dev)
+    push_allow_http_callbacks: bool = False  # plain http:// callback URLs
+    push_timeout_seconds: float = Field(default=10.0, gt=0, le=60)  # one delivery attempt, all included
+    push_kept_days: int = Field(default=7, ge=1, le=365)  # delivered and dead notifications are kept
 
     @field_validator("full_sync_zone")
     @classmethod

@@ -216,3 +216,6 @@ admin_bootstrap = sa.Table(
 
 # The REST API's tables live in their own module on the same metadata (imported last: it imports this one).
 from calsync.store import api_tables as _api_tables  # noqa: E402,F401
+
+# Push channels, their outbox and milestones (issue 11, item 2), the same way.
+from calsync.store import push_tables as _push_tables  # noqa: E402,F401

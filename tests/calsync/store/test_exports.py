@@ -11,14 +11,19 @@ def test_all_lists_the_public_names() -> None:
     assert exported == sorted(exported)
     assert all(hasattr(calsync.store, name) for name in exported)
     modules = {
+        "api_tables",
+        "apievents",
+        "apikeys",
         "engine",
         "memory",
         "migrate",
+        "push_tables",
         "records",
         "schema",
         "scoped",
         "sqlbase",
         "sqlleases",
+        "sqlpush",
         "sqlstore",
         "subscriptions",
     }

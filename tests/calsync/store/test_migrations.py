@@ -118,6 +118,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS / "versions" / "0008_graph_subscriptions.py").is_file()
     assert head_revision() == "0008"
     assert (MIGRATIONS / "versions" / "0005_admin_audit.py").is_file()
+    assert (MIGRATIONS / "versions" / "0007_channels_outbox.py").is_file()
+    assert head_revision() == "0007"
 
 
 def test_a_database_of_the_first_release_accepts_not_applicable_runs(tmp_path: Path) -> None:

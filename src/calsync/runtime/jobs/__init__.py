@@ -22,7 +22,7 @@ with `handlers=None` and calls `enqueue`; `calsync db upgrade` calls `ensure_sch
 from __future__ import annotations
 
 from calsync.runtime.jobs.app import CoalescingJobManager, JobHandlers, build_app, conninfo_from_url
-from calsync.runtime.jobs.enqueue import EnqueueResult, enqueue
+from calsync.runtime.jobs.enqueue import EnqueueResult, defer_push, enqueue
 from calsync.runtime.jobs.errors import JobsError, ScheduleError, TransientRunError
 from calsync.runtime.jobs.ops import (
     ensure_schema,
@@ -49,6 +49,7 @@ __all__ = [
     "conninfo_from_url",
     "cron_every",
     "daily_cron",
+    "defer_push",
     "enqueue",
     "ensure_schema",
     "live_workers",

@@ -13,6 +13,8 @@ Tasks registered when handlers are given (an app without handlers can only defer
   unique (task, periodic id, timestamp) key, so however many workers run, each period is deferred once.
 - `calsync.purge_jobs`: hourly, deletes jobs finished more than `purge_after_hours` ago.
 - `calsync.recover_stalled`: every minute, requeues jobs of workers that stopped heartbeating.
+- `calsync.deliver_push` (when `handlers.deliver_push` is given): sends the push outbox's due rows;
+  deferred by `defer_push` after a publish, and every minute for retries whose time has come.
 
 A retry that meets a pending job of its mailbox: procrastinate retries a job by setting it back to
 `todo` in place, and `todo` rows are unique per queueing lock. If the mailbox got a new pending job
@@ -45,6 +47,8 @@ from calsync.runtime.jobs.tasks import (
     FAN_OUT_TASK,
     HOUSEKEEPING_PRIORITY,
     PURGE_TASK,
+    PUSH_QUEUEING_LOCK,
+    PUSH_TASK,
     RECOVER_TASK,
     SUBSCRIPTIONS_TASK,
     SYNC_TASK,
@@ -69,6 +73,7 @@ class JobHandlers:
     # Graph subscriptions (calsync.services.subscribing): one pass every 5 minutes, returning the scopes
     # to reconcile (their subscription had lapsed); None: no such job.
     subscriptions: Callable[[], Awaitable[list[str]]] | None = None
+    deliver_push: Callable[[], Awaitable[int]] | None = None  # returns the rows it attempted
 
 
 def conninfo_from_url(url: str) -> str:
@@ -200,3 +205,15 @@ def _register(
     @app.task(name=RECOVER_TASK, priority=HOUSEKEEPING_PRIORITY, queueing_lock="recover", lock="recover")
     async def recover(timestamp: int) -> int:
         return await recover_stalled(app, stalled_after_s)
+
+    deliver = handlers.deliver_push
+    if deliver is not None:
+        # Outranks syncs, like housekeeping: a notification must not wait behind a fan-out's 10,000 runs.
+        @app.task(name=PUSH_TASK, priority=HOUSEKEEPING_PRIORITY, queueing_lock=PUSH_QUEUEING_LOCK)
+        async def deliver_push() -> int:
+            return await deliver()
+
+        @app.periodic(cron="* * * * *", periodic_id="push")
+        @app.task(name=f"{PUSH_TASK}.periodic", priority=HOUSEKEEPING_PRIORITY, queueing_lock="push-periodic")
+        async def deliver_push_periodic(timestamp: int) -> int:
+            return await deliver()

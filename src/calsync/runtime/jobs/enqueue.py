@@ -29,10 +29,16 @@ from dataclasses import dataclass
 
 from procrastinate import App
 from procrastinate.exceptions import AlreadyEnqueued
-from procrastinate.jobs import Job
+from procrastinate.jobs import DEFAULT_QUEUE, Job
 from procrastinate.manager import JobManager
 
-from calsync.runtime.jobs.tasks import mailbox_queueing_lock, sync_job
+from calsync.runtime.jobs.tasks import (
+    HOUSEKEEPING_PRIORITY,
+    PUSH_QUEUEING_LOCK,
+    PUSH_TASK,
+    mailbox_queueing_lock,
+    sync_job,
+)
 
 DEFAULT_CHUNK = 1_000
 
@@ -81,3 +87,21 @@ async def _defer(manager: JobManager, jobs: list[Job]) -> int:
         half = len(jobs) // 2
         return await _defer(manager, jobs[:half]) + await _defer(manager, jobs[half:])
     return len(jobs)
+
+
+async def defer_push(app: App) -> bool:
+    """Ask the workers to deliver the push outbox now (after a publish); False when a delivery job is
+    already waiting, which will send the new rows too."""
+    job = Job(
+        queue=DEFAULT_QUEUE,
+        priority=HOUSEKEEPING_PRIORITY,
+        lock=None,
+        queueing_lock=PUSH_QUEUEING_LOCK,
+        task_name=PUSH_TASK,
+        task_kwargs={},
+    )
+    try:
+        await app.job_manager.defer_job_async(job)
+    except AlreadyEnqueued:
+        return False
+    return True

@@ -27,6 +27,10 @@ FAN_OUT_TASK = "calsync.fan_out"
 PURGE_TASK = "calsync.purge_jobs"
 RECOVER_TASK = "calsync.recover_stalled"
 SUBSCRIPTIONS_TASK = "calsync.graph_subscriptions"
+PUSH_TASK = "calsync.deliver_push"
+# At most one delivery job waits at a time (deferred on publish, and every minute for due retries);
+# running ones are not locked: the outbox's rows are claimed with SKIP LOCKED, so they share the work.
+PUSH_QUEUEING_LOCK = "push"
 
 SYNC_PRIORITY = 0
 # Housekeeping outranks syncs: procrastinate fetches by priority first, and a fan-out or a purge must

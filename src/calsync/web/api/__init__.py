@@ -24,6 +24,7 @@ from calsync.services.unified_events import RequestRun
 from calsync.store.apikeys import ApiKeyStore
 from calsync.web.api import errors
 from calsync.web.api.auth import KEYS_STATE, require_scope
+from calsync.web.api.channels import channels_router
 from calsync.web.api.docs import docs_page
 from calsync.web.api.router import api_router
 
@@ -46,6 +47,7 @@ def install_api(app: FastAPI, deployment: Deployment, *, request_run: RequestRun
     """Mount /v1, its error shape, /openapi.json and /docs on `app`."""
     setattr(app.state, KEYS_STATE, ApiKeys(ApiKeyStore(deployment.store.engine)))
     app.include_router(api_router(deployment, request_run=request_run), prefix=API_PREFIX)
+    app.include_router(channels_router(deployment), prefix=API_PREFIX)
     app.add_exception_handler(errors.ApiError, errors.api_error_handler)
 
     async def on_graph(request: Request, exc: Exception) -> Response:
