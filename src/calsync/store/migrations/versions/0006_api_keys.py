@@ -1,7 +1,7 @@
 """API keys and the events pushed through the REST API (issue 11, item 1).
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-07
 
 `api_keys` holds each key's public id, its name, scopes and a SHA-256 of the key (never the key: it is
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0003"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

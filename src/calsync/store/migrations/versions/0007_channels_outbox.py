@@ -1,7 +1,7 @@
 """Push to subscribers: channels, their outbox and once-only milestones (issue 11, item 2).
 
 Revision ID: 0007
-Revises: 0006 (0003 on the push branch before it merged the API's 0006)
+Revises: 0006
 Create Date: 2026-12-07
 
 New tables only, so downgrading drops them (pending notifications are lost with them, which loses no

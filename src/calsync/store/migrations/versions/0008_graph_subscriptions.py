@@ -1,7 +1,7 @@
 """Graph change-notification subscriptions, one per synced mailbox (issue 11, item 3).
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0007
 Create Date: 2026-12-07
 
 A new table only: nothing earlier changes, so downgrading just drops it. The subscriptions themselves live
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0003"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
