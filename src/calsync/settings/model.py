@@ -58,6 +58,14 @@ class Settings(BaseModel):
     # Delegated permissions.
     redirect_uri: str = "http://localhost:8400/auth/callback"
     delegated_scopes: list[str] = Field(default_factory=lambda: ["Calendars.ReadWrite"])
+    # Issue 9: people's own connections (docs/delegated.md). Their msal token caches are sealed with
+    # these keys (first = primary): a file (one key a line) or CALSYNC_TOKEN_KEYS (comma-separated),
+    # never the database; none on SQLite: a key file is made beside the database (0600).
+    token_key_file: Path | None = None
+    token_keys: SecretStr | None = Field(default=None, repr=False)
+    connect_profile: str | None = None  # the profile whose source and templates connections use
+    status_page_url: str | None = None  # the personal status page's address, for the event footer
+    event_footer: str | None = None  # appended to connected people's events; {status_url} is the link
     # Limits.
     mailbox_concurrency: int = Field(default=4, ge=1, le=4)
     # Half of Graph's global limit per app (130,000 per 10 s, graph-facts §7), leaving room for other

@@ -114,7 +114,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS / "versions" / "0001_initial.py").is_file()
     assert (MIGRATIONS / "versions" / "0002_run_status_not_applicable.py").is_file()
     assert (MIGRATIONS / "versions" / "0003_departures.py").is_file()
-    assert head_revision() == "0003"
+    assert (MIGRATIONS / "versions" / "0004_connections.py").is_file()
+    assert head_revision() == "0004"
 
 
 def test_a_database_of_the_first_release_accepts_not_applicable_runs(tmp_path: Path) -> None:
