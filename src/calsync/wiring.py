@@ -167,8 +167,9 @@ async def graph_client(
     """
     from calsync.graph import AppTokenProvider, GraphClient, RetryPolicy
 
-    own = tokens is None
-    provider = AppTokenProvider(entra_app(settings)) if tokens is None else tokens
+    own = AppTokenProvider(entra_app(settings)) if tokens is None else None
+    provider = own if own is not None else tokens
+    assert provider is not None
     client = GraphClient(
         provider,
         base_url=settings.graph_url,
@@ -183,8 +184,8 @@ async def graph_client(
         yield client
     finally:
         await client.aclose()
-        if own:
-            await provider.aclose()
+        if own is not None:
+            await own.aclose()
 
 
 @contextmanager
@@ -252,7 +253,7 @@ def sync_engine(
     )
 
 
-TOKEN_KEY_FILE_NAME = "calsync-token.key"
+TOKEN_KEY_FILE_NAME = "calsync-token.key"  # noqa: S105 - a file name, not a secret
 
 
 def token_vault(settings: Settings, *, create: bool = True) -> TokenVault:
@@ -280,7 +281,9 @@ def token_vault(settings: Settings, *, create: bool = True) -> TokenVault:
             _write_new_key_file(path)
         return TokenVault(parse_keys(path.read_text(encoding="utf-8")))
     except OSError as exc:
-        raise SettingsError([f"token_key_file: cannot read {exc.filename}: {exc.strerror}"], "settings") from None
+        raise SettingsError(
+            [f"token_key_file: cannot read {exc.filename}: {exc.strerror}"], "settings"
+        ) from None
     except VaultError as exc:
         where = "token_keys" if settings.token_keys is not None else "token_key_file"
         raise SettingsError([f"{where}: {exc}"], "settings") from None

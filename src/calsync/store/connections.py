@@ -107,7 +107,7 @@ class ConnectionStore:
         with self._engine.connect() as conn:
             return [_record(r) for r in conn.execute(query)]
 
-    def list(self, *statuses: ConnectionStatus) -> list[ConnectionRecord]:
+    def all(self, *statuses: ConnectionStatus) -> list[ConnectionRecord]:
         """Every connection (or those in `statuses`), by mailbox."""
         query = sa.select(connections).order_by(connections.c.mailbox, connections.c.id)
         if statuses:
@@ -159,7 +159,12 @@ class ConnectionStore:
         return record
 
     def set_status(
-        self, connection_id: str, status: ConnectionStatus, reason: str | None = None, *, drop_tokens: bool = False
+        self,
+        connection_id: str,
+        status: ConnectionStatus,
+        reason: str | None = None,
+        *,
+        drop_tokens: bool = False,
     ) -> bool:
         """Change a connection's status (and record it); `drop_tokens` deletes its token cache in the
         same statement. False when there is no such connection."""
@@ -275,7 +280,9 @@ class ConnectionStore:
 
     def drop_flows_before(self, before: datetime) -> int:
         with begin_write(self._engine) as conn:
-            return int(conn.execute(connect_flows.delete().where(connect_flows.c.created_at < before)).rowcount)
+            return int(
+                conn.execute(connect_flows.delete().where(connect_flows.c.created_at < before)).rowcount
+            )
 
     # -- events -------------------------------------------------------------------------------------
 
