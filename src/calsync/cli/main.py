@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from calsync.cli import authcmd, cert, demo, graphcmd, offboard, service, syncing
+from calsync.cli import authcmd, cert, demo, graphcmd, keys, offboard, service, syncing
 from calsync.cli.group import JsonUsageGroup
 from calsync.cli.state import CliState
 
@@ -45,6 +45,7 @@ app.command("offboard")(offboard.offboard)
 app.command("demo")(demo.demo)
 app.command("serve")(service.serve)
 app.command("worker")(service.worker)
+app.add_typer(keys.app, name="keys")
 
 
 @app.callback()

@@ -137,11 +137,13 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def connection_store(deployment: Deployment) -> ConnectionStore:
-    """The deployment's connections, with its token keys (SettingsError when none can be had)."""
+def connection_store(deployment: Deployment, *, keys: bool = True) -> ConnectionStore:
+    """The deployment's connections, with its token keys (SettingsError when none can be had);
+    `keys=False` for reading statuses only (no key is read or made)."""
     from calsync.store.connections import ConnectionStore
 
-    return ConnectionStore(deployment.store.engine, wiring.token_vault(deployment.settings))
+    vault = wiring.token_vault(deployment.settings) if keys else None
+    return ConnectionStore(deployment.store.engine, vault)
 
 
 def owned(store: ConnectionStore, person: Person, connection_id: str) -> ConnectionRecord:

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as SqlConnection
@@ -26,7 +26,9 @@ from sqlalchemy.engine import Engine
 from calsync.store.engine import begin_write
 from calsync.store.records import Clock, utc_now
 from calsync.store.schema import connect_flows, connection_events, connections
-from calsync.store.vault import TokenVault
+
+if TYPE_CHECKING:  # cryptography: loaded by whoever opens tokens, not by `calsync status`
+    from calsync.store.vault import TokenVault
 
 __all__ = ["ConnectionEvent", "ConnectionRecord", "ConnectionStatus", "ConnectionStore", "PendingFlow"]
 
@@ -297,7 +299,8 @@ class ConnectionStore:
     def raw_rows(self) -> Iterator[tuple[str, str | None]]:
         """(id, sealed cache) of every connection: for tests and `calsync keys` checks."""
         with self._engine.connect() as conn:
-            yield from conn.execute(sa.select(connections.c.id, connections.c.token_cache)).tuples()
+            for row in conn.execute(sa.select(connections.c.id, connections.c.token_cache)):
+                yield row.id, row.token_cache
 
 
 def _event(conn: SqlConnection, cid: str, kind: str, reason: str | None, at: datetime) -> None:
