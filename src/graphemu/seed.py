@@ -10,7 +10,11 @@ Format (all keys camelCase; docs/graphemu.md documents it with an example):
                 "applicationPermissions": ["Calendars.ReadWrite", ...],
                 "adminConsentedScopes": ["Calendars.ReadWrite", ...],
                 "userConsents": {"<upn or id>": ["Calendars.ReadWrite"]},
-                "redirectUris": ["http://localhost:8080/callback"], "publicClient": false}],
+                "redirectUris": ["http://localhost:8080/callback"], "publicClient": false,
+                "appRoles": [{"value": "calsync.admin", "id": GUID?}],
+                "appRoleAssignments": [{"principal": "<upn, user id, group id or group mail>",
+                                        "role": "calsync.admin"}],
+                "groupMembershipClaims": "SecurityGroup" | "All" | "None"}],
       "users": [{"id": GUID?, "tenantId": GUID?, "userPrincipalName": ..., "displayName": ..., "mail": ...?,
                  "hasMailbox": true, "password": ...?, "timeZone": "UTC", "calendars": ["Timetable"],
                  "holidayCalendar": false}],
@@ -183,7 +187,9 @@ def _add_app(
         admin_consented_scopes=set(a.get("adminConsentedScopes", [])),
         redirect_uris=list(a.get("redirectUris", [])),
         public_client=a.get("publicClient", False),
+        group_membership_claims=_membership_claims(a.get("groupMembershipClaims"), where, problems),
     )
+    _add_roles(world, app, a, where, problems)
     for j, s in enumerate(a.get("secrets", [])):
         value = _secret_value(s, base_dir)
         if value is None:
@@ -207,6 +213,37 @@ def _add_app(
         else:
             app.user_consents[consenting.id] = set(scopes)
     world.add_app(app)
+
+
+def _membership_claims(value: Any, where: str, problems: list[str]) -> str | None:
+    if value in (None, "None"):
+        return None
+    if value not in ("SecurityGroup", "All"):
+        problems.append(f"{where}.groupMembershipClaims: 'SecurityGroup', 'All' or 'None', not {value!r}")
+        return None
+    return str(value)
+
+
+def _add_roles(
+    world: World, app: AppRegistration, a: dict[str, Any], where: str, problems: list[str]
+) -> None:
+    """The manifest's app roles and their assignments to users or groups (the id token's `roles`)."""
+    for j, role in enumerate(a.get("appRoles", [])):
+        if not isinstance(role, dict) or not role.get("value"):
+            problems.append(f"{where}.appRoles[{j}]: 'value' is required")
+            continue
+        app.app_roles[str(role["value"])] = str(role.get("id") or uuid.uuid4())
+    for j, assignment in enumerate(a.get("appRoleAssignments", [])):
+        principal = _ref(world, str(assignment.get("principal", "")))
+        role = assignment.get("role")
+        if principal is None:
+            problems.append(
+                f"{where}.appRoleAssignments[{j}]: unknown principal {assignment.get('principal')!r}"
+            )
+        elif role not in app.app_roles:
+            problems.append(f"{where}.appRoleAssignments[{j}]: {role!r} is not one of the app's appRoles")
+        else:
+            app.role_assignments.setdefault(principal, set()).add(str(role))
 
 
 def _ref(world: World, key: str) -> str | None:

@@ -64,6 +64,9 @@ class AppRegistration:
     user_consents: dict[str, set[str]] = field(default_factory=dict)  # user id -> consented delegated scopes
     redirect_uris: list[str] = field(default_factory=list)
     public_client: bool = False
+    app_roles: dict[str, str] = field(default_factory=dict)  # the manifest's appRoles: value -> id
+    role_assignments: dict[str, set[str]] = field(default_factory=dict)  # user or group id -> role values
+    group_membership_claims: str | None = None  # the manifest's groupMembershipClaims: SecurityGroup, All
 
 
 @dataclass

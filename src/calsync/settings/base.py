@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -21,6 +24,7 @@ FILE_FORBIDDEN = {
     "pkcs12_password": "CALSYNC_PKCS12_PASSWORD or pkcs12_password_file",
     "feed_password": "CALSYNC_FEED_PASSWORD or feed_password_file",
     "feed_token": "CALSYNC_FEED_TOKEN or feed_token_file",
+    "session_secret": "CALSYNC_SESSION_SECRET or session_secret_file",
 }
 
 # CALSYNC_* variables that are read, but are no setting: not warned about as unknown.
@@ -132,3 +136,26 @@ class ProfileSettings(BaseModel):
         except ValueError as exc:
             raise ValueError(f"profile {self.name!r}: {exc}") from None
         return self
+
+
+def check_public_url(url: str, *, allow_http_loopback: bool) -> None:
+    """`public_url` is an origin (scheme, host, port; no path, query or fragment) browsers reach the pages at.
+
+    http is refused except on a loopback host with `web_insecure_http_loopback`: session cookies are
+    Secure, and an OAuth redirect URI must be https off localhost (Microsoft identity platform).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"public_url: {url!r} is not an http(s) URL such as https://calsync.example.edu")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("public_url: give the origin only (no path, query, fragment or user)")
+    if parts.scheme == "http":
+        host = parts.hostname
+        loopback = host == "localhost"
+        with contextlib.suppress(ValueError):
+            loopback = loopback or ipaddress.ip_address(host).is_loopback
+        if not (loopback and allow_http_loopback):
+            raise ValueError(
+                "public_url: http is accepted only on a loopback host (with web_insecure_http_loopback); "
+                "put a TLS-terminating proxy in front and give its https URL"
+            )

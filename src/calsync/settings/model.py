@@ -28,6 +28,7 @@ from calsync.settings.base import (
     SensitivityName,
     SettingsError,
     ShowAsName,
+    check_public_url,
     one_calendar,
 )
 from calsync.templating import BUILTIN_FIELDS, CORE_FIELDS, TemplateError, field_name, parse_template
@@ -160,6 +161,15 @@ class Settings(BaseModel):
     finished_jobs_kept_hours: int = Field(default=24, ge=1)  # Procrastinate's finished jobs are purged after
     log_level: Literal["debug", "info", "warning", "error"] | None = None  # None: the command's default
     log_format: Literal["text", "json"] = "text"
+    # Web pages (docs/web.md): where browsers reach the service, sessions, and who is an administrator.
+    public_url: str | None = None  # e.g. https://calsync.example.edu; None: http://listen_host:listen_port
+    web_insecure_http_loopback: bool = True  # an http:// public_url is accepted only on a loopback host
+    session_secret: SecretStr | None = Field(default=None, repr=False)  # only CALSYNC_SESSION_SECRET
+    session_secret_file: Path | None = None  # None: generated beside a SQLite database (0600)
+    session_idle_minutes: int = Field(default=60, ge=1, le=1440)
+    session_max_hours: int = Field(default=12, ge=1, le=720)
+    admin_role: str = "calsync.admin"  # the app role (id_token `roles`) that makes an administrator
+    admin_group_id: str | None = None  # or membership of this group (id_token `groups`)
 
     @field_validator("full_sync_zone")
     @classmethod
@@ -201,6 +211,13 @@ class Settings(BaseModel):
         if len(sources) > 1:
             raise ValueError(f"give one source, not {', '.join(sources)}")
         one_calendar(self.calendar_id, self.calendar_name, self.calendar_color)
+        return self
+
+    @model_validator(mode="after")
+    def _public_url(self) -> Settings:
+        """Cookies' Secure flag and redirect URIs come from `public_url`: https, or http on loopback only."""
+        if self.public_url is not None:
+            check_public_url(self.public_url, allow_http_loopback=self.web_insecure_http_loopback)
         return self
 
     @model_validator(mode="after")

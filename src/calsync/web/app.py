@@ -1,4 +1,4 @@
-"""The FastAPI application of `calsync serve`: health, readiness and metrics (pages and /v1 come next).
+"""The FastAPI application of `calsync serve`: health, readiness, metrics and the pages (/v1 comes next).
 
 - `/healthz`: the process is alive and its event loop answers (no dependency is checked: a liveness
   probe that fails on a database blip would restart a healthy process).
@@ -6,6 +6,7 @@
   reasons otherwise, so a load balancer stops sending work to this process.
 - `/metrics`: Prometheus text format (calsync.metrics), with scrape-time values: each mailbox's lag
   since its last successful run, and the queue depth.
+- the pages (`calsync.web.pages.mount_pages`, docs/web.md).
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ def create_app(
         body, content_type = metrics.render(collectors)
         return Response(body, media_type=content_type)
 
+    from calsync.web.pages import mount_pages  # the pages (docs/web.md): sessions, CSRF, headers
+
+    mount_pages(app, deployment)
     return app
 
 

@@ -6,7 +6,8 @@
 - delegated grants add `scope`, `refresh_token` (only with offline_access), `id_token` (only with
   openid) and `client_info` (only when the request had client_info=1, as MSAL always sends).
 - the id_token is an RS256 JWT signed with the emulator's key: aud = client_id, iss = the v2 issuer,
-  tid, oid, a pairwise `sub`, preferred_username, name, email and the /authorize nonce (MSAL checks it).
+  tid, oid, a pairwise `sub`, preferred_username, name, email and the /authorize nonce (MSAL checks it),
+  plus `roles` and `groups` for app roles and group claims (graphemu.identity.claims).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import uuid
 from typing import Any
 
 from graphemu.graph.router import Context
+from graphemu.identity.claims import membership_claims
 from graphemu.identity.common import issuer
 from graphemu.identity.scopes import ScopeSet
 from graphemu.signing import SigningKey, access_token_claims
@@ -77,6 +79,7 @@ def id_token(ctx: Context, app: AppRegistration, user: User, nonce: str | None) 
         claims["email"] = user.mail
     if nonce is not None:
         claims["nonce"] = nonce
+    claims.update(membership_claims(ctx.world, app, user))
     return _key(ctx).sign(claims)
 
 
