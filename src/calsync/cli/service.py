@@ -109,7 +109,12 @@ async def run_service(
 
             runtime = EmbeddedRuntime(deployment)
             runtime.start()
-        app = web.create_app(deployment, runtime_ready=runtime.ready, queue_depth=runtime.queue_depth)
+        app = web.create_app(
+            deployment,
+            runtime_ready=runtime.ready,
+            queue_depth=runtime.queue_depth,
+            request_sync=runtime.request,
+        )
         config = uvicorn.Config(
             app,
             log_config=None,  # calsync's logging pipeline (redaction included) handles uvicorn's lines

@@ -49,6 +49,10 @@ class EmbeddedRuntime:
     def start(self) -> None:
         self.scheduler.start()
 
+    async def request(self, scope: str, full: bool = False) -> str:
+        """A "sync now" for one scope (a mailbox or a connection): "queued", "merged" or "refused"."""
+        return self.scheduler.request(scope, full).value
+
     async def stop(self, grace: float | None = None) -> None:
         self.stopping.set()
         await self.scheduler.stop(grace)

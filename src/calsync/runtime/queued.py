@@ -28,6 +28,11 @@ class QueuedRuntime:
     async def stop(self) -> None:
         await self.app.close_async()
 
+    async def request(self, scope: str, full: bool = False) -> str:
+        """A "sync now" for one scope (a mailbox or a connection), as a job: "queued" or "merged"."""
+        result = await jobs.enqueue(self.app, [scope], full=full)
+        return "queued" if result.deferred else "merged"
+
     async def ready(self) -> list[str]:
         try:
             await jobs.queue_depth(self.app)

@@ -114,6 +114,9 @@ _WORDS = {
     "no_tokens": "calsync holds no sign-in for this connection. Connect again to resume.",
     "TokenKeyMissing": "calsync cannot read its stored sign-in right now; your administrator was told.",
     "user": "You disconnected.",
+    "busy": "A sync of your calendar is running right now. Please try again in a minute.",
+    "bad_reminder": "A reminder is a whole number of minutes between 0 and 40320 (four weeks).",
+    "bad_choice": "Choose whether calsync's events stay in your calendar or are removed.",
     "paused_by_user": "You paused syncing.",
 }
 _AADSTS_WORDS = {
@@ -169,17 +172,19 @@ async def begin_connect(
     *,
     relink: str | None = None,
     login_hint: str | None = None,
+    redirect_uri: str | None = None,
 ) -> str:
     """Start a sign-in for the browser session `session_id`; the URL to send the person to.
 
-    `relink`: the id of the connection being relinked (the sign-in must then be the same account)."""
+    `relink`: the id of the connection being relinked (the sign-in must then be the same account).
+    `redirect_uri`: where Microsoft sends the answer (None: the `redirect_uri` setting)."""
     from calsync.graph import start_auth_code_flow
 
     settings = deployment.settings
     store = connection_store(deployment)
     flow = await start_auth_code_flow(
         wiring.delegated_app(settings),
-        redirect_uri=settings.redirect_uri,
+        redirect_uri=redirect_uri or settings.redirect_uri,
         scopes=wiring.delegated_scopes(settings),
         login_hint=login_hint,
         response_mode="query",  # a top-level GET carries the SameSite=Lax session cookie; form_post would not
@@ -193,8 +198,8 @@ async def begin_connect(
 async def finish_connect(deployment: Deployment, session_id: str, params: Mapping[str, str]) -> Preview:
     """Take Microsoft's answer (the redirect's query parameters) for the session's sign-in: the code is
     redeemed, the connection stored (its token cache sealed) and what will be synced is reported. A new
-    connection waits for `confirm`; a relinked one keeps its status (connected again if it was
-    disconnected).
+    connection (or one its person disconnected themselves) waits for `confirm`; a relinked one keeps
+    its status (connected again when calsync had lost the grant).
 
     Raises:
         SignInRefused: see the class; the flow is used up either way.
@@ -235,7 +240,8 @@ async def finish_connect(deployment: Deployment, session_id: str, params: Mappin
     if any((o.tenant_id, o.home_account_id) != (person.tenant_id, person.home_account_id) for o in others):
         raise SignInRefused("mailbox_taken")
     status: ConnectionStatus = "pending" if existing is None else existing.status
-    status = "connected" if status == "disconnected" else status
+    if status == "disconnected":  # back after disconnecting themselves: confirm again; else a relink
+        status = "pending" if existing is not None and existing.reason == "user" else "connected"
     record = await off_loop(
         lambda: store.upsert_signed_in(
             tenant_id=person.tenant_id,

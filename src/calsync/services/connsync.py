@@ -332,7 +332,6 @@ async def disconnect(
 
     Returns the purge's result when events were removed (None otherwise)."""
     from calsync.graph import AuthError
-    from calsync.services.maintenance import purge_profile_mailbox
 
     store = connection_store(deployment)
     record = owned(store, person, connection_id)
@@ -349,10 +348,33 @@ async def disconnect(
                 named = wiring.named_calendar(view.settings, client)
                 engine = wiring.sync_engine(view.settings, client, view.store, named)
                 personal = ProfileView(deployment, view.settings, view.store, _engine=engine, _calendar=named)
-                result = await purge_profile_mailbox(personal, record.mailbox)
+                result = await _purge_when_free(personal, record.mailbox)
         except AuthError as exc:
             raise ConnectionProblem(disconnecting(exc) or "sign_in_failed") from None
         finally:
             await provider.aclose()
     await off_loop(lambda: store.set_status(record.id, "disconnected", "user", drop_tokens=True))
     return result
+
+
+BUSY_WAIT_SECONDS = 30.0
+
+
+async def _purge_when_free(view: ProfileView, mailbox: str) -> PurgeResult:
+    """Purge once the mailbox's current run (e.g. the sync a relink queued) has ended: a person who
+    clicks "Disconnect" during a sync should not get an error for it. ConnectionProblem("busy") after
+    BUSY_WAIT_SECONDS."""
+    import asyncio
+
+    from calsync.services.leases import MailboxBusy
+    from calsync.services.maintenance import purge_profile_mailbox
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BUSY_WAIT_SECONDS
+    while True:
+        try:
+            return await purge_profile_mailbox(view, mailbox)
+        except MailboxBusy:
+            if loop.time() > deadline:
+                raise ConnectionProblem("busy") from None
+            await asyncio.sleep(0.25)

@@ -26,6 +26,8 @@ Readiness = Callable[[], Awaitable[list[str]]]
 """The runtime's own readiness: the reasons it is not ready (an empty list when it is)."""
 QueueDepth = Callable[[], float | None]
 """Runs waiting (scheduler's pending runs, or Procrastinate's todo jobs); called in a worker thread."""
+RequestSync = Callable[[str, bool], Awaitable[str]]
+"""(scope, full) -> "queued" / "merged" / "refused": a "sync now" through the runtime."""
 
 
 def create_app(
@@ -33,8 +35,10 @@ def create_app(
     *,
     runtime_ready: Readiness,
     queue_depth: QueueDepth,
+    request_sync: RequestSync | None = None,
 ) -> FastAPI:
-    """The web application for one process; `deployment` is opened (and closed) by the caller."""
+    """The web application for one process; `deployment` is opened (and closed) by the caller;
+    `request_sync` lets pages ask the runtime for a run now (None: pages say the next round will)."""
     app = FastAPI(
         title="calsync",
         summary="Keeps Microsoft 365 calendars in step with a system of record.",
@@ -65,6 +69,7 @@ def create_app(
 
     from calsync.web.pages import mount_pages  # the pages (docs/web.md): sessions, CSRF, headers
 
+    app.state.request_sync = request_sync
     mount_pages(app, deployment)
     return app
 

@@ -187,9 +187,9 @@ def features() -> list[Callable[[WebContext], APIRouter]]:
     """Each page module's `router(web)`, mounted in this order (which is also the header's order).
 
     Imported here, not at the top: the page modules import this module."""
-    from calsync.web import home
+    from calsync.web import connect, home, me
 
-    return [home.router]
+    return [home.router, connect.router, me.router]
 
 
 def _public_url(settings: Settings) -> tuple[str, bool]:
