@@ -327,3 +327,16 @@ def delegated_scopes(settings: Settings) -> list[str]:
     and profile itself)."""
     base = "https://graph.microsoft.com/"
     return [s if "://" in s else base + s for s in settings.delegated_scopes]
+
+
+CONNECT_CALLBACK = "/connect/callback"
+
+
+def connect_redirect_uri(settings: Settings) -> str:
+    """Where Microsoft sends people back after connecting: `redirect_uri` when it is set, else the
+    pages' callback on `public_url` (or http://listen_host:listen_port), as the /connect page uses it."""
+    if "redirect_uri" in settings.model_fields_set:
+        return settings.redirect_uri
+    host = settings.listen_host
+    base = settings.public_url or f"http://{f'[{host}]' if ':' in host else host}:{settings.listen_port}"
+    return base.rstrip("/") + CONNECT_CALLBACK

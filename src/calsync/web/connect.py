@@ -36,7 +36,7 @@ from calsync.web.users import WebUser, current_user, sign_in, user_required
 
 __all__ = ["CALLBACK", "person_of", "request_sync", "router"]
 
-CALLBACK = "/connect/callback"
+CALLBACK = "/connect/callback"  # calsync.wiring.CONNECT_CALLBACK
 log = logging.getLogger("calsync.web")
 signed_in = user_required("/connect")
 
@@ -48,8 +48,14 @@ def person_of(user: WebUser) -> conn.Person:
 
 def redirect_uri(web: WebContext) -> str:
     """The `redirect_uri` setting when it was given, else this site's callback (from `public_url`)."""
+    from calsync import wiring
+
     settings = web.settings
-    return settings.redirect_uri if "redirect_uri" in settings.model_fields_set else web.url(CALLBACK)
+    return (
+        settings.redirect_uri
+        if "redirect_uri" in settings.model_fields_set
+        else web.url(wiring.CONNECT_CALLBACK)
+    )
 
 
 async def request_sync(request: Request, scope: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import ssl
+from typing import Any
 
 import httpx
 import pytest
@@ -245,3 +246,28 @@ async def test_no_token_in_the_database_in_clear(people: Delegated) -> None:
     for secret in secrets:
         assert secret.encode() not in raw
         assert secret not in dump
+
+
+async def test_cli_sync_in_delegated_mode_syncs_connected_people_with_their_tokens(people: Delegated) -> None:
+    """`calsync sync` with permissions = "delegated" syncs each connected person (never an app token;
+    Bob, who never connected, is not synced), and `calsync status` lists the connection."""
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from calsync.cli.main import app
+
+    await connect(people, ADA)
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        return runner.invoke(app, ["--config", str(people.config), *args], env={"COLUMNS": "200"})
+
+    result = await asyncio.to_thread(run, "sync", "--json")
+    assert result.exit_code == 0, result.output
+    reports = json.loads(result.stdout)
+    assert [(r["mailbox"], r["status"], r["created"]) for r in reports] == [(ADA, "ok", 3)]
+    assert people.events(BOB) == []
+    status = await asyncio.to_thread(run, "status")
+    assert "connected people" in status.stdout
+    assert ADA in status.stdout
