@@ -143,3 +143,36 @@ def test_status_lists_connections_without_reading_keys(tmp_path: Path) -> None:
     assert "disconnected" in result.output
     assert "withdrew" in result.output
     assert not (tmp_path / wiring.TOKEN_KEY_FILE_NAME).exists()  # status reads no key, makes none
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> ConnectionStore:
+    if request.param == "sqlite":
+        return store_with(tmp_path, [KEY_A])
+    factory = request.getfixturevalue("pg_schema_factory")
+    engine = make_engine(factory())
+    upgrade(engine)
+    return ConnectionStore(engine, TokenVault([KEY_A]))
+
+
+def test_the_store_on_both_databases(any_store: ConnectionStore) -> None:
+    """Sign-in upsert (a relink keeps the id and preferences), statuses and their events, single-use
+    flows bound to their session, and token deletion, on SQLite and PostgreSQL."""
+    store = any_store
+    cid = add(store, "ada")
+    store.set_preferences(cid, {"opt_out": ["Lab"], "reminders": {"Lecture": 30}})
+    store.set_status(cid, "disconnected", "AADSTS70008", drop_tokens=True)
+    assert store.open_cache(cid) is None
+    again = add(store, "ada")
+    record = store.get(again)
+    assert record is not None
+    assert (again, record.status, record.has_tokens) == (cid, "connected", True)
+    assert record.preferences == {"opt_out": ["Lab"], "reminders": {"Lecture": 30}}
+    assert [e.kind for e in store.events(cid)] == ["signed_in", "disconnected", "relinked"]
+    assert [r.id for r in store.all("connected")] == [cid]
+    store.put_flow("s1", "browser-a", '{"state": "s1"}', None)
+    assert store.take_flow("s1", "browser-b") is None  # another browser: not given, not deleted
+    taken = store.take_flow("s1", "browser-a")
+    assert taken is not None
+    assert taken.flow == '{"state": "s1"}'
+    assert store.take_flow("s1", "browser-a") is None  # used once
