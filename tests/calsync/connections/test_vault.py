@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -146,13 +147,15 @@ def test_status_lists_connections_without_reading_keys(tmp_path: Path) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> ConnectionStore:
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConnectionStore]:
     if request.param == "sqlite":
-        return store_with(tmp_path, [KEY_A])
-    factory = request.getfixturevalue("pg_schema_factory")
-    engine = make_engine(factory())
-    upgrade(engine)
-    return ConnectionStore(engine, TokenVault([KEY_A]))
+        store = store_with(tmp_path, [KEY_A])
+    else:
+        engine = make_engine(request.getfixturevalue("pg_schema_factory")())
+        upgrade(engine)
+        store = ConnectionStore(engine, TokenVault([KEY_A]))
+    yield store
+    store._engine.dispose()
 
 
 def test_the_store_on_both_databases(any_store: ConnectionStore) -> None:

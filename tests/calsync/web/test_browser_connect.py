@@ -11,6 +11,7 @@ the last access token expires).
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import ssl
@@ -41,6 +42,13 @@ def delegated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield s
 
 
+def shot(page: Any, name: str) -> None:
+    """With CALSYNC_SCREENSHOTS=<dir>, save the page (docs/screenshots are made so)."""
+    folder = os.environ.get("CALSYNC_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
 def sign_in_at_microsoft(page: Any, served: Served, user: str) -> None:
     """graphemu's page: choose the account and accept the permissions."""
     page.wait_for_url(re.compile(r"https://127\.0\.0\.1:\d+/.*/oauth2/v2\.0/authorize.*"))
@@ -51,6 +59,7 @@ def sign_in_at_microsoft(page: Any, served: Served, user: str) -> None:
 
 def connect(page: Any, served: Served, user: str) -> None:
     page.goto(served.url + "/connect")
+    shot(page, "connect")
     page.click("text=Sign in with Microsoft")
     sign_in_at_microsoft(page, served, user)
     page.wait_for_url(served.url + "/connect/confirm")
@@ -82,11 +91,13 @@ def test_connect_sync_lose_consent_relink_and_disconnect(browser: Any, delegated
     page.on("request", lambda r: visited.append(r.url))
     connect(page, served, ADA)
     assert page.locator("#event-count").inner_text() == "2"
+    shot(page, "connect-confirm")
     assert managed(served, ADA) == []  # nothing written before confirming
     page.click("button[value=confirm]")
     page.wait_for_url(served.url + "/me")
     wait_for(page, served, lambda p: p.locator("#last-success").inner_text() != "not yet", "first sync")
     assert page.locator("#events").inner_text() == "2"
+    shot(page, "me")
     assert len(managed(served, ADA)) == 2
     body = managed(served, ADA)[0].props["body"]["content"]
     assert "Kept in step with the timetable. http://example.invalid/me" in body
@@ -100,6 +111,7 @@ def test_connect_sync_lose_consent_relink_and_disconnect(browser: Any, delegated
         page.click("button:has-text('Sync now')")
     wait_for(page, served, lambda p: p.locator("#status").inner_text() == "Disconnected", "disconnection")
     assert "withdrew" in page.locator("#reason").inner_text()
+    shot(page, "me-disconnected")
     page.click("#relink")
     sign_in_at_microsoft(page, served, ADA)
     page.wait_for_url(served.url + "/me")
