@@ -178,7 +178,8 @@ def configure_logging(
             _saved = _Saved(
                 root_level=root.level,
                 wire_levels={
-                    name: logging.getLogger(name).level for name in (*WIRE_LOGGERS, *CHATTY_LOGGERS)
+                    name: logging.getLogger(name).level
+                    for name in (*WIRE_LOGGERS, *CHATTY_LOGGERS, *SECRET_LOGGERS)
                 },
                 structlog_config=structlog.get_config(),
             )
