@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.calsync.web.conftest import DOMAIN, serve_calsync
 
 from graphemu import EmulatorConfig
-from tests.calsync.web.conftest import DOMAIN, serve_calsync
 
 
 class Fields(HTMLParser):
@@ -57,9 +57,10 @@ def feed(events: int) -> str:
 
 def one_person(url: str, world: Any, ca: str, user: str) -> tuple[float, float]:
     tls = ssl.create_default_context(cafile=ca)
-    with httpx.Client(verify=tls, follow_redirects=False, timeout=60) as calsync, httpx.Client(
-        verify=tls, timeout=60
-    ) as microsoft:
+    with (
+        httpx.Client(verify=tls, follow_redirects=False, timeout=60) as calsync,
+        httpx.Client(verify=tls, timeout=60) as microsoft,
+    ):
         began = time.perf_counter()
         start = calsync.get(url + "/connect/start")
         authorize = start.headers["location"]
@@ -95,9 +96,15 @@ def main() -> None:
     config = EmulatorConfig()
     config.faults.latency_ms = args.latency_ms
     results: dict[str, Any] = {"bench": "connect", "latency_ms": args.latency_ms, "runs": {}}
-    with tempfile.TemporaryDirectory() as tmp, serve_calsync(
-        Path(tmp), people=[f"admin@{DOMAIN}", *people], body='permissions = "delegated"\n', emulator=config
-    ) as served:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        serve_calsync(
+            Path(tmp),
+            people=[f"admin@{DOMAIN}", *people],
+            body='permissions = "delegated"\n',
+            emulator=config,
+        ) as served,
+    ):
         who = iter(people)
         for events in args.events:
             (served.folder / "feed.ics").write_text(feed(events))
@@ -107,7 +114,10 @@ def main() -> None:
             first = statistics.median(f[1] for f in figures)
             print(f"{events:>4} events: sign-in {sign_in * 1000:7.0f} ms, first sync {first * 1000:7.0f} ms "
                   f"(median of {args.repeat}; runs {', '.join(f'{f[1] * 1000:.0f}' for f in figures)} ms)")  # fmt: skip
-            results["runs"][events] = {"sign_in_ms": round(sign_in * 1000), "first_sync_ms": round(first * 1000)}
+            results["runs"][events] = {
+                "sign_in_ms": round(sign_in * 1000),
+                "first_sync_ms": round(first * 1000),
+            }
     print(json.dumps(results))
 
 
