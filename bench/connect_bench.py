@@ -66,8 +66,8 @@ def one_person(url: str, world: Any, ca: str, user: str) -> tuple[float, float]:
         authorize = start.headers["location"]
         page = microsoft.get(authorize)
         who = world.find_user(user)
-        answer = microsoft.post(authorize, data={**Fields(page.text).fields, "user": who.id,
-                                                 "password": "", "action": "accept"}, follow_redirects=False)  # fmt: skip
+        form = {**Fields(page.text).fields, "user": who.id, "password": "", "action": "accept"}
+        answer = microsoft.post(authorize, data=form, follow_redirects=False)
         callback = calsync.get(answer.headers["location"])
         assert callback.headers["location"] == "/connect/confirm", callback.text
         confirm = calsync.get(url + "/connect/confirm")
@@ -112,8 +112,9 @@ def main() -> None:
                        for _ in range(args.repeat)]  # fmt: skip
             sign_in = statistics.median(f[0] for f in figures)
             first = statistics.median(f[1] for f in figures)
+            runs = ", ".join(f"{f[1] * 1000:.0f}" for f in figures)
             print(f"{events:>4} events: sign-in {sign_in * 1000:7.0f} ms, first sync {first * 1000:7.0f} ms "
-                  f"(median of {args.repeat}; runs {', '.join(f'{f[1] * 1000:.0f}' for f in figures)} ms)")  # fmt: skip
+                  f"(median of {args.repeat}; runs {runs} ms)")  # fmt: skip
             results["runs"][events] = {
                 "sign_in_ms": round(sign_in * 1000),
                 "first_sync_ms": round(first * 1000),
