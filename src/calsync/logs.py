@@ -67,6 +67,9 @@ WIRE_LOGGERS = ("httpcore", "hpack", "h2")
 # Loggers that narrate routine steps at INFO (alembic: "Context impl SQLiteImpl." twice per process start):
 # shown at debug only, so `serve` and `worker` at info log what an operator needs.
 CHATTY_LOGGERS = ("alembic",)
+# Loggers whose debug lines carry secrets, kept at INFO whatever the level: msal's token cache dumps each
+# token request at debug, masking tokens but not the authorization code or the PKCE code_verifier.
+SECRET_LOGGERS = ("msal.token_cache",)
 
 
 class LoggingConfigError(ValueError):
@@ -175,7 +178,8 @@ def configure_logging(
             _saved = _Saved(
                 root_level=root.level,
                 wire_levels={
-                    name: logging.getLogger(name).level for name in (*WIRE_LOGGERS, *CHATTY_LOGGERS)
+                    name: logging.getLogger(name).level
+                    for name in (*WIRE_LOGGERS, *CHATTY_LOGGERS, *SECRET_LOGGERS)
                 },
                 structlog_config=structlog.get_config(),
             )
@@ -186,6 +190,8 @@ def configure_logging(
             logging.getLogger(name).setLevel(logging.NOTSET if wire else logging.WARNING)
         for name in CHATTY_LOGGERS:
             logging.getLogger(name).setLevel(logging.NOTSET if number <= logging.DEBUG else logging.WARNING)
+        for name in SECRET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.INFO)
         structlog.configure(
             processors=_structlog_chain(),
             logger_factory=structlog.stdlib.LoggerFactory(),

@@ -29,10 +29,11 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from calsync.adapters.calendars import NamedCalendar
-    from calsync.graph import AppTokenProvider, Credential, EntraApp, GraphClient
+    from calsync.graph import AppTokenProvider, Credential, EntraApp, GraphClient, TokenProvider
     from calsync.settings import Settings
     from calsync.sources import FeedAuth, FetchPolicy, SafeFetcher
     from calsync.store import RuntimeStateStore, SqlStateStore
+    from calsync.store.vault import TokenVault
     from calsync.sync.engine import Engine
 
 
@@ -155,18 +156,20 @@ async def graph_client(
     settings: Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
-    tokens: AppTokenProvider | None = None,
+    tokens: AppTokenProvider | TokenProvider | None = None,
     observer: Callable[[str, int | None, float | None], None] | None = None,
 ) -> AsyncIterator[GraphClient]:
-    """One GraphClient for the process, with app-only tokens; closes its connections and msal's after use.
+    """One GraphClient for the process, with app-only tokens (or the `tokens` given: a person's own,
+    for a delegated connection); closes its connections and msal's after use.
 
     `tokens` reuses a provider the caller already holds (e.g. `calsync auth test`, which reads the token's
     claims and then calls Graph with the same token); the caller closes it.
     """
     from calsync.graph import AppTokenProvider, GraphClient, RetryPolicy
 
-    own = tokens is None
-    provider = AppTokenProvider(entra_app(settings)) if tokens is None else tokens
+    own = AppTokenProvider(entra_app(settings)) if tokens is None else None
+    provider = own if own is not None else tokens
+    assert provider is not None
     client = GraphClient(
         provider,
         base_url=settings.graph_url,
@@ -181,8 +184,8 @@ async def graph_client(
         yield client
     finally:
         await client.aclose()
-        if own:
-            await provider.aclose()
+        if own is not None:
+            await own.aclose()
 
 
 @contextmanager
@@ -248,3 +251,104 @@ def sync_engine(
         limits=Limits(settings.shrink_ratio, settings.shrink_min_deletes, settings.max_deletes),
         max_failures=settings.max_failures,
     )
+
+
+TOKEN_KEY_FILE_NAME = "calsync-token.key"  # noqa: S105 - a file name, not a secret
+
+
+def token_vault(settings: Settings, *, create: bool = True) -> TokenVault:
+    """The vault sealing people's token caches, from `token_keys` (CALSYNC_TOKEN_KEYS) or
+    `token_key_file`; with neither, on the embedded default (SQLite), a key file beside the database,
+    made with mode 0600 when absent (`create`). A PostgreSQL deployment must configure its keys: its
+    workers may run on other hosts, and a key made on one of them would seal what the others cannot
+    open.
+
+    Raises:
+        SettingsError: no keys, an unreadable key file, or a malformed key (named by position only).
+    """
+    from calsync.store.vault import TokenVault, VaultError, parse_keys
+
+    try:
+        if settings.token_keys is not None:
+            return TokenVault(parse_keys(settings.token_keys.get_secret_value()))
+        path = settings.token_key_file or default_token_key_file(settings)
+        if path is None:
+            raise SettingsError(
+                ["token_key_file: required with PostgreSQL (or CALSYNC_TOKEN_KEYS); see docs/deploy.md"],
+                "settings",
+            )
+        if not path.exists() and create and settings.token_key_file is None:
+            _write_new_key_file(path)
+        return TokenVault(parse_keys(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise SettingsError(
+            [f"token_key_file: cannot read {exc.filename}: {exc.strerror}"], "settings"
+        ) from None
+    except VaultError as exc:
+        where = "token_keys" if settings.token_keys is not None else "token_key_file"
+        raise SettingsError([f"{where}: {exc}"], "settings") from None
+
+
+def default_token_key_file(settings: Settings) -> Path | None:
+    """Where the embedded default keeps its token key: beside the SQLite database (None elsewhere)."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:"):
+        return Path(TOKEN_KEY_FILE_NAME)
+    return Path(database).resolve().parent / TOKEN_KEY_FILE_NAME
+
+
+def _write_new_key_file(path: Path) -> None:
+    """A new key file, readable by its owner only, created atomically (never over an existing one)."""
+    import os
+
+    from calsync.store.vault import generate_key
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("# calsync token key (first line: primary). Keep it secret; back it up.\n")
+        out.write(generate_key() + "\n")
+
+
+def delegated_app(settings: Settings) -> EntraApp:
+    """The app registration as people sign in to it (the same one, with its credential)."""
+    return entra_app(settings)
+
+
+def delegated_scopes(settings: Settings) -> list[str]:
+    """The Graph scopes of a person's token, as full resource URIs (msal adds offline_access, openid
+    and profile itself)."""
+    base = "https://graph.microsoft.com/"
+    return [s if "://" in s else base + s for s in settings.delegated_scopes]
+
+
+CONNECT_CALLBACK = "/connect/callback"
+
+
+def connect_redirect_uri(settings: Settings) -> str:
+    """Where Microsoft sends people back after connecting: `redirect_uri` when it is set, else the
+    pages' callback on `public_url` (or http://listen_host:listen_port), as the /connect page uses it."""
+    if "redirect_uri" in settings.model_fields_set:
+        return settings.redirect_uri
+    return public_base(settings) + CONNECT_CALLBACK
+
+
+def public_base(settings: Settings) -> str:
+    """Where browsers reach the pages: `public_url`, or http://listen_host:listen_port without one."""
+    host = settings.listen_host
+    base = settings.public_url or f"http://{f'[{host}]' if ':' in host else host}:{settings.listen_port}"
+    return base.rstrip("/")
+
+
+def relink_url(settings: Settings, connection_id: str) -> str:
+    """The page that signs a disconnected person in again (the /me page's "Connect again")."""
+    from urllib.parse import quote
+
+    return f"{public_base(settings)}/connect/start?relink={quote(connection_id, safe='')}"

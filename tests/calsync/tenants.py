@@ -28,21 +28,27 @@ Tenant = tuple[Any, Any, Any]  # (graphemu World, the server's info: base_url/gr
 
 @contextmanager
 def running_tenant(
-    tmp_path: Path, people: Sequence[str], permissions: Sequence[str] = PERMISSIONS, **seed: Any
+    tmp_path: Path,
+    people: Sequence[str],
+    permissions: Sequence[str] = PERMISSIONS,
+    *,
+    app: dict[str, Any] | None = None,
+    config: EmulatorConfig | None = None,
+    **seed: Any,
 ) -> Iterator[Tenant]:
     """A tenant with `people` and an app that signs in with a certificate made here (extra seed keys,
-    e.g. groups, are passed through)."""
+    e.g. groups, are passed through; `app`'s keys, e.g. redirectUris, are added to the app's)."""
     cert = create_certificate(tmp_path / "cert")
     world = world_from_seed(
         {
             "tenants": [{"id": TENANT, "domain": people[0].split("@")[1]}],
             "users": [{"userPrincipalName": p} for p in people],
             "apps": [{"clientId": CLIENT, "certificates": [{"pem": cert.certificate.read_text()}],
-                      "applicationPermissions": list(permissions)}],
+                      "applicationPermissions": list(permissions), **(app or {})}],
             **seed,
         }
     )  # fmt: skip
-    server = BackgroundServer(world, EmulatorConfig(), tls_dir=tmp_path / "tls")
+    server = BackgroundServer(world, config or EmulatorConfig(), tls_dir=tmp_path / "tls")
     try:
         yield world, server.start(), cert
     finally:

@@ -613,6 +613,40 @@ async def test_revoked_refresh_tokens_are_50173(app: Any, login: httpx.AsyncClie
     assert_aad(await login.post(TOKEN, data=refresh_form(token)), 400, "invalid_grant", 50173)
 
 
+async def test_withdrawn_user_consent_makes_refresh_65001(app: Any, login: httpx.AsyncClient) -> None:
+    """/_emu/revoke-consent withdraws a user's own consent: their next refresh is AADSTS65001
+    consent_required (as after deleting their oauth2PermissionGrant); other users keep theirs."""
+    world = app.state.world
+    registration = world.apps[CLIENT]
+    user = world.find_user("adele@contoso.onmicrosoft.com")
+    consented = set(registration.admin_consented_scopes)
+    registration.admin_consented_scopes.clear()
+    registration.user_consents[user.id] = consented
+    registration.user_consents["someone-else"] = set(consented)
+    token = (await signed_in(login))["refresh_token"]
+    assert (await login.post(TOKEN, data=refresh_form(token))).status_code == 200
+    answer = await login.post("/_emu/revoke-consent", json={"user": user.user_principal_name})
+    assert answer.json() == {"apps": 1}
+    body = assert_aad(await login.post(TOKEN, data=refresh_form(token)), 400, "invalid_grant", 65001)
+    assert body["suberror"] == "consent_required"
+    assert registration.user_consents["someone-else"] == consented
+    unknown = await login.post("/_emu/revoke-consent", json={"user": user.id, "clientId": "nope"})
+    assert unknown.status_code == 400
+
+
+async def test_password_reset_revokes_refresh_tokens_50173(app: Any, login: httpx.AsyncClient) -> None:
+    """/_emu/reset-password sets the password and revokes the refresh tokens: AADSTS50173."""
+    token = (await signed_in(login))["refresh_token"]
+    answer = await login.post(
+        "/_emu/reset-password", json={"user": "adele@contoso.onmicrosoft.com", "password": "n3w!"}
+    )
+    assert answer.json() == {"revoked": 1}
+    assert app.state.world.find_user("adele@contoso.onmicrosoft.com").password == "n3w!"
+    assert_aad(await login.post(TOKEN, data=refresh_form(token)), 400, "invalid_grant", 50173)
+    refused = await login.post("/_emu/reset-password", json={"user": "adele@contoso.onmicrosoft.com"})
+    assert refused.status_code == 400
+
+
 async def test_refresh_for_an_unconsented_scope_is_65001(login: httpx.AsyncClient) -> None:
     """Asking a refresh for a permission nobody consented to is AADSTS65001 consent_required."""
     token = (await signed_in(login))["refresh_token"]

@@ -145,17 +145,25 @@ PER_FLOW = ("state", "nonce", "code_challenge", "code_challenge_method")
 
 def sign_in_url(settings: Settings) -> str:
     """The authorization-code sign-in URL without its per-flow values (state, nonce, PKCE)."""
+    from calsync import wiring
+
     scopes = [*settings.delegated_scopes, "offline_access"]
     query = {
         "client_id": str(settings.client_id),
         "response_type": "code",
-        "redirect_uri": settings.redirect_uri,
-        "response_mode": "form_post",
+        "redirect_uri": wiring.connect_redirect_uri(settings),
+        "response_mode": "query",  # as the /connect page asks (docs/delegated.md, "Sign-in")
         "scope": " ".join(dict.fromkeys(scopes)),
     }
     return (
         f"{settings.authority_host.rstrip('/')}/{settings.tenant_id}/oauth2/v2.0/authorize?{urlencode(query)}"
     )
+
+
+def _redirect(settings: Settings) -> str:
+    from calsync import wiring
+
+    return wiring.connect_redirect_uri(settings)
 
 
 def consent_url(ctx: typer.Context, as_json: JsonOpt = False) -> None:
@@ -192,8 +200,9 @@ def consent_url(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         )
         console.print(sign_in, markup=False, soft_wrap=True)
         console.print(
-            "\nThis is the URL's pattern: `calsync web` adds state, nonce and a PKCE code_challenge "
-            f"(S256) for every sign-in and checks them on return, so start sign-ins there. The redirect URI "
-            f"({escape(settings.redirect_uri)}) must be registered under Authentication (Web platform).",
+            "\nThis is the URL's pattern: the /connect page of `calsync serve` adds state, nonce and a PKCE "
+            "code_challenge (S256) for every sign-in and checks them on return, so start sign-ins there. "
+            f"The redirect URI ({escape(_redirect(settings))}) must be registered under "
+            "Authentication (Web platform).",
             soft_wrap=False,
         )

@@ -16,6 +16,7 @@ from calsync.cli import (
     demo,
     graphcal,
     graphcmd,
+    keys,
     offboard,
     service,
     syncing,
@@ -61,6 +62,7 @@ app.command("worker")(service.worker)
 app.add_typer(apikeys.app, name="api-keys")
 app.add_typer(admincmd.app, name="admin")
 app.add_typer(channels.app, name="channels")
+app.add_typer(keys.app, name="keys")
 
 
 @app.callback()

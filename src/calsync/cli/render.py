@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -15,6 +16,7 @@ from calsync.sync.ports import Create, Delete, Quarantined, RunReport, Update
 
 if TYPE_CHECKING:
     from calsync.services import MailboxOutcome, MailboxStatus
+    from calsync.services.connstatus import ConnectionStatusView
     from calsync.services.offboarding import Departure
 
 COUNTS = ("created", "updated", "deleted", "adopted", "unchanged", "failed")
@@ -240,3 +242,17 @@ def print_status(found: Sequence[MailboxStatus], *, history: bool, details: int 
             table.add_row(r.started.strftime("%Y-%m-%d %H:%M:%S"), r.status, str(r.created), str(r.updated),
                           str(r.deleted), str(r.failed), r.error_code or "")  # fmt: skip
         console.print(table)
+
+
+def print_connections(people: Sequence[ConnectionStatusView]) -> None:
+    """People's own connections (delegated permissions): who, in what state, why, last success."""
+    table = Table(title=f"{len(people)} connected people (UTC)")
+    for name in ("mailbox", "connection", "status", "since", "last ok", "events", "why"):
+        table.add_column(name, no_wrap=name != "why")
+    for p in people:
+        c = p.connection
+        ok = p.last_success.strftime("%m-%d %H:%M") if p.last_success else "never"
+        why = escape(p.reason or p.last_error)
+        since = c.status_at.strftime("%m-%d %H:%M")
+        table.add_row(label(c.profile, c.mailbox), c.id[:8] + "…", c.status, since, ok, str(p.events), why)
+    console.print(table)

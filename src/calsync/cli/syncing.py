@@ -20,6 +20,7 @@ from calsync.cli.state import settings_from
 
 if TYPE_CHECKING:
     from calsync.services import SyncResult
+    from calsync.services.connstatus import ConnectionStatusView
 
 MailboxOpt = Annotated[
     list[str] | None, typer.Option("--mailbox", "-m", help="Only this mailbox (repeatable).")
@@ -139,10 +140,13 @@ def status(
         if since is not None and not history:
             count = 50
 
+        people: list[ConnectionStatusView] = []
+
         async def read() -> tuple[list[services.MailboxStatus], list[str], list[str]]:
-            from calsync.services import offboarding
+            from calsync.services import connstatus, offboarding
 
             async with services.open_deployment(settings, migrate=False) as deployment:
+                people.extend(connstatus.overview(deployment))
                 found = services.status(
                     deployment, mailboxes=mailbox, since=since, history=count, profile=profile
                 )
@@ -167,6 +171,8 @@ def status(
             emit_json([render.status_json(s) for s in found])
             return
         render.print_status(found, history=bool(count))
+        if people and not mailbox:
+            render.print_connections(people)
 
 
 CALENDAR_OUTCOME = {

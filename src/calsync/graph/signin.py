@@ -59,16 +59,8 @@ async def start_auth_code_flow(
     session = None if app.http_client is not None else msal_session(app)
     try:
         application = await in_thread(build_msal, app, None, app.http_client or session)
-        flow: dict[str, Any] = await in_thread(
-            lambda: application.initiate_auth_code_flow(
-                list(scopes),
-                redirect_uri=redirect_uri,
-                state=state,
-                login_hint=login_hint,
-                prompt=prompt,
-                response_mode=response_mode,
-            )
-        )
+        options = {"redirect_uri": redirect_uri, "state": state, "login_hint": login_hint, "prompt": prompt}
+        flow: dict[str, Any] = await in_thread(_initiate, application, list(scopes), options, response_mode)
     finally:
         if session is not None:
             session.close()
@@ -145,6 +137,22 @@ def _is_tenant_id(tenant: str) -> bool:
     """A GUID tenant (not common/organizations/a domain): the only case where tid can be compared."""
     parts = tenant.split("-")
     return [len(p) for p in parts] == [8, 4, 4, 4, 12]
+
+
+def _initiate(
+    application: Any, scopes: list[str], options: dict[str, Any], response_mode: str
+) -> dict[str, Any]:
+    """msal's initiate_auth_code_flow. msal warns on every query-mode flow; a caller that chose query
+    mode did so on purpose (the web layer: a top-level GET carries its SameSite=Lax session cookie, so
+    the answer can be bound to the browser that began the sign-in, and it redirects at once to a URL
+    without the code), so that one warning is silenced here and nowhere else."""
+    with warnings.catch_warnings():
+        if response_mode == "query":
+            warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+        flow: dict[str, Any] = application.initiate_auth_code_flow(
+            scopes, response_mode=response_mode, **options
+        )
+    return flow
 
 
 def _redeem(application: Any, flow: dict[str, Any], params: dict[str, str]) -> Mapping[str, Any]:

@@ -98,10 +98,6 @@ class EmbeddedRuntime:
         self.scheduler.start()
         self.push.start()
 
-    async def request(self, scope: str) -> None:
-        """A run of one scope soon (the REST API's upserts): coalesced with one pending or running."""
-        self.scheduler.request(scope)
-
     async def stop(self, grace: float | None = None) -> None:
         self.stopping.set()
         await self.upkeep.stop()
@@ -116,6 +112,7 @@ class EmbeddedRuntime:
         return float(len(self.scheduler.snapshot().pending))
 
     async def request_run(self, scope: str, full: bool) -> str:
-        """A run of one (profile, mailbox) scope as soon as a slot is free (the pages' "sync now"):
-        "queued", "merged" into the one already waiting, or "refused" while stopping."""
-        return str(self.scheduler.request(scope, full=full))
+        """A run of one scope (a (profile, mailbox), an API profile's or a connection's) as soon as a slot
+        is free (the pages' "sync now", the REST API's upserts): "queued", "merged" into the one already
+        waiting, or "refused" while stopping."""
+        return self.scheduler.request(scope, full=full).value

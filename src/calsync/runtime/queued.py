@@ -27,10 +27,6 @@ class QueuedRuntime:
         await self.app.open_async()
         await jobs.ensure_schema(self.app)
 
-    async def request(self, scope: str) -> None:
-        """A run of one scope soon, as a job (the REST API's upserts): coalesced with a pending one."""
-        await jobs.enqueue(self.app, [scope], full=False)
-
     async def stop(self) -> None:
         await self.app.close_async()
 
@@ -51,8 +47,8 @@ class QueuedRuntime:
         return []
 
     async def request_run(self, scope: str, full: bool) -> str:
-        """A sync job for one (profile, mailbox) scope (the pages' "sync now"): "queued", or "merged"
-        into the pending job of the same kind (its queueing lock)."""
+        """A sync job for one scope (the pages' "sync now", the REST API's upserts): "queued", or
+        "merged" into the pending job of the same kind (its queueing lock)."""
         result = await jobs.enqueue(self.app, [scope], full=full)
         return "queued" if result.deferred else "merged"
 

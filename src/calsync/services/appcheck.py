@@ -280,7 +280,8 @@ async def run_test(settings: Settings, mailboxes: Sequence[str]) -> Report:
             notes.append(f"the token was issued to {report.app_id}, not to client_id {settings.client_id}")
         if settings.permissions == "delegated" and kind == "application":
             notes.append(
-                "permissions = delegated: scopes are granted when each user signs in (calsync web); "
+                "permissions = delegated: scopes are granted when each person connects at /connect "
+                "(calsync serve; docs/delegated.md); "
                 "this test checked the app's credential only. `calsync consent-url` prints the sign-in URL."
             )
             return report

@@ -77,6 +77,11 @@ async def sync_mailboxes(
     so an unreachable Graph is one error (calsync.graph.TransportError) rather than a failed run for each
     mailbox."""
     views = deployment.profiles(profile)  # an unknown profile is an error before any Graph call
+    if deployment.settings.permissions == "delegated":  # each person's own token, never the app's
+        from calsync.services.connsync import sync_connections
+
+        return await sync_connections(deployment, mailboxes, dry_run=dry_run, full=full, progress=progress,
+                                      stopping=stopping)  # fmt: skip
     await deployment.check_credential()
     await deployment.check_graph()
     outcomes: list[MailboxOutcome] = []
@@ -147,8 +152,15 @@ async def sync_mailbox(
     full: bool = False,
     stopping: asyncio.Event | None = None,
 ) -> RunReport:
-    """One run of one mailbox for one profile (the scheduler's and the workers' unit of work); an API
-    profile's (the REST API's events, calsync.services.api_sync) as well."""
+    """One run of one mailbox for one profile (the scheduler's and the workers' unit of work); a
+    connection's key (calsync.services.connsync.connection_scope) runs that person's connection with
+    their own token; an API profile's (the REST API's events, calsync.services.api_sync) runs those."""
+    if mailbox.startswith("@connection:"):
+        from calsync.services.connsync import CONNECTION_SCOPE, sync_connection
+
+        cid = mailbox.removeprefix(CONNECTION_SCOPE)
+        return await sync_connection(deployment, cid, full=full, stopping=stopping)
+
     if is_api_profile(profile):
         from calsync.services.api_sync import sync_api_scope
 
@@ -177,16 +189,18 @@ async def mailboxes(deployment: Deployment, profile: str | None = None) -> list[
 
 
 async def scopes(deployment: Deployment) -> list[str]:
-    """Every (profile, mailbox) of the deployment now, as scope keys (calsync.store.scope_key): what
-    the scheduler and the workers' fan-out run."""
+    """Every (profile, mailbox) of the deployment now, as scope keys (calsync.store.scope_key), and
+    every connected person's connection (calsync.services.connsync): what the scheduler and the
+    workers' fan-out run. With `permissions = "delegated"` only connections: no app token is used."""
+    from calsync.services.connsync import connection_scopes
     from calsync.store import scope_key
 
     found: list[str] = []
-    for view in deployment.profiles():
+    for view in deployment.profiles() if deployment.settings.permissions == "application" else []:
         selected = await mailboxes(deployment, view.name)
         found += [scope_key(view.name, m) for m in selected]
         await _offboard(view, selected)
-    return found + await _api_scopes(deployment)
+    return found + await _api_scopes(deployment) + await off_loop(connection_scopes, deployment)
 
 
 async def _api_scopes(deployment: Deployment) -> list[str]:

@@ -59,6 +59,15 @@ class Settings(BaseModel):
     # Delegated permissions.
     redirect_uri: str = "http://localhost:8400/auth/callback"
     delegated_scopes: list[str] = Field(default_factory=lambda: ["Calendars.ReadWrite"])
+    # Issue 9: people's own connections (docs/delegated.md). Their msal token caches, and push channels'
+    # secrets, are sealed with these keys (first = primary): a file (one key a line) or
+    # CALSYNC_TOKEN_KEYS (comma-separated), never the database; none on SQLite: a key file is made beside
+    # the database (0600).
+    token_key_file: Path | None = None
+    token_keys: SecretStr | None = Field(default=None, repr=False)
+    connect_profile: str | None = None  # the profile whose source and templates connections use
+    status_page_url: str | None = None  # the personal status page's address, for the event footer
+    event_footer: str | None = None  # appended to connected people's events; {status_url} is the link
     # Limits.
     mailbox_concurrency: int = Field(default=4, ge=1, le=4)
     # Half of Graph's global limit per app (130,000 per 10 s, graph-facts §7), leaving room for other
@@ -170,10 +179,6 @@ class Settings(BaseModel):
     # subscribe to every synced mailbox's events.
     change_notifications: bool = False
     subscription_lifetime_minutes: int = Field(default=4230, ge=45, le=10080)  # renewed at half of it
-    # Secrets at rest (push channels' signing secrets; docs/configuration.md, "Keys"): Fernet keys, the
-    # first encrypts, any decrypts (rotation). From CALSYNC_TOKEN_KEYS (comma-separated) or the file.
-    token_keys: SecretStr | None = Field(default=None, repr=False)
-    token_key_file: Path | None = None
     # Push to subscribers (issue 11, item 2; docs/push.md).
     push_allow_private_callbacks: bool = False  # callback URLs on loopback/private addresses (tests, dev)
     push_allow_http_callbacks: bool = False  # plain http:// callback URLs

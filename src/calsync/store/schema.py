@@ -214,6 +214,56 @@ admin_bootstrap = sa.Table(
     sa.Column("used_at", UtcDateTime, nullable=True),
 )
 
+# Issue 9 (delegated permissions): one row per person who connected their own calendar, the sign-in
+# flows under way, and what happened to connections (calsync.store.connections).
+CONNECTION_STATUSES: tuple[str, ...] = ("pending", "connected", "paused", "disconnected")
+
+connections = sa.Table(
+    "connections",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # unguessable (secrets.token_urlsafe), in URLs
+    sa.Column("tenant_id", sa.String, nullable=False),
+    # msal's home_account_id ("<oid>.<tid>"): the person, keyed by object id and tenant, never by
+    # their e-mail address, which Entra lets change (nOAuth).
+    sa.Column("home_account_id", sa.String, nullable=False),
+    sa.Column("mailbox", sa.String, nullable=False),
+    sa.Column("profile", sa.String, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String, nullable=True),  # why it is paused or disconnected (a code)
+    sa.Column("status_at", UtcDateTime, nullable=False),
+    sa.Column("preferences", sa.JSON, nullable=False),
+    sa.Column("token_cache", sa.Text, nullable=True),  # msal's cache, sealed (calsync.store.vault)
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("tenant_id", "home_account_id"),
+    sa.CheckConstraint(_one_of("status", CONNECTION_STATUSES), name="status"),
+    sa.Index(None, "mailbox"),
+)
+
+connect_flows = sa.Table(
+    "connect_flows",
+    metadata,
+    # A sign-in under way, found by a digest of its `state` and bound to a digest of the browser
+    # session that began it; the flow (PKCE verifier, nonce) is sealed. Deleted when it is used.
+    sa.Column("state_digest", sa.String(64), primary_key=True),
+    sa.Column("session_digest", sa.String(64), nullable=False),
+    sa.Column("flow", sa.Text, nullable=False),
+    sa.Column("relink", sa.String(64), nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+connection_events = sa.Table(
+    "connection_events",
+    metadata,
+    # What happened to connections, for subscribers (notifications): connected, disconnected, ...
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("connection_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String, nullable=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index(None, "connection_id"),
+)
+
 # The REST API's tables live in their own module on the same metadata (imported last: it imports this one).
 from calsync.store import api_tables as _api_tables  # noqa: E402,F401
 

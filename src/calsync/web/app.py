@@ -1,4 +1,4 @@
-"""The FastAPI application of `calsync serve`: health, readiness, metrics and the pages (/v1 comes next).
+"""The FastAPI application of `calsync serve`: health, readiness, metrics, the pages, /v1 and Graph's hooks.
 
 - `/healthz`: the process is alive and its event loop answers (no dependency is checked: a liveness
   probe that fails on a database blip would restart a healthy process).

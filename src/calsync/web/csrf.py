@@ -66,8 +66,13 @@ def _cross_site(request: Request) -> str | None:
     origin = request.headers.get("origin")
     if origin is None:
         return None
+    if origin == "null":
+        # Referrer-Policy: no-referrer makes browsers send `Origin: null` even on same-origin form
+        # POSTs (Fetch, "serializing a request origin"): then Sec-Fetch-Site decides, and the token.
+        fetched = request.headers.get("sec-fetch-site")
+        return None if fetched in (None, "same-origin") else "foreign origin"
     public = request.app.state.web.public_url
-    if origin == "null" or _origin(origin) != _origin(public):
+    if _origin(origin) != _origin(public):
         return "foreign origin"
     return None
 

@@ -202,9 +202,9 @@ def features() -> list[Callable[[WebContext], APIRouter]]:
     """Each page module's `router(web)`, mounted in this order (which is also the header's order).
 
     Imported here, not at the top: the page modules import this module."""
-    from calsync.web import admin, adminapp, adminauth, home
+    from calsync.web import admin, adminapp, adminauth, connect, home, me
 
-    return [home.router, adminauth.router, admin.router, adminapp.router]
+    return [home.router, connect.router, me.router, adminauth.router, admin.router, adminapp.router]
 
 
 def _public_url(settings: Settings) -> tuple[str, bool]:

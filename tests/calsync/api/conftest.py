@@ -99,7 +99,7 @@ async def api_client(emulated: ApiTenant, folder: Path) -> AsyncIterator[ApiClie
     async with open_deployment(settings) as deployment:
         runtime = EmbeddedRuntime(deployment)
         app = create_app(
-            deployment, runtime_ready=_ready, queue_depth=lambda: 0.0, request_run=runtime.request
+            deployment, runtime_ready=_ready, queue_depth=lambda: 0.0, request_run=runtime.request_run
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://calsync.test") as http:

@@ -155,14 +155,14 @@ def test_consent_url_names_tenant_client_and_adminconsent(config: Path) -> None:
     sign_in = urls["signInUrl"]
     assert f"/{TENANT}/oauth2/v2.0/authorize?client_id={CLIENT}&response_type=code" in sign_in
     assert "scope=Calendars.ReadWrite+offline_access" in sign_in
-    assert "redirect_uri=http%3A%2F%2Flocalhost%3A8400%2Fauth%2Fcallback" in sign_in
+    assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A8400%2Fconnect%2Fcallback" in sign_in
     assert "state=" not in sign_in
     assert "code_challenge=" not in sign_in
     human = runner.invoke(app, ["--config", str(config), "consent-url"])
     assert human.exit_code == 0, human.output
     lines = human.stdout.splitlines()
     assert urls["adminConsentUrl"] in lines  # printed unwrapped, ready to copy
-    for expected in ("adminconsent", TENANT, CLIENT, "calsync web"):
+    for expected in ("adminconsent", TENANT, CLIENT, "/connect page"):
         assert expected in human.stdout
 
 

@@ -114,7 +114,13 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS / "versions" / "0001_initial.py").is_file()
     assert (MIGRATIONS / "versions" / "0002_run_status_not_applicable.py").is_file()
     assert (MIGRATIONS / "versions" / "0003_departures.py").is_file()
-    for name in ("0005_admin_audit", "0006_api_keys", "0007_channels_outbox", "0008_graph_subscriptions"):
+    for name in (
+        "0004_connections",
+        "0005_admin_audit",
+        "0006_api_keys",
+        "0007_channels_outbox",
+        "0008_graph_subscriptions",
+    ):
         assert (MIGRATIONS / "versions" / f"{name}.py").is_file()
     assert head_revision() == "0008"
 

@@ -183,6 +183,7 @@ def serve_calsync(
     people: Sequence[str] = PEOPLE,
     body: str = "",
     app: dict[str, Any] | None = None,
+    emulator: EmulatorConfig | None = None,
     **extra: Any,
 ) -> Iterator[Served]:
     """graphemu + `calsync serve` (see the module docstring); `body` is appended to calsync.toml."""
@@ -196,7 +197,7 @@ def serve_calsync(
         f"{url}/connect/callback",
     ]
     world = world_from_seed(seed(cert, people, redirect_uris, app=app or {}, **extra))
-    server = BackgroundServer(world, EmulatorConfig(), tls_dir=folder / "tls")
+    server = BackgroundServer(world, emulator or EmulatorConfig(), tls_dir=folder / "tls")
     info = server.start()
     (folder / "feed.ics").write_text(FEED)
     (folder / "calsync.toml").write_text(

@@ -102,7 +102,12 @@ async def test_a_token_from_another_session_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{"origin": "https://evil.example"}, {"origin": "null"}, {"sec-fetch-site": "cross-site"}],
+    [
+        {"origin": "https://evil.example"},
+        {"origin": "null", "sec-fetch-site": "cross-site"},
+        {"origin": "null", "sec-fetch-site": "same-site"},
+        {"sec-fetch-site": "cross-site"},
+    ],
 )
 async def test_a_cross_site_post_is_refused_even_with_the_token(
     tmp_path: Path, headers: dict[str, str]
@@ -115,6 +120,18 @@ async def test_a_cross_site_post_is_refused_even_with_the_token(
             "/t/form", data={"csrf_token": token}, headers={"origin": "http://127.0.0.1:8400"}
         )
         assert same_site.status_code == 303
+
+
+async def test_a_same_origin_form_post_with_origin_null_is_accepted(tmp_path: Path) -> None:
+    """Pages are sent with Referrer-Policy: no-referrer, so a browser's same-origin form POST carries
+    `Origin: null`; Sec-Fetch-Site says same-origin, and the token decides."""
+    async with web_app(tmp_path) as web:
+        token = await token_from_session(web)
+        same = {"origin": "null", "sec-fetch-site": "same-origin"}
+        response = await web.client.post("/t/form", data={"csrf_token": token}, headers=same)
+        assert response.status_code == 303
+        without = await web.client.post("/t/form", data={}, headers=same)
+        assert without.status_code == 403
 
 
 async def token_from_session(web: WebApp) -> str:

@@ -1,7 +1,7 @@
 """The administrators' audit log and one-time bootstrap tokens (web pages, issue 9).
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-07
 
 `admin_audit`: every action taken on the administration pages, and every admin sign-in (who, what, when,
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
