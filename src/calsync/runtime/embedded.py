@@ -17,6 +17,7 @@ from calsync import services
 from calsync.runtime.clock import Clock
 from calsync.runtime.scheduler import Scheduler
 from calsync.services import Deployment
+from calsync.services.unified_ids import is_api_profile
 from calsync.store.scoped import split_scope
 
 
@@ -25,6 +26,7 @@ class EmbeddedRuntime:
         settings = deployment.settings
         self.deployment = deployment
         self.stopping = asyncio.Event()
+        self._api_attempts: dict[str, int] = {}
         self.scheduler = Scheduler(
             self._run,
             self._mailboxes,
@@ -40,7 +42,21 @@ class EmbeddedRuntime:
         report = await services.sync_mailbox(
             self.deployment, mailbox, profile=profile, full=full, stopping=self.stopping
         )
+        if is_api_profile(profile):
+            self._again_if_unfinished(scope, report.status)
         return report.status
+
+    def _again_if_unfinished(self, scope: str, status: str) -> None:
+        """An API profile's run that did not finish (Graph throttled or failed some writes) is asked for
+        again after 2, 4, 8 ... up to 300 s: the caller got its 202 and is not going to ask again, and
+        the next round may be many minutes away."""
+        if status in ("ok", "not_applicable") or self.stopping.is_set():
+            self._api_attempts.pop(scope, None)
+            return
+        attempt = self._api_attempts.get(scope, 0) + 1
+        self._api_attempts[scope] = attempt
+        delay = min(300.0, 2.0**attempt)
+        asyncio.get_running_loop().call_later(delay, self.scheduler.request, scope)
 
     async def _mailboxes(self) -> list[str]:
         """Every (profile, mailbox) of the deployment as one scheduler key (calsync.store.scope_key)."""

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from calsync import services
 from calsync.runtime import jobs
 from calsync.services import Deployment
+from calsync.services.unified_ids import is_api_profile
 from calsync.store.scoped import split_scope
 from calsync.sync.guard import LEASE_LOST, SHUTTING_DOWN
 from calsync.sync.ports import RunReport
@@ -29,8 +30,11 @@ TRANSIENT = {
 }
 
 
-def transient(report: RunReport) -> bool:
-    """A run worth retrying soon: the cause is outside the mailbox and likely to pass."""
+def transient(report: RunReport, profile: str | None = None) -> bool:
+    """A run worth retrying soon: the cause is outside the mailbox and likely to pass. An API profile's
+    run that left writes undone is retried too: its caller got a 202 and will not ask again."""
+    if is_api_profile(profile) and report.status in ("partial", "failed", "stopped", "skipped"):
+        return True
     return (report.status, report.error_code) in TRANSIENT
 
 
@@ -41,7 +45,7 @@ def handlers(deployment: Deployment) -> jobs.JobHandlers:
     async def sync(scope: str, full: bool) -> str:
         profile, mailbox = split_scope(scope)
         report = await services.sync_mailbox(deployment, mailbox, profile=profile, full=full)
-        if transient(report):
+        if transient(report, profile):
             raise jobs.TransientRunError(f"{report.error_code}: {report.message}")
         return report.status
 
