@@ -22,6 +22,7 @@ from calsync.services.naming import mailbox_name
 from calsync.services.unified_calendars import CalendarBook, CalendarInfo
 from calsync.services.unified_events import (
     Accepted,
+    EventWriter,
     RequestRun,
     check_writable,
     record_delete,
@@ -138,13 +139,16 @@ class UnifiedApiOps:
     api: UnifiedApi
     request_run: RequestRun | None = None
     book: CalendarBook = field(default_factory=CalendarBook)
+    _writer: EventWriter | None = field(default=None, repr=False)
 
     @property
     def deployment(self) -> Deployment:
         return self.api.deployment
 
-    def _events(self) -> ApiEventStore:
-        return ApiEventStore(self.deployment.store.engine)
+    def _events(self) -> EventWriter:
+        if self._writer is None:
+            self._writer = EventWriter(ApiEventStore(self.deployment.store.engine))
+        return self._writer
 
     async def calendars(self) -> list[dict[str, object]]:
         """Every calendar of every connected mailbox (Cronofy's List Calendars)."""

@@ -92,6 +92,7 @@ def _client_app(emulator: Emulator, workdir: Path, api: httpx.Client, key_id: st
     assert api.request("DELETE", url, json={"event_id": "exam-1"}).status_code == 202
     wait("the event gone", lambda: subjects(emulator) == [])
     run(workdir, "api-keys", "revoke", key_id)
+    wait("the revoked key refused", lambda: api.get("/v1/calendars").status_code == 401, seconds=30)
     refused = api.get("/v1/calendars")
     assert refused.status_code == 401
     assert refused.json()["errors"]["authorization"][0]["key"] == "errors.unauthorized"

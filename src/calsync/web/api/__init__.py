@@ -15,6 +15,7 @@ from fastapi.exception_handlers import http_exception_handler, request_validatio
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from calsync.graph import GraphClientError
@@ -54,6 +55,13 @@ def install_api(app: FastAPI, deployment: Deployment, *, request_run: RequestRun
         return await errors.graph_error_handler(request, exc)
 
     app.add_exception_handler(GraphClientError, on_graph)
+
+    async def on_database(request: Request, exc: Exception) -> Response:
+        if not _in_api(request):
+            raise exc
+        return errors.database_error(exc)
+
+    app.add_exception_handler(SQLAlchemyError, on_database)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         if _in_api(request):
