@@ -183,7 +183,9 @@ def main() -> None:
         graphemu, info = start_graphemu(
             workdir, args.mailboxes, args.latency_ms, cert.certificate.read_text()
         )
-        control = httpx.Client(base_url=info["base"], verify=ssl.create_default_context(cafile=info["ca"]))
+        control = httpx.Client(
+            base_url=info["base"], verify=ssl.create_default_context(cafile=info["ca"]), timeout=600
+        )
         write_config(workdir, info, cert, args.mailboxes)
         made = subprocess.run([str(BIN / "calsync"), "api-keys", "create", "bench", "--json"],
                               env=env(workdir),
@@ -226,6 +228,10 @@ def main() -> None:
                 if total < args.events:
                     time.sleep(0.2)
             in_graph_at = time.perf_counter()
+            lat = result["latencies"]
+            accepted, landed = result["accepted_at"] - result["started"], in_graph_at - result["started"]
+            note = f"accepted in {accepted:.1f} s, p50 {statistics.median(lat):.3f} s, all in Graph after {landed:.1f} s"
+            print(note, file=sys.stderr, flush=True)
             cpu1 = (cpu_seconds(serve.pid), cpu_seconds(graphemu.pid), time.process_time())
             log_entries = control.get("/_emu/requests", params={"since": seq}).json()["value"]
             duplicates, present = 0, 0
