@@ -230,7 +230,8 @@ def main() -> None:
             in_graph_at = time.perf_counter()
             lat = result["latencies"]
             accepted, landed = result["accepted_at"] - result["started"], in_graph_at - result["started"]
-            note = f"accepted in {accepted:.1f} s, p50 {statistics.median(lat):.3f} s, in Graph after {landed:.1f} s"
+            p50 = statistics.median(lat)
+            note = f"accepted in {accepted:.1f} s, p50 {p50:.3f} s, in Graph after {landed:.1f} s"
             print(note, file=sys.stderr, flush=True)
             cpu1 = (cpu_seconds(serve.pid), cpu_seconds(graphemu.pid), time.process_time())
             log_entries = control.get("/_emu/requests", params={"since": seq}).json()["value"]
