@@ -11,6 +11,9 @@ def test_all_lists_the_public_names() -> None:
     assert exported == sorted(exported)
     assert all(hasattr(calsync.store, name) for name in exported)
     modules = {
+        "api_tables",
+        "apievents",
+        "apikeys",
         "engine",
         "memory",
         "migrate",
