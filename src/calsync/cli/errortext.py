@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from rich.markup import escape
 
-from calsync.cli.output import EXIT_AUTH, EXIT_CONFIG, EXIT_GRAPH, EXIT_USAGE, renders
+from calsync.cli.output import EXIT_AUTH, EXIT_CONFIG, EXIT_GRAPH, renders
 from calsync.graph import (
     AuthError,
     ConsentRequired,
@@ -177,12 +177,3 @@ def _host(exc: Exception) -> str:
         if host:
             return str(host)
     return "the identity platform" if "identity platform" in str(exc) else "Microsoft Graph"
-
-
-# -- the REST API's keys (calsync api-keys) ------------------------------------------------------------
-from calsync.services.api_keys import ApiKeyError  # noqa: E402
-
-
-@renders(ApiKeyError)
-def _api_key(exc: Exception) -> tuple[str, int]:
-    return escape(str(exc)), EXIT_USAGE
