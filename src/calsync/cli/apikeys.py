@@ -21,8 +21,25 @@ if TYPE_CHECKING:
 app = typer.Typer(help="API keys of the REST API (/v1): create, list, revoke.", no_args_is_help=True)
 
 
+_registered: list[bool] = []
+
+
+def _register_errors() -> None:
+    """A key that cannot be made or revoked as asked is a usage error, said plainly (exit 2)."""
+    if _registered:
+        return
+    from rich.markup import escape
+
+    from calsync.cli.output import EXIT_USAGE, renders
+    from calsync.services.api_keys import ApiKeyError
+
+    renders(ApiKeyError)(lambda exc: (escape(str(exc)), EXIT_USAGE))
+    _registered.append(True)
+
+
 def _with_keys(ctx: typer.Context, use: typer.models.CommandFunctionType) -> object:
     """Open the deployment's store (migrated) and call `use(keys)` with its key service."""
+    _register_errors()
     from calsync import wiring
     from calsync.services.api_keys import ApiKeys
     from calsync.store.apikeys import ApiKeyStore

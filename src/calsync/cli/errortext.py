@@ -179,15 +179,6 @@ def _host(exc: Exception) -> str:
     return "the identity platform" if "identity platform" in str(exc) else "Microsoft Graph"
 
 
-# -- the REST API's keys (calsync api-keys) ------------------------------------------------------------
-from calsync.services.api_keys import ApiKeyError  # noqa: E402
-
-
-@renders(ApiKeyError)
-def _api_key(exc: Exception) -> tuple[str, int]:
-    return escape(str(exc)), EXIT_USAGE
-
-
 # -- push to subscribers (calsync channels) ------------------------------------------------------------
 from calsync.services.push.errors import PushError  # noqa: E402
 from calsync.services.secretbox import SecretBoxError  # noqa: E402

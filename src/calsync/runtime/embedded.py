@@ -26,6 +26,7 @@ from calsync.runtime.pushloop import PushLoop
 from calsync.runtime.scheduler import Scheduler
 from calsync.runtime.upkeep import UpkeepLoop
 from calsync.services import Deployment, notifications, push, subscribing
+from calsync.services.unified_ids import is_api_profile
 from calsync.store.scoped import split_scope
 
 
@@ -34,6 +35,7 @@ class EmbeddedRuntime:
         settings = deployment.settings
         self.deployment = deployment
         self.stopping = asyncio.Event()
+        self._api_attempts: dict[str, int] = {}
         self.scheduler = Scheduler(
             self._run,
             self._mailboxes,
@@ -62,12 +64,26 @@ class EmbeddedRuntime:
             report = await services.sync_mailbox(
                 self.deployment, mailbox, profile=profile, full=full, stopping=self.stopping
             )
+            if is_api_profile(profile):
+                self._again_if_unfinished(scope, report.status)
             return report.status
         found, repaired = await notifications.reconcile(
             self.deployment, scope, named=named, incremental=not only, stopping=self.stopping
         )
         self.notified["repaired" if repaired else "in_step"] += 1
         return found.status if found is not None else "ok"
+
+    def _again_if_unfinished(self, scope: str, status: str) -> None:
+        """An API profile's run that did not finish (Graph throttled or failed some writes) is asked for
+        again after 2, 4, 8 ... up to 300 s: the caller got its 202 and is not going to ask again, and
+        the next round may be many minutes away."""
+        if status in ("ok", "not_applicable") or self.stopping.is_set():
+            self._api_attempts.pop(scope, None)
+            return
+        attempt = self._api_attempts.get(scope, 0) + 1
+        self._api_attempts[scope] = attempt
+        delay = min(300.0, 2.0**attempt)
+        asyncio.get_running_loop().call_later(delay, self.scheduler.request, scope)
 
     async def _mailboxes(self) -> list[str]:
         """Every (profile, mailbox) of the deployment as one scheduler key (calsync.store.scope_key)."""

@@ -20,6 +20,7 @@ from procrastinate import App
 from calsync import services
 from calsync.runtime import jobs
 from calsync.services import Deployment, push, subscribing
+from calsync.services.unified_ids import is_api_profile
 from calsync.store.scoped import split_scope
 from calsync.sync.guard import LEASE_LOST, SHUTTING_DOWN
 from calsync.sync.ports import RunReport
@@ -32,8 +33,11 @@ TRANSIENT = {
 }
 
 
-def transient(report: RunReport) -> bool:
-    """A run worth retrying soon: the cause is outside the mailbox and likely to pass."""
+def transient(report: RunReport, profile: str | None = None) -> bool:
+    """A run worth retrying soon: the cause is outside the mailbox and likely to pass. An API profile's
+    run that left writes undone is retried too: its caller got a 202 and will not ask again."""
+    if is_api_profile(profile) and report.status in ("partial", "failed", "stopped", "skipped"):
+        return True
     return (report.status, report.error_code) in TRANSIENT
 
 
@@ -70,7 +74,7 @@ def handlers(deployment: Deployment, deliverer: push.Deliverer | None = None) ->
     async def sync(scope: str, full: bool) -> str:
         profile, mailbox = split_scope(scope)
         report = await services.sync_mailbox(deployment, mailbox, profile=profile, full=full)
-        if transient(report):
+        if transient(report, profile):
             raise jobs.TransientRunError(f"{report.error_code}: {report.message}")
         return report.status
 

@@ -19,6 +19,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ SCOPES: tuple[str, ...] = ("read", "write", "admin")
 KEY_PREFIX = "csk_"
 _DUMMY_HASH = hashlib.sha256(b"calsync: no such key").hexdigest()
 _TOUCH_EVERY = timedelta(minutes=1)  # last_used is a hint, not an audit log: one write a minute at most
+_REMEMBER = 2.0  # seconds a key found valid is not read again: how long a revocation may take
 
 
 class ApiKeyError(Exception):
@@ -76,6 +78,7 @@ class ApiKeys:
         self._store = store
         self._clock = clock
         self._touched: dict[str, datetime] = {}
+        self._valid: dict[str, tuple[float, ApiPrincipal]] = {}
 
     def create(self, name: str, scopes: Iterable[str] = ("read", "write")) -> NewKey:
         name = name.strip()
@@ -103,12 +106,31 @@ class ApiKeys:
 
     def authenticate(self, presented: str) -> ApiPrincipal | None:
         """The principal of a presented key, or None: unknown, malformed, wrong secret or revoked, all
-        alike (the caller learns nothing about which)."""
+        alike (the caller learns nothing about which).
+
+        A key found valid is remembered (by its hash) for `_REMEMBER`, so a client sending a burst of
+        requests costs one database read, not one per request; a revocation therefore takes effect in
+        every process within that time."""
+        digest = _hash(presented)
+        remembered = self._valid.get(digest)
+        now = time.monotonic()
+        if remembered is not None and now - remembered[0] < _REMEMBER:
+            return remembered[1]
+        found = self._authenticate(presented, digest)
+        if found is None:
+            self._valid.pop(digest, None)
+        else:
+            if len(self._valid) > 10_000:
+                self._valid.clear()
+            self._valid[digest] = (now, found)
+        return found
+
+    def _authenticate(self, presented: str, digest: str) -> ApiPrincipal | None:
         key_id, _, _ = presented.removeprefix(KEY_PREFIX).partition("_")
         well_formed = presented.startswith(KEY_PREFIX) and len(key_id) == 10 and key_id.isalnum()
         record = self._store.by_prefix(f"{KEY_PREFIX}{key_id}") if well_formed else None
         expected = record.hash if record is not None else _DUMMY_HASH
-        matches = hmac.compare_digest(_hash(presented).encode(), expected.encode())
+        matches = hmac.compare_digest(digest.encode(), expected.encode())
         if record is None or not matches or record.revoked is not None:
             return None
         self._note_use(record.id)

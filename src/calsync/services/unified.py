@@ -22,6 +22,7 @@ from calsync.services.naming import mailbox_name
 from calsync.services.unified_calendars import CalendarBook, CalendarInfo
 from calsync.services.unified_events import (
     Accepted,
+    EventWriter,
     RequestRun,
     check_writable,
     record_delete,
@@ -77,13 +78,36 @@ async def application_connections(deployment: Deployment) -> list[Connection]:
     return list(found.values())
 
 
+async def delegated_connections(deployment: Deployment) -> list[Connection]:
+    """People who connected their own calendar (calsync.services.connections); a disconnected one is
+    listed with the page that relinks it (`profile_relink_url`). No token key is read to list them."""
+    from calsync import wiring
+    from calsync.services.connections import connection_store
+    from calsync.sync.engine import off_loop
+
+    store = connection_store(deployment, keys=False)
+    records = await off_loop(store.all, "connected", "paused", "disconnected")
+    return [
+        Connection(
+            r.mailbox,
+            r.mailbox,
+            connected=r.status != "disconnected",
+            relink_url=wiring.relink_url(deployment.settings, r.id) if r.status == "disconnected" else None,
+            source="delegated",
+        )
+        for r in records
+    ]
+
+
 @dataclass
 class UnifiedApi:
     """The API's use cases for one deployment. `sources` lists where connections come from; the list of
     connections is kept `ttl` seconds (a group-based profile costs Graph requests to resolve)."""
 
     deployment: Deployment
-    sources: list[ConnectionSource] = field(default_factory=lambda: [application_connections])
+    sources: list[ConnectionSource] = field(
+        default_factory=lambda: [application_connections, delegated_connections]
+    )
     ttl: float = 60.0
     _cached: tuple[float, list[Connection]] | None = field(default=None, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
@@ -138,13 +162,16 @@ class UnifiedApiOps:
     api: UnifiedApi
     request_run: RequestRun | None = None
     book: CalendarBook = field(default_factory=CalendarBook)
+    _writer: EventWriter | None = field(default=None, repr=False)
 
     @property
     def deployment(self) -> Deployment:
         return self.api.deployment
 
-    def _events(self) -> ApiEventStore:
-        return ApiEventStore(self.deployment.store.engine)
+    def _events(self) -> EventWriter:
+        if self._writer is None:
+            self._writer = EventWriter(ApiEventStore(self.deployment.store.engine))
+        return self._writer
 
     async def calendars(self) -> list[dict[str, object]]:
         """Every calendar of every connected mailbox (Cronofy's List Calendars)."""

@@ -10,14 +10,15 @@ into one calendar coalesce into few runs.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from calsync.services.unified_calendars import CalendarInfo
 from calsync.services.unified_ids import UnknownId, scope_profile, split_calendar_id
 from calsync.services.unified_models import Conferencing, UpsertEvent, from_stored, resolve_times, stored_body
-from calsync.store.apievents import ApiEventRow, ApiEventStore
+from calsync.store.apievents import ApiEventRow, ApiEventStore, Change, EventKey
 from calsync.sync.engine import off_loop
 
 RequestRun = Callable[[str], Awaitable[None]]
@@ -78,33 +79,73 @@ def _effective(previous: ApiEventRow | None, event: UpsertEvent) -> tuple[int, C
     return generation, now
 
 
-async def record_upsert(
-    store: ApiEventStore, key_id: str, info: CalendarInfo, event: UpsertEvent
-) -> Accepted:
+class EventWriter:
+    """Writes the API's requests to `api_events`, many at a time: concurrent requests wait together for
+    one write transaction (group commit) instead of each taking SQLite's (or a PostgreSQL row's) write
+    lock in turn. A request is answered only after its transaction committed, so a 202 is as durable as
+    before; a failed transaction fails every request in it (they are answered 503 and may be retried)."""
+
+    def __init__(self, store: ApiEventStore, batch: int = 500) -> None:
+        self.store = store
+        self._batch = batch
+        self._pending: list[tuple[EventKey, Change, asyncio.Future[ApiEventRow | None]]] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    async def change(self, key: EventKey, change: Change) -> ApiEventRow | None:
+        future: asyncio.Future[ApiEventRow | None] = asyncio.get_running_loop().create_future()
+        self._pending.append((key, change, future))
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self._batch], self._pending[self._batch :]
+            try:
+                rows = await off_loop(self.store.update_many, [(k, c) for k, c, _ in batch])
+            except Exception as exc:  # the transaction failed: so did every request in it
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, _, future), row in zip(batch, rows, strict=True):
+                if not future.done():
+                    future.set_result(row)
+
+
+async def record_upsert(writer: EventWriter, key_id: str, info: CalendarInfo, event: UpsertEvent) -> Accepted:
     """Store the event as the caller's latest wish for (key, calendar, event_id)."""
     cid = info.calendar_id
     profile = scope_profile(key_id, cid)
-    previous = await off_loop(store.get, key_id, cid, event.event_id)
-    generation, conferencing = _effective(previous, event)
     times = resolve_times(event)
-    now = datetime.now(UTC)
-    row = ApiEventRow(
-        key_id, cid, event.event_id, info.mailbox, profile, stored_body(event, generation, conferencing),
-        False, times.start.astimezone(UTC), times.end.astimezone(UTC), now,
-    )  # fmt: skip
-    await off_loop(store.put, row)
+
+    def make(previous: ApiEventRow | None) -> ApiEventRow:
+        generation, conferencing = _effective(previous, event)
+        return ApiEventRow(
+            key_id, cid, event.event_id, info.mailbox, profile, stored_body(event, generation, conferencing),
+            False, times.start.astimezone(UTC), times.end.astimezone(UTC), datetime.now(UTC),
+        )  # fmt: skip
+
+    await writer.change((key_id, cid, event.event_id), make)
     return Accepted(profile, info.mailbox, event.event_id)
 
 
-async def record_delete(store: ApiEventStore, key_id: str, cid: str, event_id: str) -> Accepted | None:
-    """Mark the event deleted; None when this key never wrote it there (nothing to do)."""
-    row = await off_loop(store.mark_deleted, key_id, cid, event_id, datetime.now(UTC))
+async def record_delete(writer: EventWriter, key_id: str, cid: str, event_id: str) -> Accepted | None:
+    """Mark the event deleted (the row stays: the engine's window still covers where its copy stands);
+    None when this key never wrote it there (nothing to do)."""
+    when = datetime.now(UTC)
+
+    def mark(previous: ApiEventRow | None) -> ApiEventRow | None:
+        return None if previous is None else replace(previous, deleted=True, updated=when)
+
+    row = await writer.change((key_id, cid, event_id), mark)
     return Accepted(row.profile, row.mailbox, event_id) if row is not None else None
 
 
 __all__ = [
     "Accepted",
     "EventRefused",
+    "EventWriter",
     "RequestRun",
     "UnknownId",
     "check_writable",

@@ -26,6 +26,12 @@ from calsync.domain import DesiredEvent, SourceKey
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 EVENT_ID = r"^[^\x00-\x1f\x7f]{1,200}$"
+FIRST_YEAR, LAST_YEAR = 1900, 2200  # Outlook's own range is wider; this keeps windows and zones sane
+
+
+def _parse(text: str) -> datetime:
+    """An ISO 8601 / RFC 3339 time (`Z`, `z` and `t` as RFC 3339 allows)."""
+    return datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -48,10 +54,24 @@ class ZonedTime(BaseModel):
         return value
 
 
-TimeValue = Annotated[
-    str | ZonedTime,
-    Field(description="A date (all-day, YYYY-MM-DD), a time (ISO 8601), or {time, tzid}."),
+_TIME_STRINGS: list[dict[str, Any]] = [
+    {"type": "string", "format": "date"},
+    {"type": "string", "format": "date-time"},
+    {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$"},
 ]
+
+
+def _time_schema(schema: dict[str, Any]) -> None:
+    """The forms a time takes, in the OpenAPI document: a date, a time with an offset, a local time, or
+    an object (generated clients and property tests then make real times, not any string)."""
+    alternatives = schema.get("anyOf", [])
+    schema["anyOf"] = [*_TIME_STRINGS, *(a for a in alternatives if a.get("type") != "string")]
+    schema["description"] = (
+        "A date (all-day, YYYY-MM-DD), a time (ISO 8601; local in tzid without an offset), or {time, tzid}."
+    )
+
+
+TimeValue = Annotated[str | ZonedTime, Field(json_schema_extra=_time_schema)]
 
 
 class Location(BaseModel):
@@ -113,7 +133,7 @@ class UpsertEvent(BaseModel):
             date.fromisoformat(value)
             return value
         try:
-            datetime.fromisoformat(text.replace("Z", "+00:00"))
+            _parse(text)
         except ValueError:
             raise ValueError("not a date (YYYY-MM-DD) or an ISO 8601 time") from None
         return value
@@ -121,6 +141,8 @@ class UpsertEvent(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> UpsertEvent:
         span = resolve_times(self)
+        if not (span.start.year >= FIRST_YEAR and span.end.year <= LAST_YEAR):
+            raise ValueError(f"times must lie between the years {FIRST_YEAR} and {LAST_YEAR}")
         shortest = timedelta(days=1) if span.all_day else timedelta(0)
         if span.end - span.start < shortest or span.end == span.start:
             raise ValueError("end must be after start (an all-day event lasts at least a day)")
@@ -143,7 +165,7 @@ def _is_date(value: str | ZonedTime) -> bool:
 
 def _instant(value: str | ZonedTime, default_zone: str) -> tuple[datetime, str]:
     text, zone = (value.time, value.tzid) if isinstance(value, ZonedTime) else (value, default_zone)
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    moment = _parse(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=_zone(zone))
     return moment, zone

@@ -28,7 +28,7 @@ from calsync.graph import GraphClient
 from calsync.graph.odata import expand_extended_properties, graph_datetime, segment, user_path
 from calsync.services.unified_calendars import CalendarInfo
 from calsync.services.unified_ids import scope_profile
-from calsync.services.unified_models import event_id_of
+from calsync.services.unified_models import FIRST_YEAR, LAST_YEAR, event_id_of
 
 PAGE_SIZE = 100
 MAX_DAYS = 3650
@@ -75,6 +75,10 @@ def query(
     except (ValueError, KeyError):
         raise BadQuery("tzid", f"unknown time zone {tzid!r}") from None
     first = from_ or today
+    if not FIRST_YEAR <= first.year <= LAST_YEAR or (
+        to is not None and not FIRST_YEAR <= to.year <= LAST_YEAR
+    ):
+        raise BadQuery("from", f"from and to must lie between the years {FIRST_YEAR} and {LAST_YEAR}")
     last = to or first + timedelta(days=30)
     if last <= first:
         raise BadQuery("to", "to must be after from")

@@ -7,7 +7,7 @@ Graph match them. `span_start`/`span_end` only grow (see calsync.store.api_table
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,12 @@ class ApiEventRow:
     span_start: datetime
     span_end: datetime
     updated: datetime
+
+
+EventKey = tuple[str, str, str]
+"""(key id, calendar id, event id)."""
+Change = Callable[["ApiEventRow | None"], "ApiEventRow | None"]
+"""The stored row (or None) -> the row to store (or None to leave it)."""
 
 
 def _row(r: sa.Row[tuple[object, ...]]) -> ApiEventRow:
@@ -59,38 +65,40 @@ class ApiEventStore:
 
     def put(self, row: ApiEventRow) -> ApiEventRow:
         """Insert or replace the row; its span grows to cover the stored one. Returns the stored row."""
-        with begin_write(self._engine) as conn:
-            where = _key(row.key_id, row.calendar_id, row.event_id)
-            old = conn.execute(sa.select(api_events).where(where)).first()
-            values = {
-                "mailbox": row.mailbox, "profile": row.profile, "body": dict(row.body),
-                "deleted": row.deleted, "span_start": row.span_start, "span_end": row.span_end,
-                "updated": row.updated,
-            }  # fmt: skip
-            if old is None:
-                conn.execute(api_events.insert().values(
-                    key_id=row.key_id, calendar_id=row.calendar_id, event_id=row.event_id, **values
-                ))  # fmt: skip
-                return row
-            before = _row(old)
-            values["span_start"] = min(before.span_start, row.span_start)
-            values["span_end"] = max(before.span_end, row.span_end)
-            conn.execute(api_events.update().where(where).values(**values))
-            return ApiEventRow(row.key_id, row.calendar_id, row.event_id, **values)  # type: ignore[arg-type]
+        (stored,) = self.update_many([((row.key_id, row.calendar_id, row.event_id), lambda _: row)])
+        assert stored is not None
+        return stored
 
-    def mark_deleted(
-        self, key_id: str, calendar_id: str, event_id: str, when: datetime
-    ) -> ApiEventRow | None:
-        """Mark the row deleted (kept: the engine's window still covers where its copy stands)."""
+    def update_many(self, changes: Sequence[tuple[EventKey, Change]]) -> list[ApiEventRow | None]:
+        """Apply each change, in order, in one write transaction: `change(the stored row or None)` gives
+        the new row, or None to leave it as it is. Two changes of one event in a batch build one on the
+        other; the span only grows. Returns each event's row afterwards (None: none stored)."""
+        out: list[ApiEventRow | None] = []
         with begin_write(self._engine) as conn:
-            where = _key(key_id, calendar_id, event_id)
-            old = conn.execute(sa.select(api_events).where(where)).first()
-            if old is None:
-                return None
-            conn.execute(api_events.update().where(where).values(deleted=True, updated=when))
-        row = _row(old)
-        return ApiEventRow(row.key_id, row.calendar_id, row.event_id, row.mailbox, row.profile, row.body,
-                           True, row.span_start, row.span_end, when)  # fmt: skip
+            for (key_id, calendar_id, event_id), change in changes:
+                where = _key(key_id, calendar_id, event_id)
+                old = conn.execute(sa.select(api_events).where(where)).first()
+                before = _row(old) if old is not None else None
+                row = change(before)
+                if row is None:
+                    out.append(before)
+                    continue
+                values = {
+                    "mailbox": row.mailbox, "profile": row.profile, "body": dict(row.body),
+                    "deleted": row.deleted, "span_start": row.span_start, "span_end": row.span_end,
+                    "updated": row.updated,
+                }  # fmt: skip
+                if before is None:
+                    conn.execute(api_events.insert().values(
+                        key_id=key_id, calendar_id=calendar_id, event_id=event_id, **values
+                    ))  # fmt: skip
+                    out.append(row)
+                    continue
+                values["span_start"] = min(before.span_start, row.span_start)
+                values["span_end"] = max(before.span_end, row.span_end)
+                conn.execute(api_events.update().where(where).values(**values))
+                out.append(ApiEventRow(key_id, calendar_id, event_id, **values))  # type: ignore[arg-type]
+        return out
 
     def scope_rows(self, profile: str, mailbox: str) -> list[ApiEventRow]:
         c = api_events.c

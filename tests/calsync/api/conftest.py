@@ -49,9 +49,9 @@ class ApiTenant(Tenant):
         return [e for e in self.events() if name is None or calendars[e.calendar_id].name == name]
 
 
-@pytest.fixture
-def api_tenant(tmp_path: Path) -> Iterator[ApiTenant]:
-    cert = create_certificate(tmp_path / "cert")
+def start_tenant(path: Path) -> tuple[ApiTenant, BackgroundServer]:
+    """graphemu over TLS with the mailbox's three calendars; stop the server when done."""
+    cert = create_certificate(path / "cert")
     world = world_from_seed(
         {
             "tenants": [{"id": TENANT, "domain": "uni.example"}],
@@ -64,8 +64,14 @@ def api_tenant(tmp_path: Path) -> Iterator[ApiTenant]:
     world.add_calendar(user.id, "Rooms", allowed_online_meeting_providers=[],
                        default_online_meeting_provider="unknown")  # fmt: skip
     config = EmulatorConfig(default_page_size=50)
-    server = BackgroundServer(world, config, tls_dir=tmp_path / "tls")
-    yield ApiTenant(world, server.start(), cert, config)
+    server = BackgroundServer(world, config, tls_dir=path / "tls")
+    return ApiTenant(world, server.start(), cert, config), server
+
+
+@pytest.fixture
+def api_tenant(tmp_path: Path) -> Iterator[ApiTenant]:
+    tenant, server = start_tenant(tmp_path)
+    yield tenant
     server.stop()
 
 

@@ -8,6 +8,7 @@ from a third party (docs.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,11 +16,13 @@ from fastapi.exception_handlers import http_exception_handler, request_validatio
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from calsync.graph import GraphClientError
 from calsync.services import Deployment
 from calsync.services.api_keys import ApiKeys
+from calsync.services.unified import ConnectionSource
 from calsync.services.unified_events import RequestRun
 from calsync.store.apikeys import ApiKeyStore
 from calsync.web.api import errors
@@ -43,10 +46,17 @@ def _in_api(request: Request) -> bool:
     return request.url.path == API_PREFIX or request.url.path.startswith(API_PREFIX + "/")
 
 
-def install_api(app: FastAPI, deployment: Deployment, *, request_run: RequestRun | None = None) -> None:
-    """Mount /v1, its error shape, /openapi.json and /docs on `app`."""
+def install_api(
+    app: FastAPI,
+    deployment: Deployment,
+    *,
+    request_run: RequestRun | None = None,
+    connection_sources: Sequence[ConnectionSource] | None = None,
+) -> None:
+    """Mount /v1, its error shape, /openapi.json and /docs on `app` (see `api_router` for the sources)."""
     setattr(app.state, KEYS_STATE, ApiKeys(ApiKeyStore(deployment.store.engine)))
-    app.include_router(api_router(deployment, request_run=request_run), prefix=API_PREFIX)
+    router = api_router(deployment, request_run=request_run, connection_sources=connection_sources)
+    app.include_router(router, prefix=API_PREFIX)
     app.include_router(channels_router(deployment), prefix=API_PREFIX)
     app.add_exception_handler(errors.ApiError, errors.api_error_handler)
 
@@ -56,6 +66,13 @@ def install_api(app: FastAPI, deployment: Deployment, *, request_run: RequestRun
         return await errors.graph_error_handler(request, exc)
 
     app.add_exception_handler(GraphClientError, on_graph)
+
+    async def on_database(request: Request, exc: Exception) -> Response:
+        if not _in_api(request):
+            raise exc
+        return errors.database_error(exc)
+
+    app.add_exception_handler(SQLAlchemyError, on_database)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         if _in_api(request):

@@ -125,3 +125,10 @@ async def graph_error_handler(request: Request, exc: Exception) -> JSONResponse:
     else:
         text = "Microsoft Graph failed"
     return JSONResponse(error_body("graph", "errors.graph", text), 502)
+
+
+def database_error(exc: Exception) -> JSONResponse:
+    """The state database could not take the request (busy beyond its timeout, or down): 503, to be
+    retried; nothing was accepted, so nothing is lost. The exception's text (SQL, paths) is not shown."""
+    text = "the service's database is busy or unavailable; nothing was stored, retry shortly"
+    return JSONResponse(error_body("request", "errors.unavailable", text), 503, headers={"Retry-After": "1"})

@@ -7,6 +7,7 @@ shapes follow Cronofy's (service-facts §1); errors are errors.py's one shape.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -16,7 +17,7 @@ from fastapi.responses import Response
 
 from calsync.services import Deployment
 from calsync.services.api_keys import ApiPrincipal
-from calsync.services.unified import NotFoundError, UnifiedApi, UnifiedApiOps
+from calsync.services.unified import ConnectionSource, NotFoundError, UnifiedApi, UnifiedApiOps
 from calsync.services.unified_events import EventRefused, RequestRun
 from calsync.services.unified_models import UpsertEvent
 from calsync.services.unified_reads import BadQuery, encode_page, query
@@ -36,9 +37,17 @@ def _not_found(exc: NotFoundError) -> ApiError:
     return ApiError(404, "calendar_id", "errors.not_found", str(exc))
 
 
-def api_router(deployment: Deployment, *, request_run: RequestRun | None = None) -> APIRouter:
-    """The `/v1` routes of one deployment (include them with prefix "/v1")."""
+def api_router(
+    deployment: Deployment,
+    *,
+    request_run: RequestRun | None = None,
+    connection_sources: Sequence[ConnectionSource] | None = None,
+) -> APIRouter:
+    """The `/v1` routes of one deployment (include them with prefix "/v1"). `connection_sources`: where
+    the profiles come from (default: the deployment's application-permission mailboxes)."""
     api = UnifiedApi(deployment)
+    if connection_sources is not None:
+        api.sources = list(connection_sources)
     ops = UnifiedApiOps(api, request_run)
     router = APIRouter(responses=responses(401, 403, 422, 502, 503))
 
