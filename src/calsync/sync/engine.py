@@ -42,6 +42,7 @@ from calsync.sync.ports import (
     Create,
     Delete,
     Mapping,
+    ObservedEvent,
     Quarantined,
     RunReport,
     Skip,
@@ -50,6 +51,7 @@ from calsync.sync.ports import (
     Update,
 )
 from calsync.sync.safety import Limits, SafetyStop, check
+from calsync.sync.unchanged import SKIPPED_MESSAGE, DigestStore, in_step, run_digest
 
 DUPLICATE_TRANSACTION = "ErrorDuplicateTransactionId"  # a create's transaction id was used before
 
@@ -83,6 +85,10 @@ class SourceSnapshot:
     error_code: str | None = None
     on_success: Callable[[], None] | None = field(default=None, compare=False)
     on_start: Callable[[], None] | None = field(default=None, compare=False)
+    # calsync.sync.unchanged: the digest of the mailbox's source content (None: the source gives none);
+    # `deferred` set: the events are not parsed yet, the run may skip them (never on full or dry runs)
+    digest: str | None = None
+    deferred: Callable[[], SourceSnapshot] | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -98,6 +104,7 @@ class Engine:
     chunk_size: int = 100
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     on_progress: Callable[[str, int, int], None] | None = None  # (mailbox, writes done, writes planned)
+    digests: DigestStore | None = None  # run digests of last good runs (calsync.sync.unchanged)
 
     async def plan(
         self,
@@ -105,10 +112,12 @@ class Engine:
         source: SourceSnapshot,
         window: Window,
         mappings: dict[SourceKey, Mapping] | None = None,
+        observed: list[ObservedEvent] | None = None,
     ) -> list[Action]:
-        """The plan for a mailbox without running it (`calsync plan`, `sync --dry-run`); `mappings` when
-        the caller already read them."""
-        observed = await self.target.list_managed(mailbox, window)
+        """The plan for a mailbox without running it (`calsync plan`, `sync --dry-run`); `mappings` and
+        `observed` when the caller already read them."""
+        if observed is None:
+            observed = await self.target.list_managed(mailbox, window)
         if mappings is None:
             mappings = await off_loop(self.store.mappings, mailbox)
         quarantined = await off_loop(self.store.quarantined, mailbox)
@@ -148,16 +157,24 @@ class Engine:
                 await off_loop(self.store.record_run, report)
             return report, actions
         try:
-            if source.status != "ok":
-                raise SafetyStop(
-                    source.error_code or "SourceUnavailable",
-                    "the source could not be loaded; nothing was changed",
-                )
-            if not dry_run and source.on_start is not None:
-                await off_loop(source.on_start)
+            _require(source)
             # read once: for the plan, the rails and the writes
             mappings = await off_loop(self.store.mappings, mailbox)
-            actions = await self.plan(mailbox, source, window, mappings)
+            observed: list[ObservedEvent] | None = None
+            stored: str | None = ""  # "" = not read
+            if source.deferred is not None:
+                stored, observed = await self._unchanged(mailbox, source, window, mappings)
+                if observed is None:  # in step: nothing to parse, plan or write
+                    return await self._skipped(report, mappings, dry_run), actions
+                source = replace(source.deferred(), digest=source.digest, deferred=None)
+                report.problems = list(source.problems)
+                _require(source)
+            if not dry_run:
+                if source.on_start is not None:
+                    await off_loop(source.on_start)
+                if self.digests is not None and source.digest is not None and stored is not None:
+                    await off_loop(self.digests.put_run_digest, mailbox, None)  # this run may change it
+            actions = await self.plan(mailbox, source, window, mappings, observed)
             previous = sum(1 for m in mappings.values() if m.state == "synced")  # not intents, tombstones
             in_window = sum(1 for e in source.events if window.contains(e.start, e.end))
             check(actions, desired_count=in_window, previous_count=previous, force=force, limits=self.limits)
@@ -181,7 +198,48 @@ class Engine:
             await off_loop(self.store.record_run, report)
             if report.status == "ok" and source.on_success is not None:
                 await off_loop(source.on_success)
+            if report.status == "ok" and not report.failed and not report.quarantined:
+                await self._remember(mailbox, source, window)
         return report, actions
+
+    async def _skipped(
+        self, report: RunReport, mappings: dict[SourceKey, Mapping], dry_run: bool
+    ) -> RunReport:
+        report.message = SKIPPED_MESSAGE
+        report.unchanged = sum(1 for m in mappings.values() if m.state == "synced")
+        report.finished = self.clock()
+        if not dry_run:
+            await off_loop(self.store.record_run, report)
+        return report
+
+    def _context(self) -> tuple[str, ...]:
+        """What besides the source and the mappings decides a plan (part of the run digest)."""
+        return (self.tenant_id, self.policy.user_changes, self.policy.user_deletes)
+
+    async def _unchanged(
+        self, mailbox: str, source: SourceSnapshot, window: Window, mappings: dict[SourceKey, Mapping]
+    ) -> tuple[str | None, list[ObservedEvent] | None]:
+        """(the stored run digest, the calendar's managed events), the events None when the mailbox is in
+        step with its last good run (calsync.sync.unchanged) and the run may skip it."""
+        if self.digests is None or source.digest is None:
+            return None, await self.target.list_managed(mailbox, window)
+        stored = await off_loop(self.digests.run_digest, mailbox)
+        same = stored is not None and stored == run_digest(source.digest, window, self._context(), mappings)
+        if same and in_step(await self.target.list_versions(mailbox), mappings):
+            return stored, None
+        return stored, await self.target.list_managed(mailbox, window)
+
+    async def _remember(self, mailbox: str, source: SourceSnapshot, window: Window) -> None:
+        """After a good run: the run digest of the mappings it left (read back, so nothing the run
+        wrote outside the engine's own view is missed)."""
+        if self.digests is None or source.digest is None:
+            return
+        digests, digest, context = self.digests, source.digest, self._context()
+
+        def remember() -> None:
+            digests.put_run_digest(mailbox, run_digest(digest, window, context, self.store.mappings(mailbox)))
+
+        await off_loop(remember)
 
     async def _execute(
         self,
@@ -302,6 +360,13 @@ class Engine:
                 code = result.error_code or result.status
                 outcome.quarantined.append(Quarantined(mailbox, key, code, result.message or "", failures))
                 report.quarantined += 1
+
+
+def _require(source: SourceSnapshot) -> None:
+    if source.status != "ok":
+        raise SafetyStop(
+            source.error_code or "SourceUnavailable", "the source could not be loaded; nothing was changed"
+        )
 
 
 def _count_plan(actions: Sequence[Action], report: RunReport) -> None:
