@@ -104,9 +104,11 @@ def to_graph(event: DesiredEvent, content_hash: str, owner: Ownership = DEFAULT_
     return body
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)  # built once
+
+
 def _fingerprint(fields: list[Any]) -> str:
-    raw = json.dumps(fields, ensure_ascii=False, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(raw).hexdigest()[:16]
+    return hashlib.sha256(_COMPACT.encode(fields).encode()).hexdigest()[:16]
 
 
 def fingerprint_desired(event: DesiredEvent) -> str:

@@ -115,9 +115,13 @@ class Sources:
     _table: tuple[tuple[datetime, datetime], _Table] | None = field(default=None, init=False, repr=False)
     _settings_digest: str | None = field(default=None, init=False, repr=False)
 
-    def loader(self) -> SourceLoader:
-        """The source's loader, its events made by the profile's templates (docs/profiles.md)."""
-        inner = self._source_loader()
+    def loader(self, *, deferrable: bool = False) -> SourceLoader:
+        """The source's loader, its events made by the profile's templates (docs/profiles.md).
+
+        `deferrable` (the sync paths): a snapshot may come with its parse deferred (`deferred`, with the
+        content's `digest`) so the engine can skip a mailbox in step (calsync.sync.unchanged); never
+        when `full` is set."""
+        inner = self._source_loader(deferrable and not self.full)
         templates = event_templates(self.settings)
 
         async def load(mailbox: str, win: Window) -> SourceSnapshot:
@@ -129,7 +133,7 @@ class Sources:
 
         return load
 
-    def _source_loader(self) -> SourceLoader:
+    def _source_loader(self, deferrable: bool) -> SourceLoader:
         kind = self.settings.source_kind
         # floating times are only warned about while their zone is calsync's guess, not the administrator's
         chosen = "default_time_zone" in self.settings.model_fields_set
@@ -194,7 +198,7 @@ class Sources:
                 if rows is None:
                     return table.snapshot(mailbox)
                 digest = self._digest(rows)
-                if self.full:  # never skipped; its digest is stored after a good run
+                if not deferrable:  # parsed now; its digest is stored after a good run
                     return replace(table.snapshot(mailbox), digest=digest)
                 return SourceSnapshot("ok", digest=digest, deferred=partial(table.snapshot, mailbox))
 

@@ -151,6 +151,7 @@ class Engine:
         (status `stopped`, the guard's code), its finished chunks recorded."""
         report = RunReport(mailbox=mailbox, started=self.clock(), problems=list(source.problems))
         actions: list[Action] = []
+        final: dict[SourceKey, Mapping] | None = None  # the mappings as the run leaves them
         if source.status == "not_modified":
             report.finished, report.message = self.clock(), "the source is unchanged since the last good run"
             if not dry_run:
@@ -179,7 +180,7 @@ class Engine:
             in_window = sum(1 for e in source.events if window.contains(e.start, e.end))
             check(actions, desired_count=in_window, previous_count=previous, force=force, limits=self.limits)
             if not dry_run:
-                await self._execute(mailbox, actions, mappings, report, guard)
+                final = await self._execute(mailbox, actions, mappings, report, guard)
             else:
                 _count_plan(actions, report)
         except SafetyStop as stop:
@@ -195,12 +196,21 @@ class Engine:
         if report.status == "ok" and report.failed:
             report.status = "partial"
         if not dry_run:
-            await off_loop(self.store.record_run, report)
-            if report.status == "ok" and source.on_success is not None:
-                await off_loop(source.on_success)
-            if report.status == "ok" and not report.failed and not report.quarantined:
-                await self._remember(mailbox, source, window)
+            await self._finish(report, source, window, final)
         return report, actions
+
+    async def _finish(
+        self,
+        report: RunReport,
+        source: SourceSnapshot,
+        window: Window,
+        final: dict[SourceKey, Mapping] | None,
+    ) -> None:
+        await off_loop(self.store.record_run, report)
+        if report.status == "ok" and source.on_success is not None:
+            await off_loop(source.on_success)
+        if report.status == "ok" and not report.failed and not report.quarantined and final is not None:
+            await self._remember(report.mailbox, source, window, final)
 
     async def _skipped(
         self, report: RunReport, mappings: dict[SourceKey, Mapping], dry_run: bool
@@ -229,17 +239,14 @@ class Engine:
             return stored, None
         return stored, await self.target.list_managed(mailbox, window)
 
-    async def _remember(self, mailbox: str, source: SourceSnapshot, window: Window) -> None:
-        """After a good run: the run digest of the mappings it left (read back, so nothing the run
-        wrote outside the engine's own view is missed)."""
-        if self.digests is None or source.digest is None:
-            return
-        digests, digest, context = self.digests, source.digest, self._context()
-
-        def remember() -> None:
-            digests.put_run_digest(mailbox, run_digest(digest, window, context, self.store.mappings(mailbox)))
-
-        await off_loop(remember)
+    async def _remember(
+        self, mailbox: str, source: SourceSnapshot, window: Window, final: dict[SourceKey, Mapping]
+    ) -> None:
+        """After a good run: the run digest of the mappings it left (`_execute` keeps its copy of them
+        current with every write it commits, so they need not be read back)."""
+        if self.digests is not None and source.digest is not None:
+            digest = run_digest(source.digest, window, self._context(), final)
+            await off_loop(self.digests.put_run_digest, mailbox, digest)
 
     async def _execute(
         self,
@@ -248,7 +255,8 @@ class Engine:
         mappings: dict[SourceKey, Mapping],
         report: RunReport,
         guard: Guard | None,
-    ) -> None:
+    ) -> dict[SourceKey, Mapping]:
+        """Run the plan; returns the mailbox's mappings as the store now holds them."""
         state = dict(mappings)  # what the store holds for this mailbox, kept current as we write
         writes: list[Create | Update | Delete] = []
         for action in actions:
@@ -257,7 +265,9 @@ class Engine:
                 state[key] = await self._adopt(mailbox, action, state.get(key))
                 report.adopted += 1
             elif isinstance(action, Skip):
-                await self._skip(mailbox, action, state.get(action.source_key), report)
+                kept = await self._skip(mailbox, action, state.get(action.source_key), report)
+                if kept is not None:
+                    state[action.source_key] = kept
             else:
                 writes.append(action)
         if self.on_progress is not None:
@@ -283,6 +293,7 @@ class Engine:
                 crashpoints.hit("record")
             if self.on_progress is not None:
                 self.on_progress(mailbox, start + len(chunk), len(writes))
+        return state
 
     async def _adopt(self, mailbox: str, action: Adopt, old: Mapping | None) -> Mapping:
         obs = action.observed
@@ -302,13 +313,18 @@ class Engine:
         await off_loop(self.store.put_mapping, adopted)
         return adopted
 
-    async def _skip(self, mailbox: str, action: Skip, old: Mapping | None, report: RunReport) -> None:
-        if action.reason == "user_deleted_respected" and old is not None and old.state != "user_deleted":
-            await off_loop(self.store.put_mapping, replace(old, state="user_deleted"))
+    async def _skip(
+        self, mailbox: str, action: Skip, old: Mapping | None, report: RunReport
+    ) -> Mapping | None:
         if action.reason == "quarantined":
             report.quarantined += 1
         else:
             report.unchanged += 1
+        if action.reason == "user_deleted_respected" and old is not None and old.state != "user_deleted":
+            kept = replace(old, state="user_deleted")
+            await off_loop(self.store.put_mapping, kept)
+            return kept
+        return None
 
     async def _record(
         self,
