@@ -131,7 +131,7 @@ def timetable_workload(folder: Path, args: argparse.Namespace) -> dict[str, Any]
         (feeds / f"{m}.ics").write_bytes(data)
         by_mailbox[m] = load_ics(data, mailbox=m, window=window()).events
     source = (
-        'ics_url_template = "http://127.0.0.1:{port}/{{upn}}.ics"\n'
+        'ics_url_template = "http://127.0.0.1:{port}/{upn}.ics"\n'
         "allow_http_feeds = true\nallow_private_feeds = true\n"
     )
     return {"mailboxes": mailboxes, "events": by_mailbox, "source": source, "feeds": feeds}
@@ -213,6 +213,9 @@ def run_process(command: list[str], env: dict[str, str] | None = None) -> dict[s
     done.set()
     for r in readers:
         r.join()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {
         "wall": wall,
