@@ -34,6 +34,7 @@ printed. Per run: wall time, client CPU, peak RSS, graphemu CPU, write requests 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import secrets
@@ -89,6 +90,7 @@ def peer_events(events: list[Any]) -> list[dict[str, Any]]:
                 "end_utc": e.end.astimezone(sync_bench.dt.UTC)
                 .replace(tzinfo=None)
                 .isoformat(timespec="seconds"),
+                "txid": hashlib.sha256(f"peer|{e.mailbox}|{e.source_key}".encode()).hexdigest()[:40],
             }
         )
     return out
@@ -244,10 +246,24 @@ def graph_figures(info: Any, server_pid: int, cpu0: float) -> dict[str, Any]:
     }
 
 
+def contender_env() -> dict[str, str]:
+    """The environment of a contender: no CALSYNC_* of ours, and bytecode caches allowed (a deployed
+    calsync, like the installed msgraph-sdk, runs from .pyc files; without them every start compiles)."""
+    skip = ("CALSYNC_", "PYTHONDONTWRITEBYTECODE")
+    return {k: v for k, v in os.environ.items() if not k.startswith(skip)}
+
+
+WARM = (
+    "import calsync.cli.main, calsync.cli.syncing, calsync.services.syncing, calsync.services.sourcing, "
+    "calsync.graph.client, calsync.graph.auth, calsync.store.sqlstore, calsync.store.migrate, "
+    "calsync.adapters.graph_target, calsync.sources, calsync.logs, calsync.metrics"
+)
+
+
 def contender_command(
     name: str, folder: Path, work_file: Path, phase: str, python: Path | None
 ) -> tuple[list[str], dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALSYNC_")}
+    env = contender_env()
     if name == "floor":
         return [sys.executable, str(BENCH / "peer_floor.py"), str(work_file), phase], env
     if name == "msgraph":
@@ -404,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := set(contenders) - set(CONTENDERS):
         parser.error(f"unknown contenders: {', '.join(sorted(unknown))}")
     python = ensure_venv(args.venv) if "msgraph" in contenders else None
+    subprocess.run([sys.executable, "-c", WARM], env=contender_env(), check=True)  # write calsync's .pyc
     with tempfile.TemporaryDirectory(prefix="peer-bench-") as tmp:
         folder = Path(tmp)
         workloads: dict[str, dict[str, Any]] = {}

@@ -2,7 +2,8 @@
 
     python bench/peer_floor.py WORK_JSON initial|noop
 
-`initial`: one token request, then per mailbox the creates as `$batch` requests of 20, one batch per
+`initial`: one token request, then per mailbox the creates as `$batch` requests of 20 (each with a
+transactionId, so a batch is sent again safely when the server dropped the connection), one batch per
 mailbox in flight (graphemu, like Outlook, runs 4 items of a batch at once per mailbox, so more would
 only queue or be throttled), 64 mailboxes at once; no listing, no state, nothing checked but the
 status. `noop`: one listing GET per mailbox (`$select=id`, the tag expanded), the least a resync can do
@@ -31,6 +32,7 @@ def body(work: dict[str, Any], e: dict[str, Any]) -> dict[str, Any]:
         "end": {"dateTime": e["end"], "timeZone": e["tz"]},
         "location": {"displayName": e["location"]},
         "singleValueExtendedProperties": [{"id": work["tag_id"], "value": e["key"]}],
+        "transactionId": e["txid"],  # so that a batch resent after a dropped connection creates nothing twice
     }
 
 
@@ -61,7 +63,13 @@ async def create(http: httpx.AsyncClient, work: dict[str, Any], upn: str, wanted
             }
             for n, e in enumerate(wanted[i : i + BATCH])
         ]
-        answer = await http.post("$batch", json={"requests": requests})
+        for attempt in range(3):  # a kept-alive connection the server closed meanwhile: send again
+            try:
+                answer = await http.post("$batch", json={"requests": requests})
+                break
+            except httpx.TransportError:
+                if attempt == 2:
+                    raise
         answer.raise_for_status()
         failed += sum(1 for r in answer.json()["responses"] if r["status"] >= 300)
     return failed

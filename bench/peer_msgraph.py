@@ -10,7 +10,8 @@ client id and secret file, the tag property and, per mailbox, the desired events
 fields. Each run, per mailbox: list the events carrying the tag (one GET, `$expand` of the tag, pages of
 1,000), then create the missing ones, update those whose subject, times or location differ and delete
 those no longer wanted, in `$batch` requests of 20 with at most 4 batches in flight per mailbox and 64
-mailboxes at once; batch items answered 429/503/504 are sent again after their Retry-After. Stateless:
+mailboxes at once; batch items answered 429/503/504 are sent again after their Retry-After, a batch
+whose connection dropped is sent again (creates carry a transactionId). Stateless:
 everything is decided from the listing. Prints one JSON line: the counts of what it did.
 """
 
@@ -81,6 +82,7 @@ def event(work: dict[str, Any], e: dict[str, Any]) -> Event:
         single_value_extended_properties=[
             SingleValueLegacyExtendedProperty(id=work["tag_id"], value=e["key"])
         ],
+        transaction_id=e["txid"],
     )
 
 
@@ -127,7 +129,13 @@ async def send(client: GraphServiceClient, requests: list[Any], counts: dict[str
             item = BatchRequestItem(request_information=info, id=str(n + 1))
             content.add_request(item.id, item)
             items[item.id] = info
-        answer = await client.batch.post(batch_request_content=content)
+        for attempt in range(3):  # a kept-alive connection the server closed meanwhile: send again
+            try:
+                answer = await client.batch.post(batch_request_content=content)
+                break
+            except httpx.TransportError:
+                if attempt == 2:
+                    raise
         counts["batches"] += 1
         retry, wait = [], 0.0
         for rid, item in (answer.responses or {}).items():
