@@ -341,6 +341,7 @@ def one_run(
             result.pop("stdout")
             result.pop("stderr")
             out[phase] = result
+            print(f"# {name} {phase}: {json.dumps(result)}", file=sys.stderr, flush=True)  # progress
         return out
     finally:
         server.terminate()

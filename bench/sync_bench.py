@@ -261,8 +261,8 @@ async def sync_once(settings: Settings, timing: dict[str, float]) -> tuple[list[
     settings, with each source load timed (the source's share of the client time)."""
     real_loader = sourcing.Sources.loader
 
-    def loader(self: Any) -> Any:
-        load = real_loader(self)
+    def loader(self: Any, **kwargs: Any) -> Any:
+        load = real_loader(self, **kwargs)
 
         async def timed(mailbox: str, window: Any) -> Any:
             t0 = time.perf_counter()
