@@ -209,7 +209,8 @@ class Engine:
         await off_loop(self.store.record_run, report)
         if report.status == "ok" and source.on_success is not None:
             await off_loop(source.on_success)
-        if report.status == "ok" and not report.failed and not report.quarantined and final is not None:
+        clean = not (report.failed or report.quarantined or source.problems)  # problems: reported every run
+        if report.status == "ok" and clean and final is not None:
             await self._remember(report.mailbox, source, window, final)
 
     async def _skipped(

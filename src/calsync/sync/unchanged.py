@@ -20,8 +20,8 @@ The calendar is still listed on every incremental run (one read per mailbox, `Ca
 list_versions`: the tag and the changeKey only): that is how a person's edits are detected without a
 delta link. When the mailbox is not in step, the full listing follows (a second read). Full runs and
 dry runs never skip. The stored digest is forgotten when a run begins to plan, and stored again only
-after a run that ended ok with nothing failed or quarantined, so an interrupted run can never be taken
-for a good one.
+after a run that ended ok with nothing failed or quarantined and no problem in the source (a source's
+problems are reported by every run), so an interrupted run can never be taken for a good one.
 """
 
 from __future__ import annotations

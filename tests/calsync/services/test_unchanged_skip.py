@@ -153,3 +153,14 @@ def test_full_runs_and_purged_mailboxes_are_always_planned(tmp_path: Path, tenan
     assert tenant.events() == []
     back, work = sync(tmp_path)
     assert (back.status, back.created, work["plan"]) == ("ok", EVENTS, 1)
+
+
+def test_a_mailbox_whose_rows_have_problems_is_read_every_run_so_they_stay_reported(
+    tmp_path: Path, tenant: Tenant
+) -> None:
+    csv = configure(tmp_path, tenant)
+    csv.write_text(csv.read_text() + f"{MAILBOX},bad,Broken,2030-02-01T10:00,not a date,Europe/Berlin,HS\n")
+    first, _ = sync(tmp_path)
+    again, work = sync(tmp_path)
+    assert first.problems
+    assert (again.problems, work["plan"]) == (first.problems, 1)
