@@ -261,8 +261,8 @@ async def sync_once(settings: Settings, timing: dict[str, float]) -> tuple[list[
     settings, with each source load timed (the source's share of the client time)."""
     real_loader = sourcing.Sources.loader
 
-    def loader(self: Any) -> Any:
-        load = real_loader(self)
+    def loader(self: Any, **kwargs: Any) -> Any:
+        load = real_loader(self, **kwargs)
 
         async def timed(mailbox: str, window: Any) -> Any:
             t0 = time.perf_counter()
@@ -301,7 +301,7 @@ def phase(
     if args.tracemalloc:
         tracemalloc.start()
     timing = {"source_seconds": 0.0}
-    profiler = cProfile.Profile() if args.profile and name == "initial" else None
+    profiler = cProfile.Profile() if args.profile else None
     load0 = os.getloadavg()[0]
     server0, cpu0, wall0 = cpu_seconds(server_pid), time.process_time(), time.perf_counter()
     if profiler is not None:
@@ -309,7 +309,7 @@ def phase(
     outcomes, sent, tokens = asyncio.run(sync_once(settings, timing))
     if profiler is not None:
         profiler.disable()
-        profiler.dump_stats(args.profile)
+        profiler.dump_stats(args.profile if name == "initial" else f"{args.profile}.{name}")
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     server_busy = cpu_seconds(server_pid) - server0
     heap_peak = held = plans = None
@@ -475,7 +475,9 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=30.0)
     parser.add_argument("--parallelism", type=int, help="Settings.mailbox_parallelism (default: calsync's)")
     parser.add_argument("--tracemalloc", action="store_true", help="measure the heap peak (slows Python)")
-    parser.add_argument("--profile", help="write a cProfile of the initial sync to this file")
+    parser.add_argument(
+        "--profile", help="write a cProfile of the initial sync to this file (the no-op's to FILE.noop)"
+    )
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     parser.add_argument("--source", choices=("csv", "ics"), default="csv",
                         help="one CSV naming every mailbox, or one iCalendar feed per mailbox")  # fmt: skip

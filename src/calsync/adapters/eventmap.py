@@ -126,9 +126,11 @@ def occurrence_body(event: DesiredEvent) -> dict[str, Any]:
     return body
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)  # built once
+
+
 def _fingerprint(fields: list[Any]) -> str:
-    raw = json.dumps(fields, ensure_ascii=False, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(raw).hexdigest()[:16]
+    return hashlib.sha256(_COMPACT.encode(fields).encode()).hexdigest()[:16]
 
 
 def fingerprint_desired(event: DesiredEvent) -> str:

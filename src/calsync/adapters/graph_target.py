@@ -121,6 +121,34 @@ class GraphCalendarTarget:
         tagged = f"singleValueExtendedProperties/Any(ep: ep/id eq {tag} and ep/value ne '')"
         return await self._list(mailbox, tagged, calendar_id)
 
+    async def list_versions(self, mailbox: str) -> list[tuple[SourceKey, str, str]]:
+        """(source key, remote id, change key) of every managed event: the same listing as `list_managed`
+        with only the tag and the changeKey selected, a fraction of the bytes and of the CPU to read it
+        (calsync.sync.unchanged compares it with the mappings). Raises TargetError as `list_managed`."""
+        calendar_id = self.calendar_id
+        if self.named is not None:
+            calendar_id = await self.named.find(mailbox)
+            if calendar_id is None:
+                return []
+        tag_id = self.owner.tag_id
+        tagged = f"singleValueExtendedProperties/Any(ep: ep/id eq {literal(tag_id)} and ep/value ne '')"
+        found: list[tuple[SourceKey, str, str]] = []
+        try:
+            async for item in self.client.list_events(
+                mailbox,
+                calendar_id,
+                filter=tagged,
+                select=["changeKey"],
+                expand_extended=[tag_id],
+                page_size=PAGE_SIZE,
+            ):
+                for prop in item.get("singleValueExtendedProperties") or ():
+                    if prop.get("id") == tag_id and prop.get("value"):
+                        found.append((SourceKey(prop["value"]), item["id"], item.get("changeKey") or ""))
+        except GraphClientError as exc:
+            raise _target_error(exc) from exc
+        return found
+
     async def find_by_key(self, mailbox: str, source_key: SourceKey) -> list[ObservedEvent]:
         # Graph matches values case-insensitively (graph-facts §3); keys are compared exactly here.
         calendar_id = self.calendar_id

@@ -44,8 +44,11 @@ def _clean(text: str | None, limit: int) -> str:
     """NFC, no control characters but newlines and tabs, LF line ends, trimmed and truncated."""
     if not text:
         return ""
+    if text.isascii() and text.isprintable():  # the common case, already clean: NFC leaves ASCII as is
+        return text.strip()[:limit]
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    if not text.isprintable():  # printable text has no character of category C (nor Z but spaces)
+        text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     return text.strip()[:limit]
 
 
@@ -115,24 +118,29 @@ def normalise(event: DesiredEvent) -> DesiredEvent:
     )
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # built once, not per call
+
+
 def content_hash(event: DesiredEvent) -> str:
-    """SHA-256 (hex, 32 chars) of the normalised synced fields; see NOT_HASHED for what is left out."""
-    n = normalise(event)
+    """SHA-256 (hex, 32 chars) of the normalised synced fields; see NOT_HASHED for what is left out.
+
+    The fields are normalised as `normalise` does, without building the normalised event (the planner
+    hashes every desired event of every run)."""
+    categories = sorted({c for c in (_clean(c, 255) for c in event.categories) if c})[:MAX_CATEGORIES]
     payload = [
-        n.subject,
-        n.start.isoformat(),
-        n.end.isoformat(),
-        n.time_zone,
-        n.all_day,
-        n.location,
-        n.body,
-        list(n.categories),
-        n.show_as,
-        n.sensitivity,
-        n.reminder_minutes,
-        n.teams_meeting,
+        _clean(event.subject, MAX_SUBJECT),
+        event.start.astimezone(UTC).replace(microsecond=0).isoformat(),
+        event.end.astimezone(UTC).replace(microsecond=0).isoformat(),
+        event.time_zone,
+        event.all_day,
+        _clean(event.location, MAX_LOCATION),
+        _clean(event.body, MAX_BODY),
+        categories,
+        event.show_as,
+        event.sensitivity,
+        event.reminder_minutes,
+        event.teams_meeting,
     ]
-    if n.series is not None:  # appended only for series, so single events keep the hashes they had
-        payload.append(series_payload(n.series, content_hash))
-    raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return hashlib.sha256(raw).hexdigest()[:32]
+    if event.series is not None:  # appended only for series, so single events keep the hashes they had
+        payload.append(series_payload(event.series, content_hash))
+    return hashlib.sha256(_COMPACT.encode(payload).encode()).hexdigest()[:32]

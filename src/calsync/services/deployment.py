@@ -158,6 +158,9 @@ class ProfileView:
             client = await self.deployment.graph()
             self._calendar = wiring.named_calendar(self.settings, client)
             self._engine = wiring.sync_engine(self.settings, client, self.store, self._calendar)
+            from calsync.services.digests import RunDigests
+
+            self._engine.digests = RunDigests(self.store)  # skips mailboxes in step (sync.unchanged)
         return self._engine
 
     async def named_calendar(self) -> NamedCalendar | None:

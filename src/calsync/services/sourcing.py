@@ -9,6 +9,7 @@ they live in the services layer; the objects they use are built by calsync.wirin
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -112,18 +113,27 @@ class Sources:
     cache: SourceCache = field(default_factory=SourceCache)
     # The CSV/JSON file as this run read it: every mailbox of a run sees the same version of the file.
     _table: tuple[tuple[datetime, datetime], _Table] | None = field(default=None, init=False, repr=False)
+    _settings_digest: str | None = field(default=None, init=False, repr=False)
 
-    def loader(self) -> SourceLoader:
-        """The source's loader, its events made by the profile's templates (docs/profiles.md)."""
-        inner = self._source_loader()
+    def loader(self, *, deferrable: bool = False) -> SourceLoader:
+        """The source's loader, its events made by the profile's templates (docs/profiles.md).
+
+        `deferrable` (the sync paths): a snapshot may come with its parse deferred (`deferred`, with the
+        content's `digest`) so the engine can skip a mailbox in step (calsync.sync.unchanged); never
+        when `full` is set."""
+        inner = self._source_loader(deferrable and not self.full)
         templates = event_templates(self.settings)
 
         async def load(mailbox: str, win: Window) -> SourceSnapshot:
-            return templated(await inner(mailbox, win), templates)
+            found = await inner(mailbox, win)
+            if found.deferred is not None:  # parsed (and templated) only if the run needs the events
+                later = found.deferred
+                return replace(found, deferred=lambda: templated(later(), templates))
+            return templated(found, templates)
 
         return load
 
-    def _source_loader(self) -> SourceLoader:
+    def _source_loader(self, deferrable: bool) -> SourceLoader:
         kind = self.settings.source_kind
         # floating times are only warned about while their zone is calsync's guess, not the administrator's
         chosen = "default_time_zone" in self.settings.model_fields_set
@@ -185,10 +195,24 @@ class Sources:
             async def from_table(mailbox: str, win: Window) -> SourceSnapshot:
                 table = self._table_for(win)
                 assert table is not None
-                return table.snapshot(mailbox)
+                rows = table.digest(mailbox)
+                if rows is None:
+                    return table.snapshot(mailbox)
+                digest = self._digest(rows)
+                if not deferrable:  # parsed now; its digest is stored after a good run
+                    return replace(table.snapshot(mailbox), digest=digest)
+                return SourceSnapshot("ok", digest=digest, deferred=partial(table.snapshot, mailbox))
 
             return from_table
         raise SettingsError(["source: set ics_url_template, ics_file, csv_file or json_file"], "settings")
+
+    def _digest(self, rows: str) -> str:
+        """A mailbox's source digest (calsync.sync.unchanged): its rows' digest with the settings that
+        shape its events (templates, zones, extra fields: all of the profile's settings, secrets masked)."""
+        if self._settings_digest is None:
+            dumped = self.settings.model_dump_json().encode()
+            self._settings_digest = hashlib.sha256(dumped).hexdigest()
+        return hashlib.sha256(f"{rows}|{self._settings_digest}".encode()).hexdigest()
 
     def _feed_urls(self) -> FeedUrl:
         """Each mailbox's feed URL this run: from the template, or from the map file (read once per
@@ -284,6 +308,10 @@ class _Table:
         self._table = table
         self._window = win
         self._split = snapshots(table) if isinstance(table, SourceResult) else {}
+
+    def digest(self, mailbox: str) -> str | None:
+        """The digest of the mailbox's rows of a CSV export (None for JSON, parsed whole anyway)."""
+        return self._table.digest(mailbox) if isinstance(self._table, CsvIndex) else None
 
     def snapshot(self, mailbox: str) -> SourceSnapshot:
         if isinstance(self._table, CsvIndex):

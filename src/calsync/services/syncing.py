@@ -114,7 +114,7 @@ async def _sync_profile(
     # above (a failed read raised): never with mailboxes named on the command line, never in a plan.
     offboarding = not mailboxes and not dry_run
     engine = await view.engine()
-    load = sources.loader()
+    load = sources.loader(deferrable=True)
     if progress is not None:
         engine.on_progress = progress.writes_progress
     gate = asyncio.Semaphore(view.settings.mailbox_parallelism)
@@ -171,7 +171,7 @@ async def sync_mailbox(
     outcome = await _run_one(
         view,
         await view.engine(),
-        sources.loader(),
+        sources.loader(deferrable=True),
         mailbox_name(mailbox),
         view.window(),
         dry_run=False,

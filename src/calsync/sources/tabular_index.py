@@ -22,6 +22,7 @@ to `max_file_bytes` and `max_file_rows`). A file in another encoding is decoded 
 
 from __future__ import annotations
 
+import hashlib
 from array import array
 from pathlib import Path
 
@@ -122,6 +123,27 @@ class CsvIndex:
         except (FileChanged, OSError):
             problem = "the file changed after it was indexed; it is read again next run"
             return unavailable(self._sheet.source, "CSV_PARSE_ERROR", problem).as_result()
+
+    def digest(self, mailbox: str) -> str | None:
+        """A digest of everything `result_for(mailbox, ...)` reads: the header and the problems no mailbox
+        owns, and the bytes of the mailbox's rows, without parsing them (calsync.sync.unchanged: a run
+        whose mailbox's rows are unchanged may skip parsing and planning). None when the file changed
+        since it was indexed."""
+        h = hashlib.sha256()
+        sheet = self._sheet
+        h.update(repr((sheet.delimiter, sheet.header, sorted(sheet.extras))).encode())
+        for problem in (*sheet.warnings, *self._unowned):
+            h.update(repr(problem).encode())
+        h.update(self._unowned_lines.tobytes())
+        mine = self._rows.get(mailbox.lower(), _NONE)
+        h.update(mine.tobytes())  # where the rows are: their line numbers are in their problems' text
+        try:
+            for i in range(0, len(mine), 3):
+                for chunk in sheet.text.lines(mine[i], mine[i + 1]):
+                    h.update(chunk)
+        except (FileChanged, OSError):
+            return None
+        return h.hexdigest()
 
     def _result_for(self, mailbox: str, window: Window) -> SourceResult:
         sheet = self._sheet

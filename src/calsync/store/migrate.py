@@ -12,12 +12,16 @@ To write a new migration: `calsync.store.migrate.alembic_config(url)` gives a Co
 `command.revision(cfg, message=..., autogenerate=True)`; review the result, keep `render_as_batch` ops.
 
 Alembic is imported by the functions that use it, not with this module: `calsync status` opens the store
-without migrating, and Alembic would add about a quarter of a second to its start.
+without migrating, and Alembic would add about a quarter of a second to its start. `upgrade` does not
+import it either when the database is already at the newest revision (every start of `calsync sync`,
+`serve` and `worker` but the first): the shipped scripts' `revision` and `down_revision` lines name the
+head (`shipped_head`), and one SELECT of `alembic_version` says where the database is.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,6 +65,35 @@ def alembic_config(url: str | URL | None = None, *, connection: Connection | Non
     return config
 
 
+_REVISION = re.compile(r'^revision(?:: str)? = "([^"]+)"$', re.MULTILINE)
+_DOWN = re.compile(r'^down_revision(?:: [^=]+)? = (None|"[^"]+")$', re.MULTILINE)
+
+
+def shipped_head() -> str | None:
+    """The newest migration, read from the scripts' `revision` / `down_revision` lines without Alembic;
+    None when that is not one plain chain (a merge, a branch, a line written otherwise): Alembic decides.
+    """
+    revisions: dict[str, str | None] = {}
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        text = script.read_text(encoding="utf-8")
+        rev, down = _REVISION.findall(text), _DOWN.findall(text)
+        if len(rev) != 1 or len(down) != 1:
+            return None
+        revisions[rev[0]] = None if down[0] == "None" else down[0].strip('"')
+    heads = set(revisions) - {d for d in revisions.values() if d is not None}
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at(engine: Engine, head: str) -> bool:
+    """True when the database's single alembic_version row is `head` (False if there is no such table)."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    except sa.exc.DBAPIError:
+        return False
+    return rows == [head]
+
+
 def head_revision() -> str:
     """The newest migration shipped with this calsync."""
     from alembic.script import ScriptDirectory
@@ -95,10 +128,13 @@ def upgrade(database: str | URL | Engine, revision: str = "head") -> str | None:
 
     Safe to call on every start: a current database is left unchanged.
     """
-    from alembic import command
-    from alembic.runtime.migration import MigrationContext
-
     with _engine_for(database) as engine:
+        head = shipped_head() if revision == "head" else None
+        if head is not None and _at(engine, head):
+            return head  # current: no Alembic, no write transaction
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+
         with begin_write(engine) as conn:
             if conn.dialect.name == "postgresql":
                 # Released at commit; SQLite's BEGIN IMMEDIATE already serialises writers.

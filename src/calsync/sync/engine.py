@@ -42,6 +42,7 @@ from calsync.sync.ports import (
     Create,
     Delete,
     Mapping,
+    ObservedEvent,
     Quarantined,
     RunReport,
     Skip,
@@ -50,6 +51,7 @@ from calsync.sync.ports import (
     Update,
 )
 from calsync.sync.safety import Limits, SafetyStop, check
+from calsync.sync.unchanged import SKIPPED_MESSAGE, DigestStore, in_step, run_digest
 
 DUPLICATE_TRANSACTION = "ErrorDuplicateTransactionId"  # a create's transaction id was used before
 
@@ -83,6 +85,10 @@ class SourceSnapshot:
     error_code: str | None = None
     on_success: Callable[[], None] | None = field(default=None, compare=False)
     on_start: Callable[[], None] | None = field(default=None, compare=False)
+    # calsync.sync.unchanged: the digest of the mailbox's source content (None: the source gives none);
+    # `deferred` set: the events are not parsed yet, the run may skip them (never on full or dry runs)
+    digest: str | None = None
+    deferred: Callable[[], SourceSnapshot] | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -98,6 +104,7 @@ class Engine:
     chunk_size: int = 100
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     on_progress: Callable[[str, int, int], None] | None = None  # (mailbox, writes done, writes planned)
+    digests: DigestStore | None = None  # run digests of last good runs (calsync.sync.unchanged)
 
     async def plan(
         self,
@@ -105,10 +112,12 @@ class Engine:
         source: SourceSnapshot,
         window: Window,
         mappings: dict[SourceKey, Mapping] | None = None,
+        observed: list[ObservedEvent] | None = None,
     ) -> list[Action]:
-        """The plan for a mailbox without running it (`calsync plan`, `sync --dry-run`); `mappings` when
-        the caller already read them."""
-        observed = await self.target.list_managed(mailbox, window)
+        """The plan for a mailbox without running it (`calsync plan`, `sync --dry-run`); `mappings` and
+        `observed` when the caller already read them."""
+        if observed is None:
+            observed = await self.target.list_managed(mailbox, window)
         if mappings is None:
             mappings = await off_loop(self.store.mappings, mailbox)
         quarantined = await off_loop(self.store.quarantined, mailbox)
@@ -142,27 +151,36 @@ class Engine:
         (status `stopped`, the guard's code), its finished chunks recorded."""
         report = RunReport(mailbox=mailbox, started=self.clock(), problems=list(source.problems))
         actions: list[Action] = []
+        final: dict[SourceKey, Mapping] | None = None  # the mappings as the run leaves them
         if source.status == "not_modified":
             report.finished, report.message = self.clock(), "the source is unchanged since the last good run"
             if not dry_run:
                 await off_loop(self.store.record_run, report)
             return report, actions
         try:
-            if source.status != "ok":
-                raise SafetyStop(
-                    source.error_code or "SourceUnavailable",
-                    "the source could not be loaded; nothing was changed",
-                )
-            if not dry_run and source.on_start is not None:
-                await off_loop(source.on_start)
+            _require(source)
             # read once: for the plan, the rails and the writes
             mappings = await off_loop(self.store.mappings, mailbox)
-            actions = await self.plan(mailbox, source, window, mappings)
+            observed: list[ObservedEvent] | None = None
+            stored: str | None = ""  # "" = not read
+            if source.deferred is not None:
+                stored, observed = await self._unchanged(mailbox, source, window, mappings)
+                if observed is None:  # in step: nothing to parse, plan or write
+                    return await self._skipped(report, mappings, dry_run), actions
+                source = replace(source.deferred(), digest=source.digest, deferred=None)
+                report.problems = list(source.problems)
+                _require(source)
+            if not dry_run:
+                if source.on_start is not None:
+                    await off_loop(source.on_start)
+                if self.digests is not None and source.digest is not None and stored is not None:
+                    await off_loop(self.digests.put_run_digest, mailbox, None)  # this run may change it
+            actions = await self.plan(mailbox, source, window, mappings, observed)
             previous = sum(1 for m in mappings.values() if m.state == "synced")  # not intents, tombstones
             in_window = sum(1 for e in source.events if window.contains(*event_span(e)))
             check(actions, desired_count=in_window, previous_count=previous, force=force, limits=self.limits)
             if not dry_run:
-                await self._execute(mailbox, actions, mappings, report, guard)
+                final = await self._execute(mailbox, actions, mappings, report, guard)
             else:
                 _count_plan(actions, report)
         except SafetyStop as stop:
@@ -178,10 +196,58 @@ class Engine:
         if report.status == "ok" and report.failed:
             report.status = "partial"
         if not dry_run:
-            await off_loop(self.store.record_run, report)
-            if report.status == "ok" and source.on_success is not None:
-                await off_loop(source.on_success)
+            await self._finish(report, source, window, final)
         return report, actions
+
+    async def _finish(
+        self,
+        report: RunReport,
+        source: SourceSnapshot,
+        window: Window,
+        final: dict[SourceKey, Mapping] | None,
+    ) -> None:
+        await off_loop(self.store.record_run, report)
+        if report.status == "ok" and source.on_success is not None:
+            await off_loop(source.on_success)
+        clean = not (report.failed or report.quarantined or source.problems)  # problems: reported every run
+        if report.status == "ok" and clean and final is not None:
+            await self._remember(report.mailbox, source, window, final)
+
+    async def _skipped(
+        self, report: RunReport, mappings: dict[SourceKey, Mapping], dry_run: bool
+    ) -> RunReport:
+        report.message = SKIPPED_MESSAGE
+        report.unchanged = sum(1 for m in mappings.values() if m.state == "synced")
+        report.finished = self.clock()
+        if not dry_run:
+            await off_loop(self.store.record_run, report)
+        return report
+
+    def _context(self) -> tuple[str, ...]:
+        """What besides the source and the mappings decides a plan (part of the run digest)."""
+        return (self.tenant_id, self.policy.user_changes, self.policy.user_deletes)
+
+    async def _unchanged(
+        self, mailbox: str, source: SourceSnapshot, window: Window, mappings: dict[SourceKey, Mapping]
+    ) -> tuple[str | None, list[ObservedEvent] | None]:
+        """(the stored run digest, the calendar's managed events), the events None when the mailbox is in
+        step with its last good run (calsync.sync.unchanged) and the run may skip it."""
+        if self.digests is None or source.digest is None:
+            return None, await self.target.list_managed(mailbox, window)
+        stored = await off_loop(self.digests.run_digest, mailbox)
+        same = stored is not None and stored == run_digest(source.digest, window, self._context(), mappings)
+        if same and in_step(await self.target.list_versions(mailbox), mappings):
+            return stored, None
+        return stored, await self.target.list_managed(mailbox, window)
+
+    async def _remember(
+        self, mailbox: str, source: SourceSnapshot, window: Window, final: dict[SourceKey, Mapping]
+    ) -> None:
+        """After a good run: the run digest of the mappings it left (`_execute` keeps its copy of them
+        current with every write it commits, so they need not be read back)."""
+        if self.digests is not None and source.digest is not None:
+            digest = run_digest(source.digest, window, self._context(), final)
+            await off_loop(self.digests.put_run_digest, mailbox, digest)
 
     async def _execute(
         self,
@@ -190,7 +256,8 @@ class Engine:
         mappings: dict[SourceKey, Mapping],
         report: RunReport,
         guard: Guard | None,
-    ) -> None:
+    ) -> dict[SourceKey, Mapping]:
+        """Run the plan; returns the mailbox's mappings as the store now holds them."""
         state = dict(mappings)  # what the store holds for this mailbox, kept current as we write
         writes: list[Create | Update | Delete] = []
         for action in actions:
@@ -199,7 +266,9 @@ class Engine:
                 state[key] = await self._adopt(mailbox, action, state.get(key))
                 report.adopted += 1
             elif isinstance(action, Skip):
-                await self._skip(mailbox, action, state.get(action.source_key), report)
+                kept = await self._skip(mailbox, action, state.get(action.source_key), report)
+                if kept is not None:
+                    state[action.source_key] = kept
             else:
                 writes.append(action)
         if self.on_progress is not None:
@@ -225,6 +294,7 @@ class Engine:
                 crashpoints.hit("record")
             if self.on_progress is not None:
                 self.on_progress(mailbox, start + len(chunk), len(writes))
+        return state
 
     async def _adopt(self, mailbox: str, action: Adopt, old: Mapping | None) -> Mapping:
         obs = action.observed
@@ -244,13 +314,18 @@ class Engine:
         await off_loop(self.store.put_mapping, adopted)
         return adopted
 
-    async def _skip(self, mailbox: str, action: Skip, old: Mapping | None, report: RunReport) -> None:
-        if action.reason == "user_deleted_respected" and old is not None and old.state != "user_deleted":
-            await off_loop(self.store.put_mapping, replace(old, state="user_deleted"))
+    async def _skip(
+        self, mailbox: str, action: Skip, old: Mapping | None, report: RunReport
+    ) -> Mapping | None:
         if action.reason == "quarantined":
             report.quarantined += 1
         else:
             report.unchanged += 1
+        if action.reason == "user_deleted_respected" and old is not None and old.state != "user_deleted":
+            kept = replace(old, state="user_deleted")
+            await off_loop(self.store.put_mapping, kept)
+            return kept
+        return None
 
     async def _record(
         self,
@@ -302,6 +377,13 @@ class Engine:
                 code = result.error_code or result.status
                 outcome.quarantined.append(Quarantined(mailbox, key, code, result.message or "", failures))
                 report.quarantined += 1
+
+
+def _require(source: SourceSnapshot) -> None:
+    if source.status != "ok":
+        raise SafetyStop(
+            source.error_code or "SourceUnavailable", "the source could not be loaded; nothing was changed"
+        )
 
 
 def _count_plan(actions: Sequence[Action], report: RunReport) -> None:

@@ -149,6 +149,11 @@ class CalendarTarget(Protocol):
         """Managed events carrying this source key (used to resolve indeterminate creates)."""
         ...
 
+    async def list_versions(self, mailbox: str) -> list[tuple[SourceKey, str, str]]:
+        """(source key, remote id, change key) of every managed event, as `list_managed` lists them but
+        nothing else (calsync.sync.unchanged); raises TargetError as it does."""
+        ...
+
     async def apply(self, mailbox: str, actions: Sequence[Create | Update | Delete]) -> list[ActionResult]:
         """Run writes (batched, within the mailbox's limits); one result per action, same order. One
         action's failure does not stop the others."""

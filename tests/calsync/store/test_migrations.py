@@ -164,3 +164,37 @@ def test_departures_arrive_and_leave_without_touching_other_state(tmp_path: Path
         assert [(r.mailbox, r.created) for r in store.last_runs()] == [("a@x", 3)]
     finally:
         engine.dispose()
+
+
+def test_the_shipped_head_read_without_alembic_is_alembics_head() -> None:
+    """`upgrade` skips Alembic on a current database by reading the scripts' revision lines: they must
+    name the head Alembic itself finds (a new migration in another form makes shipped_head None)."""
+    from calsync.store.migrate import shipped_head
+
+    assert shipped_head() in (head_revision(), None)
+    assert shipped_head() is not None  # calsync's own scripts are one plain chain
+
+
+def test_upgrading_a_current_database_imports_no_alembic(tmp_path: Path) -> None:
+    """Every start of `calsync sync`, `serve` and `worker` but the first: no Alembic import, no write."""
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    assert upgrade(url) == head_revision()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def upgraded(database: str) -> list[str]:
+        probe = (
+            "import sys; from calsync.store import upgrade; "
+            f"print(upgrade({database!r})); print('alembic' in sys.modules)"
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+        )
+        return run.stdout.split()
+
+    assert upgraded(url) == [head_revision(), "False"]
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert upgraded(fresh) == [head_revision(), "True"]  # a new database is migrated by Alembic
