@@ -57,3 +57,36 @@ def test_ids_round_trip() -> None:
                 parse(text)
 
     garbage_is_refused_cleanly()
+
+
+async def test_people_who_connected_are_profiles_and_a_disconnected_one_links_to_relink(
+    api_tenant: ApiTenant, folder: Path
+) -> None:
+    """The default sources include the delegated connections stored in the deployment's database."""
+    from calsync.services.connections import connection_store
+    from calsync.services.unified import delegated_connections
+
+    async with api_client(api_tenant, folder) as c:
+        store = connection_store(c.deployment)
+        ada = store.upsert_signed_in(
+            tenant_id="t", home_account_id="oid-a.t", mailbox="ada@uni.example", profile="default",
+            cache="{}", status="connected",
+        )  # fmt: skip
+        eve = store.upsert_signed_in(
+            tenant_id="t", home_account_id="oid-e.t", mailbox="eve@uni.example", profile="default",
+            cache="{}", status="connected",
+        )  # fmt: skip
+        assert store.set_status(eve.id, "disconnected", "AADSTS65001", drop_tokens=True)
+        listed = {x.mailbox: x for x in await delegated_connections(c.deployment)}
+        assert listed["ada@uni.example"].connected
+        assert listed["ada@uni.example"].relink_url is None
+        assert not listed["eve@uni.example"].connected
+        assert listed["eve@uni.example"].relink_url is not None
+        assert listed["eve@uni.example"].relink_url.endswith(f"/connect/start?relink={eve.id}")
+
+        profiles = {p["profile_name"]: p for p in await UnifiedApi(c.deployment).profiles()}
+        assert profiles["ada@uni.example"]["profile_connected"] is True
+        assert "profile_relink_url" not in profiles["ada@uni.example"]
+        assert profiles["eve@uni.example"]["profile_connected"] is False
+        assert profiles["eve@uni.example"]["profile_relink_url"] == listed["eve@uni.example"].relink_url
+        assert ada.id not in str(profiles["eve@uni.example"])
