@@ -30,6 +30,7 @@ headers as every response (calsync.web.security).
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
@@ -278,6 +279,11 @@ def _wants_html(request: Request) -> bool:
 
 
 def _error_pages(app: FastAPI) -> None:
+    """HTML error pages for browsers; every other request keeps the handler registered before (the REST
+    API's JSON error shape, calsync.web.api) or FastAPI's own."""
+    http_before = app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
+    form_before = app.exception_handlers.get(RequestValidationError, request_validation_exception_handler)
+
     @app.exception_handler(PageError)
     async def page_error(request: Request, exc: PageError) -> Response:
         return render(request, "error.html", exc.status, title=exc.title, message=exc.message)
@@ -290,7 +296,7 @@ def _error_pages(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if not _wants_html(request):
-            return await http_exception_handler(request, exc)
+            return await _delegate(http_before, request, exc)
         title = {404: "Page not found", 405: "Not allowed here"}.get(exc.status_code, "Something went wrong")
         message = "Check the address, or go back to the start page."
         return render(request, "error.html", exc.status_code, title=title, message=message)
@@ -298,10 +304,19 @@ def _error_pages(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def bad_form(request: Request, exc: RequestValidationError) -> Response:
         if not _wants_html(request):
-            return await request_validation_exception_handler(request, exc)
+            return await _delegate(form_before, request, exc)
         fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
         message = "Some fields were missing or not valid" + (f": {', '.join(fields)}." if fields else ".")
         return render(request, "error.html", 400, title="Please check the form", message=message)
+
+
+async def _delegate(handler: Any, request: Request, exc: Exception) -> Response:
+    """Call an exception handler FastAPI keeps (plain or async)."""
+    answer = handler(request, exc)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    assert isinstance(answer, Response)
+    return answer
 
 
 def return_path_of(request: Request, default: str = "/") -> str:

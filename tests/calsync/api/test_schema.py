@@ -75,7 +75,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         )
         runtime = EmbeddedRuntime(deployment)
         app = create_app(
-            deployment, runtime_ready=_ready, queue_depth=lambda: 0.0, request_run=runtime.request
+            deployment, runtime_ready=_ready, queue_depth=lambda: 0.0, request_run=runtime.request_run
         )
         runtime.start()
         stack.push_async_callback(runtime.stop, 10)
