@@ -34,6 +34,9 @@ OTHER_VARIABLES = {
     "CALSYNC_LOG_WIRE": "frame-level HTTP logs (calsync.logs)",
     "CALSYNC_CRASH_AT": "crash points for the crash tests (calsync.sync.crashpoints)",
     "CALSYNC_TEST_POSTGRES_URL": "the PostgreSQL the test suite uses",
+    "CALSYNC_TEST_CHROMIUM": "the chromium the browser tests drive",
+    "CALSYNC_TEST_NO_SKIP": "CI: a skipped test fails the run",
+    "CALSYNC_SCREENSHOTS": "the browser tests save screenshots of the pages",
 }
 
 
