@@ -30,6 +30,8 @@ from calsync.web import create_app
 from calsync.web.graphhooks import GraphHooks
 from tests.calsync.tenants import FEED, Tenant, calsync_toml
 
+ADA, BOB = "ada@uni.example", "bob@uni.example"  # the two people of the notification tests' tenant
+
 WAIT_S = 60.0  # a bound on waiting for something that must happen; never a speed claim
 
 
@@ -154,3 +156,14 @@ def world_edit(world: Any, mailbox: str, event_id: str, subject: str) -> None:
     event = world.events[user.id][event_id]
     event.props["subject"] = subject
     world.put_event(event, "updated")
+
+
+async def synced(svc: Service) -> None:
+    """Both mailboxes hold their two lectures, each has its subscription, and nothing is pending."""
+
+    async def ready() -> bool:
+        subs = await svc.subscriptions()
+        counts = [len(await svc.managed(m)) for m in (ADA, BOB)]
+        return counts == [2, 2] and len(subs) == 2 and await svc.nothing_pending()
+
+    await until(ready, "the first sync and the subscriptions")

@@ -4,34 +4,14 @@ writes do not start a repair loop, and storms (batched, duplicated, reordered) m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.calsync.notify.harness import Service, notified_service, until
-from tests.calsync.tenants import Tenant, running_tenant
+from tests.calsync.notify.harness import ADA, BOB, Service, notified_service, synced, until
+from tests.calsync.tenants import Tenant
 
 pytestmark = pytest.mark.slow
-
-ADA, BOB = "ada@uni.example", "bob@uni.example"
-
-
-@pytest.fixture
-def tenant(tmp_path: Path) -> Iterator[Tenant]:
-    with running_tenant(tmp_path, [ADA, BOB]) as found:
-        yield found
-
-
-async def synced(svc: Service) -> None:
-    """Both mailboxes hold their two lectures, each has its subscription, and nothing is pending."""
-
-    async def ready() -> bool:
-        subs = await svc.subscriptions()
-        counts = [len(await svc.managed(m)) for m in (ADA, BOB)]
-        return counts == [2, 2] and len(subs) == 2 and await svc.nothing_pending()
-
-    await until(ready, "the first sync and the subscriptions")
 
 
 async def subject_of(svc: Service, mailbox: str, event_id: str) -> str:

@@ -5,34 +5,16 @@ are answered (reauthorize, recreate and reconcile, reconcile); forged notificati
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from calsync.services import subscribing
-from tests.calsync.notify.harness import Service, notified_service, until, world_edit
-from tests.calsync.tenants import Tenant, running_tenant
+from tests.calsync.notify.harness import ADA, BOB, Service, notified_service, synced, until, world_edit
+from tests.calsync.tenants import Tenant
 
 pytestmark = pytest.mark.slow
-
-ADA, BOB = "ada@uni.example", "bob@uni.example"
-
-
-@pytest.fixture
-def tenant(tmp_path: Path) -> Iterator[Tenant]:
-    with running_tenant(tmp_path, [ADA, BOB]) as found:
-        yield found
-
-
-async def synced(svc: Service) -> None:
-    async def ready() -> bool:
-        subs = await svc.subscriptions()
-        counts = [len(await svc.managed(m)) for m in (ADA, BOB)]
-        return counts == [2, 2] and len(subs) == 2 and await svc.nothing_pending()
-
-    await until(ready, "the first sync and the subscriptions")
 
 
 async def subjects(svc: Service, mailbox: str) -> dict[str, str]:

@@ -8,26 +8,18 @@ later expiries as long as they stay within its maximum lifetime (10,080 minutes)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from calsync.services import subscribing
-from tests.calsync.notify.harness import notified_service, until
-from tests.calsync.tenants import Tenant, running_tenant
+from tests.calsync.notify.harness import ADA, BOB, notified_service, until
+from tests.calsync.tenants import Tenant
 
 pytestmark = pytest.mark.slow
 
-ADA, BOB = "ada@uni.example", "bob@uni.example"
 LIFETIME = timedelta(minutes=600)
-
-
-@pytest.fixture
-def tenant(tmp_path: Path) -> Iterator[Tenant]:
-    with running_tenant(tmp_path, [ADA, BOB]) as found:
-        yield found
 
 
 def advance(offset: list[timedelta], by: timedelta) -> None:
