@@ -78,7 +78,8 @@ def is_connection_scope(key: str) -> bool:
 def connection_scopes(deployment: Deployment) -> list[str]:
     """The scheduler keys of every connected connection (paused, pending and disconnected ones are not
     synced)."""
-    return [connection_scope(r.id) for r in connection_store(deployment).all("connected")]
+    store = connection_store(deployment, keys=False)  # statuses only: a deployment without keys has none
+    return [connection_scope(r.id) for r in store.all("connected")]
 
 
 def disconnecting(exc: AuthError) -> str | None:

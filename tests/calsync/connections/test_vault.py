@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy.engine import URL
 from typer.testing import CliRunner
 
 from calsync import wiring
@@ -179,3 +180,29 @@ def test_the_store_on_both_databases(any_store: ConnectionStore) -> None:
     assert taken is not None
     assert taken.flow == '{"state": "s1"}'
     assert store.take_flow("s1", "browser-a") is None  # used once
+
+
+def test_scheduling_rounds_read_no_token_key(pg_schema_factory: Callable[[], URL], tmp_path: Path) -> None:
+    """Listing what a round runs reads connections' statuses only: an application-permission deployment on
+    PostgreSQL with no token keys configured (it has no connections) is not refused, and on SQLite no key
+    file is made for it."""
+    import asyncio
+
+    from calsync import services
+
+    app = {
+        "tenant_id": "00000000-0000-0000-0000-000000000001",
+        "client_id": "00000000-0000-0000-0000-000000000002",
+        "client_secret": "x",
+        "ics_file": str(tmp_path / "x.ics"),
+    }
+
+    async def scopes(url: str) -> list[str]:
+        settings = Settings(database_url=url, mailboxes=["ada@uni.example"], **app)
+        async with services.open_deployment(settings) as deployment:
+            return await services.scopes(deployment)
+
+    pg = pg_schema_factory().render_as_string(hide_password=False)
+    assert asyncio.run(scopes(pg)) == ["ada@uni.example"]
+    assert asyncio.run(scopes(f"sqlite:///{tmp_path / 'state.db'}")) == ["ada@uni.example"]
+    assert not (tmp_path / "calsync-token.key").exists()
