@@ -27,6 +27,8 @@ A database URL may carry a password: it is only ever rendered with `safe_url` (p
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +44,9 @@ SQLITE_BUSY_TIMEOUT_MS = 5_000
 
 _BEGIN_OPTION = "calsync_sqlite_begin"  # a custom execution option read by the `begin` listener
 _BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE"})
+# One writer at a time per SQLite engine, queued in the process (see `begin_write`).
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_WRITERS_GUARD = threading.Lock()
 
 
 def safe_url(url: str | URL) -> str:
@@ -143,8 +148,29 @@ def begin_write(engine: Engine) -> Iterator[Connection]:
 
     On SQLite the transaction starts with BEGIN IMMEDIATE (the write lock, waiting up to busy_timeout);
     on PostgreSQL the option is ignored and the transaction is READ COMMITTED as usual.
+
+    On SQLite the writers of one process first queue on a lock of their own: SQLite has one writer
+    anyway, and its busy handler polls with sleeps of up to 100 ms, so 64 mailboxes' threads waiting on
+    it lost time between commits, and under a loaded machine one could wait past busy_timeout and fail
+    with "database is locked" although the holder was this very process. busy_timeout still covers
+    other processes (a `serve` and a CLI on one file).
     """
-    with engine.connect() as conn:
-        conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-        with conn.begin():
-            yield conn
+    lock = _writer_lock(engine) if engine.dialect.name == "sqlite" else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+            with conn.begin():
+                yield conn
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _writer_lock(engine: Engine) -> threading.RLock:
+    with _WRITERS_GUARD:
+        lock = _WRITERS.get(engine)
+        if lock is None:
+            lock = _WRITERS[engine] = threading.RLock()
+        return lock
