@@ -48,6 +48,8 @@ from calsync.sync.ports import (
 )
 
 PAGE_SIZE = 1000
+_JSON = {"Content-Type": "application/json"}
+_ANSWER = ("id", "changeKey")  # what a write's answer is read for (`_result`); the rest is dropped
 
 
 def _target_error(exc: GraphClientError) -> TargetError:
@@ -180,14 +182,12 @@ class GraphCalendarTarget:
             path = self._events_path(mailbox, calendar_id)
             body = to_graph(action.desired, action.content_hash, self.owner)
             body["transactionId"] = action.transaction_id
-            return BatchItem("POST", path, body=body, headers={"Content-Type": "application/json"})
+            return BatchItem("POST", path, body=body, headers=_JSON, keep=_ANSWER)
         event_path = f"{user_path(mailbox)}/events/{segment(action.remote_id)}"
         headers = {"If-Match": f'W/"{action.change_key}"'} if action.change_key else {}
         if isinstance(action, Update):
             body = to_graph(action.desired, action.content_hash, self.owner)
-            return BatchItem(
-                "PATCH", event_path, body=body, headers={**headers, "Content-Type": "application/json"}
-            )
+            return BatchItem("PATCH", event_path, body=body, headers={**headers, **_JSON}, keep=_ANSWER)
         return BatchItem("DELETE", event_path, headers=headers or None)
 
 

@@ -138,7 +138,7 @@ def _hash_item(mailbox: str, owner: Ownership, p: _Pending) -> BatchItem:
     value = state_value(p.action.desired, p.action.content_hash)
     body = {"singleValueExtendedProperties": [{"id": owner.state_id, "value": value}]}
     path = f"{user_path(mailbox)}/events/{segment(p.master_id)}"
-    return BatchItem("PATCH", path, body=body, headers=_JSON)
+    return BatchItem("PATCH", path, body=body, headers=_JSON, keep=("changeKey",))
 
 
 def _failed(out: list[ActionResult], pending: Sequence[_Pending], message: str | None) -> list[ActionResult]:

@@ -149,6 +149,8 @@ class _ChunkRun:
                 result = self._failed(
                     n, Indeterminate("no answer for this batch item", method=self.items[n].method)
                 )
+            elif (keep := self.items[n].keep) is not None:
+                result = _kept(result, keep)
             status = result.status
             hint = parse_retry_after(_header(result.headers, "retry-after")) if status == 429 else None
             if self.client.observer is not None:  # each item is a request of its own to Graph's limits
@@ -207,6 +209,14 @@ class _ChunkRun:
 
     def _final(self, n: int, result: BatchResult) -> None:
         self.results[n] = result
+
+
+def _kept(result: BatchResult, keep: tuple[str, ...]) -> BatchResult:
+    """The answer with only the body fields the caller reads (BatchItem.keep); errors keep theirs."""
+    body = result.body
+    if result.error is not None or not isinstance(body, dict):
+        return result
+    return BatchResult(result.id, result.status, {k: body[k] for k in keep if k in body}, result.headers)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -43,7 +43,13 @@ MAX_BATCH_ITEMS = 20
 
 @dataclass(frozen=True, slots=True)
 class BatchItem:
-    """One request of a batch. `url` is relative to the version root, e.g. "/users/{id}/events"."""
+    """One request of a batch. `url` is relative to the version root, e.g. "/users/{id}/events".
+
+    `keep`: the fields of a successful answer's body the caller reads (None: all of it). The rest is
+    dropped as soon as the batch's answer is read: Graph answers a create or an update with the whole
+    event, and a mailbox's hundred writes would otherwise hold a hundred parsed events (several KB each)
+    until its last batch returns, times every mailbox in flight.
+    """
 
     method: str
     url: str
@@ -52,6 +58,7 @@ class BatchItem:
     id: str | None = None
     depends_on: tuple[str, ...] = ()
     idempotent: bool | None = None
+    keep: tuple[str, ...] | None = None
 
     @property
     def retry_safe(self) -> bool:

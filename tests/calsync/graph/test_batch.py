@@ -145,6 +145,35 @@ async def test_results_are_correlated_by_id() -> None:
     assert len(rounds) == 1
 
 
+async def test_keep_drops_the_rest_of_a_successful_answer_only() -> None:
+    """`keep` trims a successful answer's body to the fields named; an error's body stays whole (its
+    code and message are read from it), and an item without `keep` gets the whole answer."""
+    whole = {"id": "E1", "changeKey": "ck", "subject": "s", "body": {"content": "x" * 1000}}
+
+    def answer(requests: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+        bad = {"error": {"code": "ErrorInvalidRequest", "message": "no"}}
+        return [
+            {"id": "0", "status": 201, "body": dict(whole)},
+            {"id": "1", "status": 201, "body": dict(whole)},
+            {"id": "2", "status": 400, "body": bad},
+        ]
+
+    handler, _ = batch_server(answer)
+    items = [
+        create("a", 0, keep=("id", "changeKey", "absent")),
+        create("a", 1),
+        create("a", 2, keep=("id",)),
+    ]
+    async with mock_client(handler) as graph:
+        kept, full, failed = await graph.batch(items)
+    assert kept.body == {"id": "E1", "changeKey": "ck"}
+    assert kept.ok
+    assert full.body == whole
+    assert failed.body == {"error": {"code": "ErrorInvalidRequest", "message": "no"}}
+    assert isinstance(failed.error, BadRequest)
+    assert failed.error.code == "ErrorInvalidRequest"
+
+
 async def test_inner_429_retries_only_failed_items_after_largest_retry_after() -> None:
     """Items answered 429 are sent again alone, after the largest inner Retry-After; the mailbox pauses."""
 
