@@ -47,6 +47,7 @@ _BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE"})
 # One writer at a time per SQLite engine, queued in the process (see `begin_write`).
 _WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 _WRITERS_GUARD = threading.Lock()
+_QUEUE_SECONDS = 60.0  # bounded, so a writer stuck in a transaction can never hang the others for good
 
 
 def safe_url(url: str | URL) -> str:
@@ -156,8 +157,8 @@ def begin_write(engine: Engine) -> Iterator[Connection]:
     other processes (a `serve` and a CLI on one file).
     """
     lock = _writer_lock(engine) if engine.dialect.name == "sqlite" else None
-    if lock is not None:
-        lock.acquire()
+    if lock is not None and not lock.acquire(timeout=_QUEUE_SECONDS):
+        lock = None  # a writer of ours held it for a minute: let SQLite's busy_timeout decide, as before
     try:
         with engine.connect() as conn:
             conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
