@@ -28,7 +28,8 @@ Rounds are interleaved: in each round, each workload, each contender (in an orde
 runs against a fresh `graphemu serve --latency-ms L` (TLS, empty calendars): the initial sync, then a
 no-op resync on the same server. Ratios are computed within a round and the median over rounds is
 printed. Per run: wall time, client CPU, peak RSS, graphemu CPU, write requests per source occurrence
-(batch items counted one each, from graphemu's request log), 429s, and the events stored.
+(batch items counted one each, from graphemu's request log; and, as "HTTP w/occ", the HTTP requests
+that carry writes: a `$batch` envelope counts once), 429s, and the events stored.
 """
 
 from __future__ import annotations
@@ -237,9 +238,12 @@ def graph_figures(info: Any, server_pid: int, cpu0: float) -> dict[str, Any]:
     counters = emu(info, "GET", "/_emu/counters")
     log = emu(info, "GET", "/_emu/requests", params={"since": 0})["value"]
     writes = [e for e in log if e["method"] in WRITES and not str(e.get("path", "")).endswith("$batch")]
+    # HTTP requests that carry writes: a write sent alone, or a `$batch` envelope (of up to 20 items).
+    envelopes = [e for e in log if e["method"] in WRITES and not e.get("in_batch")]
     return {
         "graphemu_cpu": sync_bench.cpu_seconds(server_pid) - cpu0,
         "writes": len(writes),
+        "write_envelopes": len(envelopes),
         "requests": counters["requests"],
         "throttled": counters["throttled_mailbox_concurrency"] + counters["throttled_window"],
         "stored": emu(info, "GET", "/_emu/state")["events"],
@@ -365,6 +369,9 @@ def summarise(
                     "rss_mib": statistics.median(x["rss_mib"] for x in runs),
                     "graphemu_cpu": statistics.median(x["graphemu_cpu"] for x in runs),
                     "writes_per_occurrence": statistics.median(x["writes"] for x in runs) / n,
+                    "write_requests_per_occurrence": (
+                        statistics.median(x["write_envelopes"] for x in runs) / n
+                    ),
                     "throttled": max(x["throttled"] for x in runs),
                     "stored": min(x["stored"] for x in runs),
                 }
@@ -385,7 +392,7 @@ def render(summary: dict[str, Any], contenders: list[str]) -> str:
         lines.append(f"\n{workload}: {block['occurrences']} source occurrences")
         lines.append(
             f"{'':18}{'wall s':>9}{'CPU s':>8}{'CPU ms/occ':>11}{'RSS MiB':>9}{'emu CPU s':>10}"
-            f"{'writes/occ':>11}{'429s':>6}{'stored':>8}"
+            f"{'writes/occ':>11}{'HTTP w/occ':>11}{'429s':>6}{'stored':>8}"
         )
         for c in contenders:
             for phase in ("initial", "noop"):
@@ -393,6 +400,7 @@ def render(summary: dict[str, Any], contenders: list[str]) -> str:
                 lines.append(
                     f"{c + ' ' + phase:18}{f['wall']:9.2f}{f['cpu']:8.2f}{f['cpu_ms_per_occurrence']:11.3f}"
                     f"{f['rss_mib']:9.1f}{f['graphemu_cpu']:10.2f}{f['writes_per_occurrence']:11.3f}"
+                    f"{f['write_requests_per_occurrence']:11.3f}"
                     f"{f['throttled']:6d}{f['stored']:8d}"
                 )
         for name, value in block["ratios"].items():
