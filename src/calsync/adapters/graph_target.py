@@ -19,8 +19,9 @@ from typing import Any
 
 from calsync.adapters.calendars import NamedCalendar
 from calsync.adapters.eventmap import DEFAULT_OWNERSHIP, SELECT, Ownership, observe, to_graph
+from calsync.adapters.occurrence_edits import edited_series
 from calsync.adapters.series_target import finish_series
-from calsync.domain import SourceKey, Window
+from calsync.domain import DesiredEvent, SourceKey, Window
 from calsync.graph import (
     AuthError,
     BatchItem,
@@ -162,6 +163,18 @@ class GraphCalendarTarget:
             mailbox, extended_property_filter(self.owner.tag_id, source_key), calendar_id
         )
         return [o for o in found if o.source_key == source_key]
+
+    async def edited_occurrences(
+        self, mailbox: str, masters: Sequence[tuple[ObservedEvent, DesiredEvent]], window: Window
+    ) -> set[str]:
+        """The masters with an occurrence a person changed (calsync.adapters.occurrence_edits): one read
+        of each series' instances. Raises TargetError when one cannot be read."""
+        if not masters:
+            return set()
+        try:
+            return await edited_series(self.client, mailbox, masters, window)
+        except GraphClientError as exc:
+            raise _target_error(exc) from exc
 
     async def apply(self, mailbox: str, actions: Sequence[Create | Update | Delete]) -> list[ActionResult]:
         """Run the writes as $batch calls; one result per action, in order. A create into a named

@@ -33,6 +33,7 @@ from calsync.domain import DesiredEvent, SourceKey, Window, event_span
 from calsync.sync import crashpoints
 from calsync.sync.guard import Guard, RunInterrupted
 from calsync.sync.intents import Outcome, intent
+from calsync.sync.occurrences import mark_edited, suspects
 from calsync.sync.planner import PlanInput, Policy, plan, transaction_id
 from calsync.sync.ports import (
     Action,
@@ -120,6 +121,9 @@ class Engine:
             observed = await self.target.list_managed(mailbox, window)
         if mappings is None:
             mappings = await off_loop(self.store.mappings, mailbox)
+        asked = suspects(source.events, observed, mappings)  # a person's edit of one occurrence
+        if asked:
+            observed = mark_edited(observed, await self.target.edited_occurrences(mailbox, asked, window))
         quarantined = await off_loop(self.store.quarantined, mailbox)
         return plan(
             PlanInput(

@@ -154,6 +154,14 @@ class CalendarTarget(Protocol):
         nothing else (calsync.sync.unchanged); raises TargetError as it does."""
         ...
 
+    async def edited_occurrences(
+        self, mailbox: str, masters: Sequence[tuple[ObservedEvent, DesiredEvent]], window: Window
+    ) -> set[str]:
+        """The remote ids of those series masters (each with the desired series it should hold) of which
+        a person changed an occurrence: an exception that is not what calsync wrote (calsync.sync.
+        occurrences says which masters are worth asking about). Raises TargetError when it cannot tell."""
+        ...
+
     async def apply(self, mailbox: str, actions: Sequence[Create | Update | Delete]) -> list[ActionResult]:
         """Run writes (batched, within the mailbox's limits); one result per action, same order. One
         action's failure does not stop the others."""

@@ -5,7 +5,7 @@ course whose calendarView is exactly the occurrences calsync would otherwise wri
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -124,3 +124,92 @@ async def test_a_lost_database_adopts_the_series(graph: GraphClient, control: ht
     report, _ = await Engine(target, MemoryStateStore(), tenant_id=TENANT).run(ADELE, series, WINDOW)
     assert (report.adopted, report.created, report.updated) == (len(series.events), 0, 0)
     assert await writes(control, seq) == []
+
+
+async def _instances_read(control: httpx.AsyncClient, since: int) -> int:
+    log = (await control.get("/_emu/requests", params={"since": since})).json()["value"]
+    return sum(1 for e in log if e["method"] == "GET" and e["path"].endswith("/instances"))
+
+
+async def _edit_one_occurrence(graph: GraphClient, how: str, overridden: bool) -> Visible:
+    """A person renames or moves (by an hour) one occurrence: one the source changes itself, or not."""
+    masters = [m async for m in graph.list_events(ADELE) if m.get("type") == "seriesMaster"]
+    for master in sorted(masters, key=lambda m: m["id"]):
+        listed = [i async for i in graph.instances(ADELE, master["id"], WINDOW.start, WINDOW.end)]
+        picked = [i for i in listed if (i["type"] == "exception") == overridden]
+        if picked:
+            item = picked[len(picked) // 2]
+            break
+    else:
+        raise AssertionError("the term has no such occurrence")
+    start, end = parse_graph_time(item["start"]), parse_graph_time(item["end"])
+    if how == "rename":
+        await graph.update_event(ADELE, item["id"], {"subject": "Moved to Zoom"})
+        return ("Moved to Zoom", start, end, item["location"]["displayName"])
+    start, end = start + timedelta(hours=1), end + timedelta(hours=1)
+    times = {
+        k: {"dateTime": v.replace(tzinfo=None).isoformat(), "timeZone": "UTC"}
+        for k, v in (("start", start), ("end", end))
+    }
+    await graph.update_event(ADELE, item["id"], times)
+    return (item["subject"], start, end, item["location"]["displayName"])
+
+
+SEMINAR = b"""BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//calsync tests//EN\r
+BEGIN:VEVENT\r
+UID:seminar\r
+DTSTAMP:20260801T120000Z\r
+DTSTART;TZID=Europe/Berlin:20261006T101500\r
+DURATION:PT1H30M\r
+RRULE:FREQ=WEEKLY;COUNT=10\r
+SUMMARY:Seminar\r
+LOCATION:HS 1\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:seminar\r
+DTSTAMP:20260801T120000Z\r
+RECURRENCE-ID;TZID=Europe/Berlin:20261103T101500\r
+DTSTART;TZID=Europe/Berlin:20261103T121500\r
+DURATION:PT1H30M\r
+SUMMARY:Seminar (guest talk)\r
+LOCATION:Aula\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+@pytest.mark.parametrize("policy", ["source-wins", "keep-user-changes"])
+@pytest.mark.parametrize(("how", "overridden"), [("rename", False), ("move", False), ("rename", True)])
+async def test_a_person_editing_one_occurrence_meets_the_user_change_policy(
+    graph: GraphClient, control: httpx.AsyncClient, policy: Any, how: str, overridden: bool
+) -> None:
+    """The edit moves only the master's changeKey; calsync reads that one series' instances, once, and
+    puts the occurrence back (source-wins) or leaves it as the person made it (keep-user-changes)."""
+    engine = Engine(
+        GraphCalendarTarget(graph), MemoryStateStore(), tenant_id=TENANT, policy=Policy(user_changes=policy)
+    )
+    feed = SEMINAR if overridden else term(changed=True)
+    wanted = visible(source(feed, "occurrences").events)
+    await engine.run(ADELE, source(feed, "series"), WINDOW)
+    assert await calendar(graph) == wanted
+    seq = await last_seq(control)
+    await engine.run(ADELE, source(feed, "series"), WINDOW)
+    assert await _instances_read(control, seq) == 0, "a steady state reads no series' occurrences"
+    before = await calendar(graph)
+    edit = await _edit_one_occurrence(graph, how, overridden)
+    edited = await calendar(graph)
+    assert edited != before
+    assert edited[edit] >= 1
+    seq = await last_seq(control)
+    report, _ = await engine.run(ADELE, source(feed, "series"), WINDOW)
+    assert report.status == "ok", report.problems
+    assert await _instances_read(control, seq) == 1 + (policy == "source-wins")  # + the rewrite's own
+    if policy == "source-wins":
+        assert (report.updated, await calendar(graph)) == (1, wanted)
+    else:
+        assert (report.updated, await calendar(graph)) == (0, edited)
+    seq = await last_seq(control)
+    again, _ = await engine.run(ADELE, source(feed, "series"), WINDOW)
+    assert (again.updated, await writes(control, seq), await _instances_read(control, seq)) == (0, [], 0)
