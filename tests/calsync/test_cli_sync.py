@@ -4,7 +4,9 @@ credential, an iCalendar file as the source, a SQLite database."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from calsync.cli.main import app
 from calsync.store import SqlStateStore, make_engine
 from calsync.sync.ports import Quarantined
 from graphemu import EmulatorConfig, world_from_seed
+from graphemu.graph.calendarview import Window, instances_of, shape_of
 from graphemu.server import BackgroundServer
 
 TENANT = "5a1c0e9d-1111-4222-8333-444455556666"
@@ -78,8 +81,17 @@ def config(tmp_path: Path, emulator: dict[str, Any], monkeypatch: pytest.MonkeyP
         f'authority_host = "{info.base_url}"\ngraph_url = "{info.graph}"\nca_file = "{info.ca}"\n'
         f'database_url = "sqlite:///{tmp_path / "state.db"}"\nmailboxes = ["ada@uni.example"]\n'
         f'ics_file = "{feed}"\nwindow_days_back = 3650\nwindow_days_ahead = 3650\n'
+        # most tests here count the weekly lecture's 6 occurrences (7 events); the default, series, has
+        # its own tests below (with_recurrence)
+        'recurrence = "occurrences"\n'
     )
     return path
+
+
+def with_recurrence(config: Path, mode: str | None) -> None:
+    """The config's `recurrence` line set to `mode`, or left out (calsync's default) when None."""
+    text = re.sub(r'(?m)^recurrence = "\w+"\n', "", config.read_text())
+    config.write_text(text + (f'recurrence = "{mode}"\n' if mode else ""))
 
 
 def events(emulator: dict[str, Any], upn: str) -> list[Any]:
@@ -269,6 +281,86 @@ def test_unchanged_feed_is_skipped_until_full(config: Path, emulator: dict[str, 
         feed.close()
 
 
+def shown(emulator: dict[str, Any], upn: str) -> list[tuple[str, datetime]]:
+    """What the calendar shows, occurrence by occurrence (a series expanded as graphemu's calendarView
+    does): (subject, UTC start), sorted."""
+    window = Window(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+    return sorted(
+        (e.props["subject"], i.start)
+        for e in events(emulator, upn)
+        for i in instances_of(shape_of(e), e.id, window)
+    )
+
+
+def test_by_default_a_weekly_lecture_is_one_series(config: Path, emulator: dict[str, Any]) -> None:
+    """Issue 12: without a `recurrence` key the weekly lecture is written as one Graph series (one create
+    instead of six) that shows the same six lectures, 09:15 Berlin across the end of DST."""
+    with_recurrence(config, None)
+    result = runner.invoke(app, ["--config", str(config), "sync", "--json"])
+    assert result.exit_code == 0, result.output
+    (report,) = json.loads(result.stdout)
+    assert (report["created"], report["deleted"]) == (2, 0)
+    (algebra,) = [e for e in events(emulator, "ada@uni.example") if e.props["subject"] == "Algebra"]
+    assert algebra.props["recurrence"]["pattern"]["type"] == "weekly"
+    assert algebra.props["recurrence"]["range"]["type"] == "endDate"
+    lectures = [start for subject, start in shown(emulator, "ada@uni.example") if subject == "Algebra"]
+    assert len(lectures) == 6
+    assert {start.hour for start in lectures} == {7, 8}
+    plan = runner.invoke(app, ["--config", str(config), "plan", "--json"])
+    assert json.loads(plan.stdout) == []
+
+
+def test_an_upgrade_from_occurrences_switches_in_one_run(config: Path, emulator: dict[str, Any]) -> None:
+    """A deployment synced while `occurrences` was the default, upgraded without setting `recurrence`:
+    its next run deletes the six occurrences and creates the series, and the calendar shows the same
+    lectures, none twice. The rails do not take the switch for a shrinking source (6 deletes, over
+    shrink_min_deletes). Setting `recurrence = "occurrences"` brings back one event per occurrence."""
+    config.write_text(config.read_text() + "shrink_min_deletes = 3\n")
+    assert runner.invoke(app, ["--config", str(config), "sync"]).exit_code == 0
+    before = shown(emulator, "ada@uni.example")
+    assert len(events(emulator, "ada@uni.example")) == len(before) == 7
+    with_recurrence(config, None)
+    upgraded = runner.invoke(app, ["--config", str(config), "sync", "--json"])
+    assert upgraded.exit_code == 0, upgraded.output
+    (report,) = json.loads(upgraded.stdout)
+    assert (report["status"], report["created"], report["deleted"]) == ("ok", 1, 6)
+    assert len(events(emulator, "ada@uni.example")) == 2
+    assert shown(emulator, "ada@uni.example") == before
+    with_recurrence(config, "occurrences")
+    back = runner.invoke(app, ["--config", str(config), "sync", "--json"])
+    assert back.exit_code == 0, back.output
+    assert (json.loads(back.stdout)[0]["created"], json.loads(back.stdout)[0]["deleted"]) == (6, 1)
+    assert len(events(emulator, "ada@uni.example")) == 7
+    assert shown(emulator, "ada@uni.example") == before
+
+
+def test_an_upgrade_waits_for_a_feed_that_answers_304_until_a_full_run(
+    config: Path, emulator: dict[str, Any]
+) -> None:
+    """A feed that answers 304 skips its mailbox, so the upgrade's switch to series waits for the feed to
+    change or for a full run; `calsync plan` downloads the feed and shows the switch beforehand."""
+    feed = EtagFeed(FEED)
+    try:
+        text = config.read_text().replace(f'ics_file = "{config.parent / "timetable.ics"}"\n', "")
+        template = f"http://127.0.0.1:{feed.server.server_address[1]}/{{upn}}.ics"
+        config.write_text(
+            text + f'ics_url_template = "{template}"\nallow_private_feeds = true\nallow_http_feeds = true\n'
+        )
+        assert runner.invoke(app, ["--config", str(config), "sync"]).exit_code == 0
+        with_recurrence(config, None)
+        plan = runner.invoke(app, ["--config", str(config), "plan", "--json"])
+        actions = sorted(r["action"] for r in json.loads(plan.stdout))
+        assert actions == ["create"] + ["delete"] * 6
+        skipped = runner.invoke(app, ["--config", str(config), "sync", "--json"])
+        assert (json.loads(skipped.stdout)[0]["created"], len(events(emulator, "ada@uni.example"))) == (0, 7)
+        full = runner.invoke(app, ["--config", str(config), "sync", "--full", "--json"])
+        (report,) = json.loads(full.stdout)
+        assert (report["created"], report["deleted"]) == (1, 6)
+        assert len(events(emulator, "ada@uni.example")) == 2
+    finally:
+        feed.close()
+
+
 @pytest.mark.postgres
 def test_sync_on_postgresql_adopts_after_database_loss(
     config: Path, emulator: dict[str, Any], pg_schema_factory: Any
@@ -336,7 +428,7 @@ def test_series_mode_plans_one_series_and_says_why_another_stays_occurrences(
         "RRULE:FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1;COUNT=3\nSUMMARY:Board\nEND:VEVENT\n"
     )
     feed.write_text(FEED.replace("END:VCALENDAR", last_friday + "END:VCALENDAR"))
-    config.write_text(config.read_text() + 'recurrence = "series"\n')
+    with_recurrence(config, "series")
     plan = runner.invoke(app, ["--config", str(config), "plan", "--json"])
     assert plan.exit_code == 0, plan.output
     rows = json.loads(plan.stdout)
