@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -359,6 +359,77 @@ def test_an_upgrade_waits_for_a_feed_that_answers_304_until_a_full_run(
         assert len(events(emulator, "ada@uni.example")) == 2
     finally:
         feed.close()
+
+
+def weekly_since(weeks_ago: int, count: int) -> str:
+    """A feed of one weekly lecture (09:00 UTC) whose first session was `weeks_ago` weeks ago."""
+    first = datetime.now(UTC).date() - timedelta(weeks=weeks_ago)
+    return (
+        "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//test//EN\nBEGIN:VEVENT\nUID:logic@uni\n"
+        f"DTSTART:{first:%Y%m%d}T090000Z\nDTEND:{first:%Y%m%d}T100000Z\nRRULE:FREQ=WEEKLY;COUNT={count}\n"
+        "SUMMARY:Logic\nEND:VEVENT\nEND:VCALENDAR\n"
+    )
+
+
+def mid_term(config: Path, mode: str = "occurrences") -> None:
+    """A deployment in `mode` since the term began 10 weeks ago (each lecture was written while it was in
+    the window), now with window_days_back = 30: the first six lectures are behind the window."""
+    (config.parent / "timetable.ics").write_text(weekly_since(10, 14))
+    with_recurrence(config, mode)
+    assert runner.invoke(app, ["--config", str(config), "sync"]).exit_code == 0
+    config.write_text(config.read_text().replace("window_days_back = 3650", "window_days_back = 30"))
+    assert runner.invoke(app, ["--config", str(config), "sync"]).exit_code == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation (docs/sync.md, 'Upgrading'): the switch deletes only the occurrences in the "
+    "window, while the series it creates also shows the earlier ones, which stay as single events",
+)
+def test_an_upgrade_mid_term_leaves_no_second_copy_of_the_lectures_behind_the_window(
+    config: Path, emulator: dict[str, Any]
+) -> None:
+    mid_term(config)
+    before = shown(emulator, "ada@uni.example")
+    with_recurrence(config, None)
+    assert runner.invoke(app, ["--config", str(config), "sync"]).exit_code == 0
+    assert shown(emulator, "ada@uni.example") == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation (docs/sync.md, 'Switching modes'): deleting the series master takes its "
+    "occurrences behind the window with it, and occurrences mode writes only those in the window",
+)
+def test_a_switch_back_to_occurrences_mid_term_keeps_the_lectures_behind_the_window(
+    config: Path, emulator: dict[str, Any]
+) -> None:
+    mid_term(config, "series")
+    before = shown(emulator, "ada@uni.example")
+    with_recurrence(config, "occurrences")
+    assert runner.invoke(app, ["--config", str(config), "sync"]).exit_code == 0
+    assert shown(emulator, "ada@uni.example") == before
+
+
+def test_an_upgrade_mid_term_with_the_window_widened_for_one_run_leaves_no_second_copy(
+    config: Path, emulator: dict[str, Any]
+) -> None:
+    """The workaround docs/sync.md gives: the switching run with window_days_back reaching the series'
+    first lecture deletes every occurrence the series replaces; the usual window afterwards writes
+    nothing."""
+    mid_term(config)
+    before = shown(emulator, "ada@uni.example")
+    with_recurrence(config, None)
+    config.write_text(config.read_text().replace("window_days_back = 30", "window_days_back = 100"))
+    switched = runner.invoke(app, ["--config", str(config), "sync", "--json"])
+    (report,) = json.loads(switched.stdout)
+    assert (report["created"], report["deleted"]) == (1, 14)
+    assert shown(emulator, "ada@uni.example") == before
+    config.write_text(config.read_text().replace("window_days_back = 100", "window_days_back = 30"))
+    again = runner.invoke(app, ["--config", str(config), "sync", "--json"])
+    (report,) = json.loads(again.stdout)
+    assert (report["created"], report["updated"], report["deleted"]) == (0, 0, 0)
+    assert shown(emulator, "ada@uni.example") == before
 
 
 @pytest.mark.postgres
