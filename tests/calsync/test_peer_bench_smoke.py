@@ -15,8 +15,9 @@ from bench import peer_bench
 def test_floor_and_calsync_sync_both_workloads_and_report_every_figure(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # occurrences, not calsync's default (series): both contenders then store and write each occurrence
     argv = ["--contenders", "floor,calsync", "--rounds", "1", "--mailboxes", "2", "--events", "6",
-            "--students", "2", "--latency-ms", "0", "--json"]  # fmt: skip
+            "--students", "2", "--latency-ms", "0", "--recurrence", "occurrences", "--json"]  # fmt: skip
     assert peer_bench.main(argv) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["bench"] == "peer"

@@ -183,3 +183,23 @@ def test_a_profiles_calendar_replaces_the_top_levels_as_one(tmp_path: Path) -> N
     )
     exams = load_settings(path, env={}).for_profile("exams")
     assert (exams.calendar_name, exams.calendar_color, exams.purge_removes_calendar) == ("Exams", None, True)
+
+
+def test_recurrence_defaults_to_series_and_a_profile_may_choose_occurrences(tmp_path: Path) -> None:
+    """Issue 12: a minimal calsync.toml syncs recurring feed events as series; a profile that leaves the
+    key out inherits the top level's, one that sets `recurrence = "occurrences"` keeps one event each."""
+    path = tmp_path / "calsync.toml"
+    path.write_text(
+        'ics_file = "a.ics"\n'
+        '[[profiles]]\nname = "exams"\nics_file = "e.ics"\n'
+        '[[profiles]]\nname = "rooms"\nics_file = "r.ics"\nrecurrence = "occurrences"\n'
+    )
+    settings = load_settings(path, env={})
+    assert settings.recurrence == "series"
+    assert settings.for_profile("exams").recurrence == "series"
+    assert settings.for_profile("rooms").recurrence == "occurrences"
+    everywhere = load_settings(path, env={"CALSYNC_RECURRENCE": "occurrences"})
+    assert (everywhere.recurrence, everywhere.for_profile("exams").recurrence) == (
+        "occurrences",
+        "occurrences",
+    )

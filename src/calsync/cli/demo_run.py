@@ -80,6 +80,35 @@ async def _own_appointments(info: Any, people: list[str], day: date) -> list[dic
     return created
 
 
+async def _delete_one_lecture(info: Any, upn: str, last_day: date) -> dict[str, Any]:
+    """One lecture of the course that starts last in `upn`'s calendar, deleted as their Outlook would:
+    one occurrence of its series (with `recurrence = "series"`, the default, each course is one series),
+    or the single event."""
+    latest = {"$top": "1", "$orderby": "start/dateTime desc"}
+    listed = await _graph(info, "GET", f"/users/{upn}/events", params=latest)
+    mine: dict[str, Any] = listed.json()["value"][0]
+    if mine.get("type") == "seriesMaster":
+        span = {
+            "startDateTime": mine["start"]["dateTime"],
+            "endDateTime": f"{last_day + timedelta(days=1)}T00:00:00",
+        }
+        found = (await _graph(info, "GET", f"/users/{upn}/events/{mine['id']}/instances", params=span)).json()
+        mine = found["value"][-1]
+    await _graph(info, "DELETE", f"/users/{upn}/events/{mine['id']}")
+    return mine
+
+
+def _day(event: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(event["start"]["dateTime"][:19])
+
+
+async def _shown(info: Any, upn: str, event: dict[str, Any]) -> bool:
+    """Whether `upn`'s calendar shows a lecture of that subject at that time again."""
+    span = {"startDateTime": event["start"]["dateTime"], "endDateTime": event["end"]["dateTime"]}
+    view = (await _graph(info, "GET", f"/users/{upn}/calendarView", params=span)).json()["value"]
+    return any(e["subject"] == event["subject"] and e["start"] == event["start"] for e in view)
+
+
 def _counts(outcomes: list[MailboxOutcome]) -> dict[str, int]:
     keys = ("created", "updated", "deleted", "adopted", "failed")
     return {k: sum(getattr(o.report, k) for o in outcomes) for k in keys}
@@ -126,18 +155,21 @@ async def demo(
         for note in timetable.change_term(term):
             console.print(f"  registry office: {note}")
         victim = tenant.students[10]
-        latest = {"$top": "1", "$orderby": "start/dateTime desc"}
-        mine = (await _graph(info, "GET", f"/users/{victim}/events", params=latest)).json()["value"][0]
-        await _graph(info, "DELETE", f"/users/{victim}/events/{mine['id']}")
-        console.print(f"  {victim} deleted '{mine['subject']}' in Outlook")
+        gone = await _delete_one_lecture(info, victim, term.term_end)
+        console.print(f"  {victim} deleted '{gone['subject']}' on {_day(gone):%a %d %b} in Outlook")
 
         console.rule("Second sync")
         second = (await run_sync(str(config), None, dry_run=False, force=False, quiet=False)).outcomes
         print_summary(second, limit=8)
         changed = _counts(second)
+        back = (
+            "the deleted lecture is back"
+            if await _shown(info, victim, gone)
+            else "the deleted lecture is NOT back"
+        )
         console.print(
-            f"Second run: {changed['created']} created (the deleted lecture is back), "
-            f"{changed['updated']} updated, {changed['deleted']} deleted; nothing else was rewritten."
+            f"Second run: {changed['created']} created, {changed['updated']} updated, "
+            f"{changed['deleted']} deleted ({back}); nothing else was rewritten."
         )
         for event in foreign:
             owner = event["organizer"]["emailAddress"]["address"]

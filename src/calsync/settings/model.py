@@ -98,9 +98,10 @@ class Settings(BaseModel):
     window_days_ahead: int = Field(default=180, ge=1, le=3650)
     user_changes: Literal["source-wins", "keep-user-changes"] = "source-wins"
     user_deletes: Literal["recreate", "respect"] = "recreate"
-    # Issue 12 (docs/sync.md, "Recurring series"): an iCalendar series as one Graph series, or one event
-    # per occurrence.
-    recurrence: Literal["occurrences", "series"] = "occurrences"
+    # Issue 12 (docs/sync.md, "Recurring series"): an iCalendar series as one Graph series (the default:
+    # one write per series, not one per occurrence), or one event per occurrence. The default was
+    # "occurrences" before; a deployment upgraded without setting it switches on its next run.
+    recurrence: Literal["occurrences", "series"] = "series"
     shrink_ratio: float = Field(default=0.5, gt=0, le=1)
     shrink_min_deletes: int = Field(default=20, ge=0)
     max_deletes: int = Field(default=200, ge=0)

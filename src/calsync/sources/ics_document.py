@@ -42,6 +42,8 @@ class IcsOptions:
     extra_fields: frozenset[str] = frozenset()
     # "series": a series Graph can hold exactly becomes one DesiredEvent with its SeriesSpec (a profile's
     # `recurrence` setting, calsync.sources.ics_series_master); "occurrences": one event per instance.
+    # The parser's default stays the plain expansion that series mode falls back to; the deployment's
+    # default ("series") is Settings.recurrence, which calsync.services.sourcing always passes here.
     recurrence: Literal["occurrences", "series"] = "occurrences"
 
     def __post_init__(self) -> None:

@@ -87,7 +87,10 @@ class Env:
             f'authority_host = "{info.base_url}"\ngraph_url = "{graph_url or info.graph}"\n'
             f'ca_file = "{info.ca}"\ndatabase_url = "sqlite:///{self.tmp / "state.db"}"\n'
             f"mailboxes = {json.dumps(list(mailboxes))}\n{source}\n"
-            f"window_days_back = 3650\nwindow_days_ahead = 3650\n{extra}"
+            f"window_days_back = 3650\nwindow_days_ahead = 3650\n"
+            # the cases count ALGEBRA's 6 occurrences (7 events; 6 of 7 deletes for the rails), so they
+            # choose occurrences rather than the default, series (tests/calsync/test_cli_sync.py)
+            f'recurrence = "occurrences"\n{extra}'
         )
 
     def served_feed(self) -> str:
