@@ -9,7 +9,9 @@ Rules, per source key (documented in docs/sync.md):
   is updated back, never left behind as a second tagged copy. Keys with nothing in the window are left
   alone. A series master (calsync.domain.series) is in the window while its span is: from its first
   occurrence to two days after its range's end date; the adapter reports an observed master with that
-  span, so both sides use the same rule.
+  span, so both sides use the same rule. An item that is now a series master in the window also brings
+  into scope its former single event and occurrences outside the window: the series shows those dates
+  too, so they are deleted (a switch to `recurrence = "series"` mid-term leaves no second copy).
 - Only observed (managed) events are ever updated or deleted: foreign events never reach the planner.
 - A desired event with no observed copy is created, with a transaction id derived from the mapping's
   generation. When the mapping says calsync had created it (state synced) the user deleted it: policy
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from calsync.domain import DesiredEvent, SourceKey, Window, content_hash, event_span
+from calsync.domain.series import SERIES_SUFFIX
 from calsync.sync.ports import Action, Adopt, Create, Delete, Mapping, ObservedEvent, Skip, Update
 
 UserChanges = Literal["source-wins", "keep-user-changes"]
@@ -92,9 +95,10 @@ def plan(inp: PlanInput) -> list[Action]:
     # A key is in scope when its desired event or one of its copies is in the window; then all its
     # copies count, wherever they are (a copy moved out of the window is moved back, not duplicated).
     observed_in = {o.source_key for o in inp.observed if inp.window.contains(o.start, o.end)}
+    replaced = _replaced_by_series(desired, desired_all, by_key)
 
     actions: list[Action] = []
-    for key in sorted(set(desired) | observed_in):
+    for key in sorted(set(desired) | observed_in | replaced):
         mapping = inp.mappings.get(key)
         copies = by_key.get(key, [])
         keep, duplicates = _choose(copies, mapping if mapping is not None and mapping.has_event else None)
@@ -109,6 +113,23 @@ def plan(inp: PlanInput) -> list[Action]:
             continue
         actions.extend(_plan_key(inp, key, wanted, keep, mapping))
     return actions
+
+
+def _replaced_by_series(
+    desired: dict[SourceKey, DesiredEvent],
+    desired_all: dict[SourceKey, DesiredEvent],
+    observed: dict[SourceKey, list[ObservedEvent]],
+) -> set[SourceKey]:
+    """Keys of an item's single event or occurrences (`<item>`, `<item>/<start>`) the source no longer
+    has, wherever they are, when the item is now a series master (`<item>/series`) in the window: the
+    series shows all of its occurrences, also those behind the window, so a copy kept there would show
+    twice (a deployment that switches to series mid-term). Outside the window otherwise left alone."""
+    items = {k[: -len(SERIES_SUFFIX)] for k, e in desired.items() if e.series is not None}
+    if not items:
+        return set()
+    return {
+        k for k in observed if k not in desired_all and (k[: k.rfind("/") + 1] in items or f"{k}/" in items)
+    }
 
 
 def _choose(

@@ -213,3 +213,24 @@ def test_same_inputs_same_plan() -> None:
     """The plan is deterministic: sorted by key, independent of input order."""
     events = [desired(f"ics:{i}", 10 + i) for i in range(5)]
     assert run_plan(events, {}, {}) == run_plan(list(reversed(events)), {}, {})
+
+
+def test_a_switch_to_series_deletes_the_items_old_copies_behind_the_window_too() -> None:
+    """The series shows its past occurrences as well, so the item's single occurrences (and a former single
+    event) are deleted wherever they are; other items' copies behind the window, also one whose UID
+    extends this one's with a slash, are left alone."""
+    from dataclasses import replace
+
+    from calsync.domain.series import SeriesSpec
+
+    pattern = '{"pattern":{"type":"weekly"},"range":{"type":"noEnd","startDate":"2026-08-10"}}'
+    master = replace(desired("ics:a/series", -20), series=SeriesSpec(pattern))
+    past = {
+        k: observe(desired(k, d))
+        for k, d in [("ics:a/20260810T090000Z", -20), ("ics:a", -10), ("ics:a/b/20260810T090000Z", -20)]
+    }
+    inside = observe(desired("ics:a/20260915T090000Z", 16))
+    calendar = {**past, "inside": inside}
+    deleted = {a.source_key for a in run_plan([master], calendar, {}) if isinstance(a, Delete)}
+    assert deleted == {"ics:a/20260810T090000Z", "ics:a", inside.source_key}
+    assert {a.source_key for a in run_plan([], calendar, {}) if isinstance(a, Delete)} == {inside.source_key}
