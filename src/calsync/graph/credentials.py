@@ -8,6 +8,9 @@ shows nothing (architecture invariant 7).
 Certificates are given to msal as `{"private_key", "public_certificate"}` by default, which makes msal sign
 the client assertion with PS256 and send `x5t#S256` (what Entra documents today, graph-facts §1.1); with
 `use_thumbprint=True` msal sends RS256 + SHA-1 `x5t` instead (older tenants' tooling).
+
+cryptography (about 50 modules) is imported by the functions that read a certificate, not with this module:
+a deployment that signs in with a client secret never needs it.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
+if TYPE_CHECKING:
+    from cryptography import x509
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}(-?)[0-9a-fA-F]{4}\1[0-9a-fA-F]{4}\1[0-9a-fA-F]{4}\1[0-9a-fA-F]{12}")
 
@@ -109,6 +112,9 @@ class CertificateCredential:
         use_thumbprint: bool = False,
     ) -> CertificateCredential:
         """Load a PEM certificate and its PEM private key (the key may sit in the certificate file)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
         cert_data = Path(cert_path).read_bytes()
         key_data = Path(key_path).read_bytes() if key_path is not None else cert_data
         certificate = x509.load_pem_x509_certificates(cert_data)[0]
@@ -124,6 +130,8 @@ class CertificateCredential:
         cls, path: str | Path, password: str | bytes | None, *, use_thumbprint: bool = False
     ) -> CertificateCredential:
         """Load a PKCS#12 (.pfx/.p12) file as `openssl pkcs12 -export` or a Java keystore writes it."""
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
         secret = password.encode() if isinstance(password, str) else password
         try:
             key, certificate, _chain = pkcs12.load_key_and_certificates(Path(path).read_bytes(), secret)
@@ -137,6 +145,8 @@ class CertificateCredential:
     def _build(
         cls, certificate: x509.Certificate, key: object, use_thumbprint: bool
     ) -> CertificateCredential:
+        from cryptography.hazmat.primitives import serialization
+
         public_key = getattr(key, "public_key", None)
         if public_key is None:
             raise ValueError("unsupported private key type")

@@ -35,8 +35,6 @@ from calsync.sources import (
     UrlTemplate,
     Validators,
     load_csv_index_file,
-    load_ics,
-    load_ics_url,
     load_json,
     load_url_map,
 )
@@ -144,6 +142,8 @@ class Sources:
             recurrence=self.settings.recurrence,
         )
         if kind == "ics-url":
+            from calsync.sources.feeds import load_ics_url  # icalendar: only for iCalendar sources
+
             url_of = self._feed_urls()
             if self.cache.fetcher is None:
                 self.cache.fetcher = wiring.feed_fetcher(self.settings)
@@ -183,6 +183,8 @@ class Sources:
 
             return from_url
         if kind == "ics-file":
+            from calsync.sources.ics import load_ics  # icalendar: only for iCalendar sources
+
             path = self.settings.ics_file
 
             async def from_ics(mailbox: str, win: Window) -> SourceSnapshot:

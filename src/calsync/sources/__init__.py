@@ -9,14 +9,21 @@
 - `parse_*` raise `SourceUnavailable` when the whole source is unusable; `load_*` return a
   `SourceResult` with status "unavailable" instead. Either way a bad item is a `SourceProblem` and is
   skipped, and `SourceResult.skipped(key)` tells the planner to keep its last good copy.
+
+The iCalendar readers (`parse_ics`, `load_ics`, `load_ics_url`, `IGNORED_PROPERTIES`) are imported from
+their modules on first use (PEP 562 `__getattr__` below): they import icalendar and dateutil (about 90
+modules), which a run from a CSV or JSON export never uses. `IcsOptions`, which every source kind builds,
+comes from `ics_document`, which does not import icalendar.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from calsync.sources.feedauth import FeedAuth
-from calsync.sources.feeds import load_ics_url
 from calsync.sources.fetch import FetchPolicy, FetchResult, Resolver, SafeFetcher, default_resolver
-from calsync.sources.ics import IGNORED_PROPERTIES, IcsOptions, load_ics, parse_ics
+from calsync.sources.ics_document import IcsOptions
 from calsync.sources.model import (
     PROBLEM_CODES,
     SourceProblem,
@@ -28,6 +35,17 @@ from calsync.sources.tabular import COLUMNS, TabularOptions, load_csv, load_json
 from calsync.sources.tabular_index import CsvIndex, load_csv_index, load_csv_index_file
 from calsync.sources.urlmap import FeedUrlMap, load_url_map, parse_url_map
 from calsync.sources.urls import UrlTemplate, redact_url
+
+if TYPE_CHECKING:
+    from calsync.sources.feeds import load_ics_url
+    from calsync.sources.ics import IGNORED_PROPERTIES, load_ics, parse_ics
+
+_HOMES = {
+    "IGNORED_PROPERTIES": "ics",
+    "load_ics": "ics",
+    "parse_ics": "ics",
+    "load_ics_url": "feeds",
+}
 
 __all__ = [
     "COLUMNS",
@@ -61,3 +79,13 @@ __all__ = [
     "parse_url_map",
     "redact_url",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import an iCalendar reader from its module on first use, and keep it here for the next."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

@@ -18,6 +18,7 @@ import pytest
 import calsync
 from calsync.store import SqlStateStore, make_engine, upgrade
 from calsync.sync.ports import RunReport
+from tests.calsync.cli.conftest import ADA, CLIENT, SECRET, TENANT, Emulator
 
 # Runs `calsync ARGS` as the console script does, then writes which of the WATCHED modules are loaded.
 SCRIPT = """
@@ -40,6 +41,14 @@ GRAPH = ["msal", "httpx", "cryptography", "calsync.graph", "calsync.certs", "cal
 SOURCES = ["icalendar", "calsync.sources", "graphemu"]
 STORE = ["sqlalchemy", "alembic", "calsync.store", "calsync.services.deployment"]
 SETTINGS = ["calsync.settings", "structlog", "calsync.logs"]
+# What a sync from a CSV export, signed in with a client secret, has no use for (issue 12): the iCalendar
+# readers and their parser; push channels and deliveries (a run only publishes to the outbox); cryptography,
+# which only a certificate credential (or a key ring) needs.
+NOT_FOR_A_CSV_SYNC = [
+    *("icalendar", "dateutil", "calsync.sources.ics", "calsync.sources.feeds"),
+    *("calsync.services.push.channels", "calsync.services.push.delivery", "standardwebhooks"),
+    *("calsync.services.secretbox", "cryptography"),
+]
 
 
 def python(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -102,6 +111,33 @@ def test_status_reads_the_store_without_graph_sources_or_migrations(tmp_path: Pa
 
     assert loaded == ["calsync.services.deployment", "calsync.store", "sqlalchemy"]
     assert [s["mailbox"] for s in json.loads(out)] == ["ada@example.org"]
+
+
+def test_a_csv_sync_with_a_secret_loads_only_what_it_uses(tmp_path: Path, emulator: Emulator) -> None:
+    """`calsync sync` of a CSV export (issue 12): what it needs is loaded, what only other sources, other
+    credentials or other commands use is not."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text(SECRET, encoding="utf-8")
+    export = tmp_path / "timetable.csv"
+    rows = [f"{ADA},l{i},Lesson {i},2026-10-0{i + 1}T09:00,2026-10-0{i + 1}T10:00,UTC\n" for i in range(3)]
+    export.write_text("mailbox,source_id,subject,start,end,time_zone\n" + "".join(rows), encoding="utf-8")
+    info = emulator.info
+    config = tmp_path / "calsync.toml"
+    config.write_text(
+        f'tenant_id = "{TENANT}"\nclient_id = "{CLIENT}"\nclient_secret_file = "{secret}"\n'
+        f'authority_host = "{info.base_url}"\ngraph_url = "{info.graph}"\nca_file = "{info.ca}"\n'
+        f'database_url = "sqlite:///{tmp_path / "state.db"}"\nmailboxes = ["{ADA}"]\ncsv_file = "{export}"\n'
+        "window_days_back = 3650\nwindow_days_ahead = 3650\n",
+        encoding="utf-8",
+    )
+
+    needed = ["calsync.services.push.publish", "calsync.sources.tabular_index", "msal", "sqlalchemy"]
+    argv = ["--config", str(config), "sync", "--json"]
+    loaded, out = loaded_after(tmp_path, [*NOT_FOR_A_CSV_SYNC, *needed], *argv)
+
+    assert loaded == needed
+    [report] = json.loads(out)
+    assert (report["mailbox"], report["status"], report["created"]) == (ADA, "ok", 3)
 
 
 def test_services_status_is_the_function_even_when_its_module_is_imported_first(tmp_path: Path) -> None:

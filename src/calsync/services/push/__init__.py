@@ -10,16 +10,16 @@
 
 from __future__ import annotations
 
-from calsync.services.push.channels import (
-    MAX_CHANNELS,
-    NewChannel,
-    create_channel,
-    delete_channel,
-    list_channels,
-)
-from calsync.services.push.delivery import Deliverer, PassResult, deliverer
+import importlib
+from typing import TYPE_CHECKING
+
 from calsync.services.push.errors import CallbackRefused, ChannelLimit, ChannelNotFound, PushError
 from calsync.services.push.events import EVENT_TYPES, Filters
+
+# Imported here, before anything else can, for two reasons: `on_run` is every sync run's hook, and
+# `publish` names both a module and its function (a first import of a submodule rebinds the package's
+# attribute to the module, so `calsync.services.push.publish` stays the function only if the module is
+# imported before any lazy import below can import it).
 from calsync.services.push.publish import (
     on_run,
     profile_id_for,
@@ -28,6 +28,30 @@ from calsync.services.push.publish import (
     publish_profile_disconnected,
     push_store,
 )
+
+if TYPE_CHECKING:
+    from calsync.services.push.channels import (
+        MAX_CHANNELS,
+        NewChannel,
+        create_channel,
+        delete_channel,
+        list_channels,
+    )
+    from calsync.services.push.delivery import Deliverer, PassResult, deliverer
+
+# Channels and deliveries are imported on first use (PEP 562 `__getattr__` below): a sync run only
+# publishes (its hook, `on_run`), and should not pay for the signing (standardwebhooks), the callback
+# guard, the secret box (cryptography) and the HTTP delivery it does not run.
+_HOMES = {
+    "MAX_CHANNELS": "channels",
+    "NewChannel": "channels",
+    "create_channel": "channels",
+    "delete_channel": "channels",
+    "list_channels": "channels",
+    "Deliverer": "delivery",
+    "PassResult": "delivery",
+    "deliverer": "delivery",
+}
 
 __all__ = [
     "EVENT_TYPES",
@@ -51,3 +75,13 @@ __all__ = [
     "publish_profile_disconnected",
     "push_store",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import a channel or delivery name from its module on first use, and keep it here for the next."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
