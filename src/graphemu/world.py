@@ -174,7 +174,8 @@ class Counters:
     throttled_window: int = 0
     injected_faults: int = 0
     commit_then_drop: int = 0
-    requests: int = 0
+    requests: int = 0  # Graph requests run, each item of a `$batch` counted as one
+    batches: int = 0  # `$batch` requests (envelopes) received, well-formed or not
     max_in_flight_per_mailbox: int = 0
 
 

@@ -383,3 +383,14 @@ async def test_batch_writes_create_and_delete(app: Any, graph: httpx.AsyncClient
     assert items["d"]["status"] == 204
     assert "body" not in items["d"]
     assert items["g"]["status"] == 404
+
+
+async def test_counters_count_envelopes_apart_from_their_items(app: Any, graph: httpx.AsyncClient) -> None:
+    """`requests` counts each item of a batch as one Graph request, `batches` the envelopes (benchmarks
+    report HTTP requests that carry writes from it), an invalid one too."""
+    counters = app.state.world.counters
+    before = (counters.requests, counters.batches)
+    three = {"requests": [get(str(i), f"/users/{ADELE}?n={i}") for i in range(3)]}
+    assert (await graph.post("/$batch", json=three)).status_code == 200
+    assert (await graph.post("/$batch", json={"requests": "not a list"})).status_code == 400
+    assert (counters.requests - before[0], counters.batches - before[1]) == (3, 2)

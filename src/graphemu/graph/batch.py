@@ -171,6 +171,7 @@ def _failed_dependency(pipeline: Pipeline, req: GraphRequest, item: _Item, depen
 async def run_batch(pipeline: Pipeline, req: GraphRequest) -> GraphResponse:
     """Answer a `$batch` POST: 400 for an invalid batch, else 200 with one response per item."""
     config = pipeline.ctx.config
+    pipeline.ctx.world.counters.batches += 1
     try:
         items = parse_items(req.body, reject_mixed=config.batch_reject_mixed_sequencing)
     except GraphError as exc:
