@@ -30,7 +30,10 @@ def test_floor_and_calsync_sync_both_workloads_and_report_every_figure(
             initial, noop = block[f"{contender}.initial"], block[f"{contender}.noop"]
             assert (initial["stored"], noop["stored"]) == (n, n), contender
             assert initial["writes_per_occurrence"] == 1.0  # occurrences: one create each
-            assert noop["writes_per_occurrence"] == 0.0
+            assert noop["writes_per_occurrence"] == noop["write_requests_per_occurrence"] == 0.0
+            # creates go out in `$batch` envelopes of up to 20: at least one, never one per create
+            envelopes = initial["write_requests_per_occurrence"] * n
+            assert math.ceil(n / 20) <= envelopes < n, contender
             assert initial["throttled"] == noop["throttled"] == 0
             for figures in (initial, noop):
                 for name in ("wall", "cpu", "rss_mib"):
