@@ -162,6 +162,11 @@ def start_graphemu(folder: Path, mailboxes: int, secret: str, latency_ms: float)
         str(latency_ms),
         "--tls-dir",
         str(folder / "tls"),
+        # The msgraph-sdk script parses each listing on its event loop for up to seconds; with uvicorn's
+        # 5 s an idle connection it then reuses is closed under it ("Server disconnected") on a slow
+        # machine. Graph's front end keeps idle connections longer than that.
+        "--keep-alive-seconds",
+        "120",
     ]
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

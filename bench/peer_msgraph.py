@@ -195,18 +195,15 @@ async def sync_mailbox(
 # events), so on a slow machine a connection opened meanwhile waits minutes for its TLS handshake; a
 # timeout there would fail the run instead of measuring it.
 TIMEOUT = httpx.Timeout(600.0)
-# graphemu (uvicorn) closes a connection idle for 5 s; a connection the script left idle longer while it
-# parsed would be reused and fail ("Server disconnected"), so idle connections are dropped after 4 s.
-LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=4.0)
 
 
 async def main(work: dict[str, Any]) -> dict[str, int]:
     context = ssl.create_default_context(cafile=work["ca"])
     counts = dict.fromkeys(("created", "updated", "deleted", "batches", "retried", "failed"), 0)
-    async with httpx.AsyncClient(verify=context, timeout=TIMEOUT, limits=LIMITS, trust_env=False) as plain:
+    async with httpx.AsyncClient(verify=context, timeout=TIMEOUT, trust_env=False) as plain:
         auth = BaseBearerTokenAuthenticationProvider(Token(work, plain))
         http = GraphClientFactory.create_with_default_middleware(
-            client=httpx.AsyncClient(verify=context, timeout=TIMEOUT, limits=LIMITS, trust_env=False)
+            client=httpx.AsyncClient(verify=context, timeout=TIMEOUT, trust_env=False)
         )
         adapter = GraphRequestAdapter(auth, client=http)
         adapter.base_url = work["graph"]

@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--http", action="store_true", help="serve plain HTTP (msal will refuse it)")
     add("--latency-ms", type=float, default=0.0, help="latency added to every Graph request")
     add("--jitter-ms", type=float, default=0.0, help="uniform extra latency 0..N ms")
+    add("--keep-alive-seconds", type=int, default=5, help="close a connection idle this long (default 5)")
     add("--fault-rate", type=float, default=0.0, help="share 0..1 of Graph requests that fail")
     add("--seed-faults", type=int, default=0, help="random seed of the faults (deterministic runs)")
     add("--drop-rate", type=float, default=0.0, help="share 0..1 of writes applied, then the answer lost")
@@ -146,6 +147,7 @@ def serve_command(args: argparse.Namespace) -> int:
             on_ready=ready,
             on_stop=stopped,
             log_level=args.log_level,
+            keep_alive_seconds=args.keep_alive_seconds,
         )
     except KeyboardInterrupt:
         pass

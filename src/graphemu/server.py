@@ -209,6 +209,7 @@ def prepare(
     on_ready: Callable[[ServerInfo], None] | None = None,
     on_stop: Callable[[], None] | None = None,
     log_level: str = "warning",
+    keep_alive_seconds: int = 5,
 ) -> _Prepared:
     """Bind, point the advertised URLs at the socket, build the app and a uvicorn server around it.
 
@@ -242,6 +243,7 @@ def prepare(
         network_faults(app),
         log_level=log_level,
         timeout_graceful_shutdown=2,
+        timeout_keep_alive=keep_alive_seconds,  # how long an idle connection stays open (uvicorn: 5 s)
         lifespan="off",
         **ssl,
     )
