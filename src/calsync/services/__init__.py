@@ -19,9 +19,9 @@ needs only the deployment and the status reader, and should not pay for importin
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from calsync import lazy
 from calsync.services.naming import mailbox_name
 
 # `status` names both a module and its function. Importing a module for the first time rebinds its
@@ -81,11 +81,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """Import an exported name from its module on first use, and keep it here for the next."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy.exports(__name__, _HOMES)  # the names above, imported on first use

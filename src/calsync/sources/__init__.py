@@ -18,9 +18,9 @@ comes from `ics_document`, which does not import icalendar.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from calsync import lazy
 from calsync.sources.feedauth import FeedAuth
 from calsync.sources.fetch import FetchPolicy, FetchResult, Resolver, SafeFetcher, default_resolver
 from calsync.sources.ics_document import IcsOptions
@@ -81,11 +81,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """Import an iCalendar reader from its module on first use, and keep it here for the next."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy.exports(__name__, _HOMES)  # the names above, imported on first use

@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from calsync import lazy
 from calsync.services.push.errors import CallbackRefused, ChannelLimit, ChannelNotFound, PushError
 from calsync.services.push.events import EVENT_TYPES, Filters
 
@@ -77,11 +77,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """Import a channel or delivery name from its module on first use, and keep it here for the next."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy.exports(__name__, _HOMES)  # the names above, imported on first use
