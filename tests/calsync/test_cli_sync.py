@@ -255,15 +255,20 @@ class EtagFeed:
         self.server.server_close()
 
 
+def read_feed_from(config: Path, feed: EtagFeed) -> None:
+    """Point the config at `feed` over HTTP (ics_url_template) instead of the timetable file."""
+    text = config.read_text().replace(f'ics_file = "{config.parent / "timetable.ics"}"\n', "")
+    template = f"http://127.0.0.1:{feed.server.server_address[1]}/{{upn}}.ics"
+    config.write_text(
+        text + f'ics_url_template = "{template}"\nallow_private_feeds = true\nallow_http_feeds = true\n'
+    )
+
+
 def test_unchanged_feed_is_skipped_until_full(config: Path, emulator: dict[str, Any]) -> None:
     """A 304 skips the mailbox (a user's delete stays until `sync --full`, which repairs it)."""
     feed = EtagFeed(FEED)
     try:
-        text = config.read_text().replace(f'ics_file = "{config.parent / "timetable.ics"}"\n', "")
-        template = f"http://127.0.0.1:{feed.server.server_address[1]}/{{upn}}.ics"
-        config.write_text(
-            text + f'ics_url_template = "{template}"\nallow_private_feeds = true\nallow_http_feeds = true\n'
-        )
+        read_feed_from(config, feed)
         assert runner.invoke(app, ["--config", str(config), "sync"]).exit_code == 0
         world, user = emulator["world"], emulator["world"].find_user("ada@uni.example")
         victim = next(iter(world.events[user.id]))
@@ -341,11 +346,7 @@ def test_an_upgrade_waits_for_a_feed_that_answers_304_until_a_full_run(
     change or for a full run; `calsync plan` downloads the feed and shows the switch beforehand."""
     feed = EtagFeed(FEED)
     try:
-        text = config.read_text().replace(f'ics_file = "{config.parent / "timetable.ics"}"\n', "")
-        template = f"http://127.0.0.1:{feed.server.server_address[1]}/{{upn}}.ics"
-        config.write_text(
-            text + f'ics_url_template = "{template}"\nallow_private_feeds = true\nallow_http_feeds = true\n'
-        )
+        read_feed_from(config, feed)
         assert runner.invoke(app, ["--config", str(config), "sync"]).exit_code == 0
         with_recurrence(config, None)
         plan = runner.invoke(app, ["--config", str(config), "plan", "--json"])
